@@ -1,0 +1,36 @@
+//! `cairn` — every command a person types: run chains, simulate engines, check modules, benchmark.
+//!
+//! Each subcommand lives in its own file under `commands/` with an `Args` struct and a `run` function; this file
+//! only parses and dispatches. Errors go to stderr with what was wrong and what to do; the exit code is 0 only on
+//! success.
+
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "cairn", version, about = "cairn: chains that communities own", propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the version of cairn and of its protocols.
+    Version(commands::version::Args),
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Version(args) => commands::version::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

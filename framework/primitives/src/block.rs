@@ -1,0 +1,75 @@
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{ChainId, Hash, Height, PublicKey, hash_of};
+
+/// A block header. Its hash (`Header::id`) is the block id that consensus votes on.
+///
+/// `app_hash` is the application's state root *after* the parent block (`FinalizeBlock(h-1)` returns it), so the
+/// app never has to execute a block before the block can be proposed.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Header {
+    pub chain_id: ChainId,
+    pub height: Height,
+    /// Id of the parent block (`Hash::ZERO` for height 1).
+    pub parent: Hash,
+    /// Proposer's clock in milliseconds since the Unix epoch; informational, never used for decisions.
+    pub time_ms: u64,
+    pub proposer: PublicKey,
+    /// Merkle root of the block's transactions (`Block::txs_root`).
+    pub txs_root: Hash,
+    /// Application state root after the parent block.
+    pub app_hash: Hash,
+    /// Hash of the validator set that finalizes this block.
+    pub validators_hash: Hash,
+}
+
+impl Header {
+    pub fn id(&self) -> Hash {
+        hash_of(self)
+    }
+}
+
+/// A header and its transactions (opaque bytes at this layer; the application gives them meaning).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Block {
+    pub header: Header,
+    pub txs: Vec<Vec<u8>>,
+}
+
+impl Block {
+    pub fn id(&self) -> Hash {
+        self.header.id()
+    }
+
+    /// Merkle root over the blake3 hashes of `txs` (see [`merkle_root`]).
+    pub fn txs_root(txs: &[Vec<u8>]) -> Hash {
+        let leaves: Vec<Hash> = txs.iter().map(|t| Hash::digest(t)).collect();
+        merkle_root(&leaves)
+    }
+
+    /// Whether the header's `txs_root` matches the transactions carried.
+    pub fn txs_match_header(&self) -> bool {
+        Block::txs_root(&self.txs) == self.header.txs_root
+    }
+}
+
+/// Binary Merkle root with RFC 6962 domain separation (leaf `0x00`, node `0x01`); an odd node is promoted.
+/// The empty list has root `Hash::ZERO`.
+pub fn merkle_root(leaves: &[Hash]) -> Hash {
+    if leaves.is_empty() {
+        return Hash::ZERO;
+    }
+    let mut level: Vec<Hash> = leaves.iter().map(|l| Hash::digest_parts(&[&[0u8], l.as_bytes()])).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(2)
+            .map(|pair| match pair {
+                [a, b] => Hash::digest_parts(&[&[1u8], a.as_bytes(), b.as_bytes()]),
+                [a] => *a,
+                _ => unreachable!("chunks(2) yields one or two items"),
+            })
+            .collect();
+    }
+    level[0]
+}

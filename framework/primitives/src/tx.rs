@@ -1,0 +1,69 @@
+//! The signed transaction envelope of cairn chains that run Wasm modules (`ExecApp`).
+//!
+//! The consensus layer treats txs as opaque bytes; this envelope is what the execution host, the mempool's
+//! CheckTx and the CLI agree on.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use serde::{Deserialize, Serialize};
+
+use crate::{Address, ChainId, Error, Hash, Keypair, PublicKey, Purpose, Signature, hash_of};
+
+/// Upper bound on an encoded tx. Large enough for a module upload (modules are capped at 4 MiB).
+pub const MAX_TX_BYTES: usize = 4 * 1024 * 1024 + 64 * 1024;
+
+/// One action inside a tx. A tx's messages run in order and atomically: all or none.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub enum Message {
+    /// Store Wasm code; its code id is `blake3(code)`.
+    Upload { code: Vec<u8> },
+    /// Create a module instance from stored code, running its `instantiate` entry point with `msg`.
+    Instantiate { code_id: Hash, label: String, admin: Option<Address>, msg: Vec<u8> },
+    /// Call a module instance's `execute` entry point.
+    Execute { contract: Address, msg: Vec<u8> },
+    /// Switch an instance to new code and run the new code's `migrate` (admin only).
+    Migrate { contract: Address, code_id: Hash, msg: Vec<u8> },
+}
+
+/// What the sender signs.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct TxBody {
+    pub chain_id: ChainId,
+    pub sender: PublicKey,
+    /// Must equal the sender's next expected nonce: rejects replays and orders a sender's txs.
+    pub nonce: u64,
+    /// Most fuel this tx may burn; running out fails the tx, not the block.
+    pub fuel_limit: u64,
+    pub messages: Vec<Message>,
+}
+
+/// A signed tx.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct Tx {
+    pub body: TxBody,
+    pub signature: Signature,
+}
+
+impl Tx {
+    pub fn sign(body: TxBody, key: &Keypair) -> Tx {
+        let signature = key.sign(&body.chain_id, Purpose::Tx, &crate::encode(&body));
+        Tx { body, signature }
+    }
+
+    /// Checks the signature against the body's sender and chain id.
+    pub fn verify(&self) -> Result<(), Error> {
+        self.body.sender.verify(&self.body.chain_id, Purpose::Tx, &crate::encode(&self.body), &self.signature)
+    }
+
+    pub fn hash(&self) -> Hash {
+        hash_of(self)
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        crate::encode(self)
+    }
+
+    /// Decodes a tx, refusing anything over [`MAX_TX_BYTES`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Tx, Error> {
+        crate::decode(bytes, MAX_TX_BYTES)
+    }
+}
