@@ -1,0 +1,518 @@
+//! The versioned store: redb tables, staging, atomic commit and pruning.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use cairn_primitives::{Hash, Height};
+use redb::{
+    Database, Durability, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    WriteTransaction,
+};
+
+use crate::StateError;
+use crate::proof::{Proof, ProofLeaf};
+use crate::tree::{self, Change, Child, Node, NodeSource, Updater, ValueEvent, key_hash, value_hash};
+
+/// Longest key accepted: module keys are at most 256 bytes, plus room for the host's prefixes.
+pub const MAX_KEY_BYTES: usize = 512;
+/// Largest value accepted: 64 KiB for modules, plus slack for the host's own records.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024 + 1024;
+/// Most changes in one staged batch; bounds the memory a batch holds until commit.
+pub const MAX_BATCH_CHANGES: usize = 1 << 22;
+/// Page cache redb may use; the 1 GB target box also runs the node and wasmtime.
+pub const CACHE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Bumped when the on-disk layout changes, so an old binary refuses a new store rather than misreading it.
+const FORMAT: u64 = 1;
+
+/// `"format"`, `"version"` (last committed), `"oldest"` (oldest retained).
+const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
+/// version → encoded root `Child`.
+const ROOTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("roots");
+/// `tree::node_key` → encoded `Node`.
+const NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("nodes");
+/// key hash ‖ version (BE) → `1 ‖ value`, or `0` for a deletion. History for `get_at`.
+const VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("values");
+/// key → value at the latest version: `get` and `next_entry` without touching the tree.
+const LATEST: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("latest");
+/// version → list of node and value keys that stopped being current at that version.
+const STALE: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("stale");
+
+const STALE_NODE: u8 = 0;
+const STALE_VALUE: u8 = 1;
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// How the store behaves; fixed for the life of a `State`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StateConfig {
+    /// Keep this many versions before the latest readable (`get_at`, `root_at`, `prove`); 0 keeps all.
+    pub prune_window: u64,
+    /// fsync every commit. Off, a crash (or power loss) may lose the last commits, reverting to an earlier
+    /// committed version — still consistent, never a mix; a clean drop makes them durable.
+    pub fsync: bool,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig { prune_window: 100, fsync: true }
+    }
+}
+
+/// A batch computed by `stage`, waiting for `commit`.
+struct Staged {
+    version: u64,
+    root: Child,
+    entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+    key_hashes: Vec<Hash>,
+    nodes: Vec<(Vec<u8>, Node)>,
+    stale_nodes: Vec<Vec<u8>>,
+    events: Vec<ValueEvent>,
+}
+
+/// Authenticated, versioned key-value state.
+///
+/// `State` is `Send + Sync`: reads take `&self` and use their own redb read transaction, so share it behind an
+/// `Arc<RwLock<_>>` (queries take the read lock, `stage`/`commit` the write lock). Reads always see committed
+/// state, never a staged batch.
+pub struct State {
+    db: Database,
+    config: StateConfig,
+    version: u64,
+    oldest: u64,
+    root: Child,
+    staged: Option<Staged>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("version", &self.version)
+            .field("oldest", &self.oldest)
+            .field("root", &self.root.hash())
+            .field("staged", &self.staged.as_ref().map(|s| s.version))
+            .finish()
+    }
+}
+
+struct TableSource<'t>(&'t ReadOnlyTable<&'static [u8], &'static [u8]>);
+
+impl NodeSource for TableSource<'_> {
+    fn load(&self, key: &[u8]) -> Result<Node, StateError> {
+        let guard = self
+            .0
+            .get(key)
+            .map_err(StateError::db)?
+            .ok_or_else(|| StateError::Corrupt(format!("missing tree node {}", hex(key))))?;
+        Node::decode(guard.value())
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn value_key(key_hash: &Hash, version: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(&key_hash.0);
+    k[32..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+fn check_key(key: &[u8]) -> Result<(), StateError> {
+    if key.len() > MAX_KEY_BYTES {
+        return Err(StateError::KeyTooLarge { len: key.len(), max: MAX_KEY_BYTES });
+    }
+    Ok(())
+}
+
+impl State {
+    /// Opens the store at `path`, creating an empty one (version 0, empty root) if the file does not exist.
+    pub fn open(path: &Path, config: StateConfig) -> Result<State, StateError> {
+        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(StateError::db)?;
+        let txn = db.begin_write().map_err(StateError::db)?;
+        let (version, oldest, root) = {
+            let mut meta = txn.open_table(META).map_err(StateError::db)?;
+            let mut roots = txn.open_table(ROOTS).map_err(StateError::db)?;
+            txn.open_table(NODES).map_err(StateError::db)?;
+            txn.open_table(VALUES).map_err(StateError::db)?;
+            txn.open_table(LATEST).map_err(StateError::db)?;
+            txn.open_table(STALE).map_err(StateError::db)?;
+            let format = meta.get("format").map_err(StateError::db)?.map(|g| g.value());
+            match format {
+                None => {
+                    meta.insert("format", FORMAT).map_err(StateError::db)?;
+                    meta.insert("version", 0).map_err(StateError::db)?;
+                    meta.insert("oldest", 0).map_err(StateError::db)?;
+                    roots.insert(0, Child::Empty.encode().as_slice()).map_err(StateError::db)?;
+                    (0, 0, Child::Empty)
+                }
+                Some(FORMAT) => {
+                    let get = |name: &str| -> Result<u64, StateError> {
+                        meta.get(name)
+                            .map_err(StateError::db)?
+                            .map(|g| g.value())
+                            .ok_or_else(|| StateError::Corrupt(format!("meta.{name} missing")))
+                    };
+                    let version = get("version")?;
+                    let oldest = get("oldest")?;
+                    let root = roots
+                        .get(version)
+                        .map_err(StateError::db)?
+                        .ok_or_else(|| StateError::Corrupt(format!("root of version {version} missing")))
+                        .and_then(|g| Child::decode(g.value()))?;
+                    (version, oldest, root)
+                }
+                Some(other) => {
+                    return Err(StateError::Corrupt(format!(
+                        "store format {other}, this build reads format {FORMAT}"
+                    )));
+                }
+            }
+        };
+        txn.commit().map_err(StateError::db)?;
+        Ok(State { db, config, version, oldest, root, staged: None })
+    }
+
+    pub fn config(&self) -> StateConfig {
+        self.config
+    }
+
+    /// Last committed height (0: nothing committed yet).
+    pub fn version(&self) -> Height {
+        Height(self.version)
+    }
+
+    /// Oldest version still readable.
+    pub fn oldest_version(&self) -> Height {
+        Height(self.oldest)
+    }
+
+    /// Root at `version()`.
+    pub fn root(&self) -> Hash {
+        self.root.hash()
+    }
+
+    fn check_retained(&self, h: Height) -> Result<(), StateError> {
+        if h.0 > self.version {
+            return Err(StateError::FutureVersion { requested: h, latest: Height(self.version) });
+        }
+        if h.0 < self.oldest {
+            return Err(StateError::Pruned { requested: h, oldest: Height(self.oldest) });
+        }
+        Ok(())
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StateError> {
+        self.db.begin_read().map_err(StateError::db)
+    }
+
+    fn root_child_at(&self, txn: &ReadTransaction, h: Height) -> Result<Child, StateError> {
+        if h.0 == self.version {
+            return Ok(self.root);
+        }
+        let roots = txn.open_table(ROOTS).map_err(StateError::db)?;
+        let guard = roots
+            .get(h.0)
+            .map_err(StateError::db)?
+            .ok_or_else(|| StateError::Corrupt(format!("root of version {h} missing")))?;
+        Child::decode(guard.value())
+    }
+
+    /// Root at a retained version.
+    pub fn root_at(&self, h: Height) -> Result<Hash, StateError> {
+        self.check_retained(h)?;
+        if h.0 == self.version {
+            return Ok(self.root.hash());
+        }
+        let txn = self.read()?;
+        Ok(self.root_child_at(&txn, h)?.hash())
+    }
+
+    /// Value of `key` at the latest committed version.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        check_key(key)?;
+        let txn = self.read()?;
+        let latest = txn.open_table(LATEST).map_err(StateError::db)?;
+        Ok(latest.get(key).map_err(StateError::db)?.map(|g| g.value().to_vec()))
+    }
+
+    /// Value of `key` at a retained version.
+    pub fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, StateError> {
+        check_key(key)?;
+        self.check_retained(h)?;
+        let txn = self.read()?;
+        let values = txn.open_table(VALUES).map_err(StateError::db)?;
+        let kh = key_hash(key);
+        let lo = value_key(&kh, 0);
+        let hi = value_key(&kh, h.0);
+        let mut range = values.range::<&[u8]>(lo.as_slice()..=hi.as_slice()).map_err(StateError::db)?;
+        match range.next_back() {
+            None => Ok(None),
+            Some(entry) => {
+                let (_, v) = entry.map_err(StateError::db)?;
+                decode_value(v.value())
+            }
+        }
+    }
+
+    /// First committed entry with `start <= key < end` (`end` `None`: unbounded), in key order.
+    pub fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, StateError> {
+        let txn = self.read()?;
+        let latest = txn.open_table(LATEST).map_err(StateError::db)?;
+        let mut range = match end {
+            Some(end) if end <= start => return Ok(None),
+            Some(end) => latest.range::<&[u8]>(start..end),
+            None => latest.range::<&[u8]>(start..),
+        }
+        .map_err(StateError::db)?;
+        match range.next() {
+            None => Ok(None),
+            Some(entry) => {
+                let (k, v) = entry.map_err(StateError::db)?;
+                Ok(Some((k.value().to_vec(), v.value().to_vec())))
+            }
+        }
+    }
+
+    /// Computes the root that `changes` (`None` deletes) applied on top of `version()` give at height `h`, which
+    /// must be `version() + 1`, and keeps the batch staged for `commit`. Staging again replaces the batch.
+    pub fn stage(
+        &mut self,
+        h: Height,
+        changes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Result<Hash, StateError> {
+        self.staged = None;
+        let expected = Height(self.version.saturating_add(1));
+        if h != expected {
+            return Err(StateError::WrongHeight { requested: h, expected });
+        }
+        if changes.len() > MAX_BATCH_CHANGES {
+            return Err(StateError::BatchTooLarge { len: changes.len(), max: MAX_BATCH_CHANGES });
+        }
+        for (k, v) in &changes {
+            check_key(k)?;
+            if let Some(v) = v
+                && v.len() > MAX_VALUE_BYTES
+            {
+                return Err(StateError::ValueTooLarge { len: v.len(), max: MAX_VALUE_BYTES });
+            }
+        }
+        let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
+        let key_hashes: Vec<Hash> = entries.iter().map(|(k, _)| key_hash(k)).collect();
+        let mut tree_changes: Vec<Change> = entries
+            .iter()
+            .zip(&key_hashes)
+            .enumerate()
+            .map(|(index, ((_, v), kh))| Change {
+                key_hash: *kh,
+                value_hash: v.as_deref().map(value_hash),
+                index,
+            })
+            .collect();
+        tree_changes.sort_unstable_by_key(|c| c.key_hash);
+        if let Some(w) = tree_changes.windows(2).find(|w| w[0].key_hash == w[1].key_hash) {
+            return Err(StateError::HashCollision(w[0].key_hash));
+        }
+
+        let txn = self.read()?;
+        let nodes = txn.open_table(NODES).map_err(StateError::db)?;
+        let src = TableSource(&nodes);
+        let mut up = Updater::new(&src, h.0);
+        let root = up.update(self.root, 0, &tree_changes)?;
+        let hash = root.hash();
+        self.staged = Some(Staged {
+            version: h.0,
+            root,
+            entries,
+            key_hashes,
+            nodes: up.nodes,
+            stale_nodes: up.stale_nodes,
+            events: up.events,
+        });
+        Ok(hash)
+    }
+
+    /// Drops the staged batch, if any.
+    pub fn discard_staged(&mut self) {
+        self.staged = None;
+    }
+
+    /// Root of the staged batch, if one is staged.
+    pub fn staged_root(&self) -> Option<Hash> {
+        self.staged.as_ref().map(|s| s.root.hash())
+    }
+
+    /// Persists the staged batch in one redb write transaction — after a crash the store is at the old version
+    /// or the new one, never a mix — and prunes versions that fell out of the window. On error the batch stays
+    /// staged and the store is unchanged.
+    pub fn commit(&mut self) -> Result<Hash, StateError> {
+        let staged = self.staged.as_ref().ok_or(StateError::NothingStaged)?;
+        let mut txn = self.db.begin_write().map_err(StateError::db)?;
+        let durability = if self.config.fsync { Durability::Immediate } else { Durability::None };
+        txn.set_durability(durability).map_err(StateError::db)?;
+        let oldest = write_batch(&txn, staged, self.oldest, self.config.prune_window)?;
+        txn.commit().map_err(StateError::db)?;
+        self.version = staged.version;
+        self.root = staged.root;
+        self.oldest = oldest;
+        self.staged = None;
+        Ok(self.root.hash())
+    }
+
+    /// Value of `key` at a retained version with a proof against `root_at(h)`.
+    pub fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Proof), StateError> {
+        check_key(key)?;
+        self.check_retained(h)?;
+        let txn = self.read()?;
+        let root = self.root_child_at(&txn, h)?;
+        let nodes = txn.open_table(NODES).map_err(StateError::db)?;
+        let kh = key_hash(key);
+        let (siblings, end) = tree::walk(&TableSource(&nodes), root, &kh)?;
+        match end {
+            Child::Leaf { key_hash, value_hash, version } => {
+                let leaf = Some(ProofLeaf { key_hash, value_hash });
+                let value = if key_hash == kh {
+                    let values = txn.open_table(VALUES).map_err(StateError::db)?;
+                    let guard =
+                        values.get(value_key(&kh, version).as_slice()).map_err(StateError::db)?.ok_or_else(
+                            || StateError::Corrupt(format!("value of leaf at version {version} missing")),
+                        )?;
+                    let value = decode_value(guard.value())?;
+                    if value.as_deref().map(tree::value_hash) != Some(value_hash) {
+                        return Err(StateError::Corrupt("stored value does not match its leaf".into()));
+                    }
+                    value
+                } else {
+                    None
+                };
+                Ok((value, Proof { siblings, leaf }))
+            }
+            _ => Ok((None, Proof { siblings, leaf: None })),
+        }
+    }
+}
+
+fn decode_value(stored: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+    match stored.split_first() {
+        Some((0, [])) => Ok(None),
+        Some((1, v)) => Ok(Some(v.to_vec())),
+        _ => Err(StateError::Corrupt("bad value record".into())),
+    }
+}
+
+/// Writes one staged version and prunes; returns the new oldest retained version.
+fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64) -> Result<u64, StateError> {
+    let h = staged.version;
+    let mut stale: Vec<u8> = Vec::new();
+    let push_stale = |stale: &mut Vec<u8>, tag: u8, key: &[u8]| {
+        stale.push(tag);
+        stale.push(key.len() as u8);
+        stale.extend_from_slice(key);
+    };
+    {
+        let mut nodes = txn.open_table(NODES).map_err(StateError::db)?;
+        // Sorted, so this version's nodes go in as one append run.
+        let mut new_nodes: Vec<&(Vec<u8>, Node)> = staged.nodes.iter().collect();
+        new_nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        for (k, n) in new_nodes {
+            nodes.insert(k.as_slice(), n.encode().as_slice()).map_err(StateError::db)?;
+        }
+        for k in &staged.stale_nodes {
+            push_stale(&mut stale, STALE_NODE, k);
+        }
+    }
+    {
+        let mut values = txn.open_table(VALUES).map_err(StateError::db)?;
+        let mut latest = txn.open_table(LATEST).map_err(StateError::db)?;
+        let mut record = Vec::new();
+        for ev in &staged.events {
+            match *ev {
+                ValueEvent::Written { index } => {
+                    let (Some((k, Some(v))), Some(kh)) =
+                        (staged.entries.get(index), staged.key_hashes.get(index))
+                    else {
+                        return Err(StateError::Corrupt("staged write has no value".into()));
+                    };
+                    record.clear();
+                    record.push(1);
+                    record.extend_from_slice(v);
+                    values.insert(value_key(kh, h).as_slice(), record.as_slice()).map_err(StateError::db)?;
+                    latest.insert(k.as_slice(), v.as_slice()).map_err(StateError::db)?;
+                }
+                ValueEvent::Deleted { index } => {
+                    let (Some((k, _)), Some(kh)) = (staged.entries.get(index), staged.key_hashes.get(index))
+                    else {
+                        return Err(StateError::Corrupt("staged delete out of range".into()));
+                    };
+                    let vk = value_key(kh, h);
+                    values.insert(vk.as_slice(), [0u8].as_slice()).map_err(StateError::db)?;
+                    latest.remove(k.as_slice()).map_err(StateError::db)?;
+                    // The tombstone only hides older values; once those are pruned with it, it is not needed.
+                    push_stale(&mut stale, STALE_VALUE, &vk);
+                }
+                ValueEvent::Superseded { key_hash, version } => {
+                    push_stale(&mut stale, STALE_VALUE, &value_key(&key_hash, version));
+                }
+            }
+        }
+    }
+    {
+        let mut roots = txn.open_table(ROOTS).map_err(StateError::db)?;
+        roots.insert(h, staged.root.encode().as_slice()).map_err(StateError::db)?;
+        if !stale.is_empty() {
+            let mut stale_table = txn.open_table(STALE).map_err(StateError::db)?;
+            stale_table.insert(h, stale.as_slice()).map_err(StateError::db)?;
+        }
+    }
+    let new_oldest = if window == 0 { oldest } else { oldest.max(h.saturating_sub(window)) };
+    if new_oldest > oldest {
+        prune(txn, oldest, new_oldest)?;
+    }
+    let mut meta = txn.open_table(META).map_err(StateError::db)?;
+    meta.insert("version", h).map_err(StateError::db)?;
+    meta.insert("oldest", new_oldest).map_err(StateError::db)?;
+    Ok(new_oldest)
+}
+
+/// Deletes everything only versions `< new_oldest` used. An entry that stopped being current at version `s` is
+/// used by versions `< s` only, so it goes once `s <= new_oldest`.
+fn prune(txn: &WriteTransaction, oldest: u64, new_oldest: u64) -> Result<(), StateError> {
+    let mut stale_table = txn.open_table(STALE).map_err(StateError::db)?;
+    let mut nodes = txn.open_table(NODES).map_err(StateError::db)?;
+    let mut values = txn.open_table(VALUES).map_err(StateError::db)?;
+    let due: Vec<u64> = stale_table
+        .range(..=new_oldest)
+        .map_err(StateError::db)?
+        .map(|e| e.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()
+        .map_err(StateError::db)?;
+    for s in due {
+        let Some(blob) = stale_table.remove(s).map_err(StateError::db)? else { continue };
+        let mut rest = blob.value();
+        while let Some((&tag, after)) = rest.split_first() {
+            let Some((&len, after)) = after.split_first() else {
+                return Err(StateError::Corrupt(format!("stale list of version {s} truncated")));
+            };
+            let Some((key, after)) = after.split_at_checked(len as usize) else {
+                return Err(StateError::Corrupt(format!("stale list of version {s} truncated")));
+            };
+            match tag {
+                STALE_NODE => {
+                    nodes.remove(key).map_err(StateError::db)?;
+                }
+                STALE_VALUE => {
+                    values.remove(key).map_err(StateError::db)?;
+                }
+                t => return Err(StateError::Corrupt(format!("stale entry tag {t}"))),
+            }
+            rest = after;
+        }
+    }
+    let mut roots = txn.open_table(ROOTS).map_err(StateError::db)?;
+    for v in oldest..new_oldest {
+        roots.remove(v).map_err(StateError::db)?;
+    }
+    Ok(())
+}
