@@ -1,0 +1,14 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+
+extern crate alloc;
+
+pub mod contract;
+pub mod msg;
+
+cairn_sdk::entry_points! {
+    instantiate: contract::instantiate,
+    execute: contract::execute,
+    query: contract::query,
+    migrate: contract::migrate,
+}
