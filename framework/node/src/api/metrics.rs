@@ -1,0 +1,204 @@
+//! Prometheus metrics (`GET /metrics` on the metrics listener, OpenMetrics text).
+//!
+//! Gauges and totals are read from the node at scrape time (so they are never stale); the finality histogram is
+//! fed by the event stream: for each committed block, the time from its proposal (header time) to its commit on
+//! this node.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use tokio::net::TcpListener;
+use tokio::sync::{broadcast, watch};
+
+use super::backend::Backend;
+use crate::types::NodeEvent;
+
+/// The metrics of one node.
+pub struct Metrics {
+    registry: Registry,
+    height: Gauge,
+    blocks_finalized: Gauge,
+    txs_finalized: Gauge,
+    mempool_txs: Gauge,
+    peers: Gauge,
+    validators: Gauge,
+    catching_up: Gauge,
+    blocks_synced: Gauge,
+    malformed_messages: Gauge,
+    rejected_blocks: Gauge,
+    evidence: Gauge,
+    block_txs: Counter,
+    finality: Histogram,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("cairn");
+        let height = Gauge::default();
+        let blocks_finalized = Gauge::default();
+        let txs_finalized = Gauge::default();
+        let mempool_txs = Gauge::default();
+        let peers = Gauge::default();
+        let validators = Gauge::default();
+        let catching_up = Gauge::default();
+        let blocks_synced = Gauge::default();
+        let malformed_messages = Gauge::default();
+        let rejected_blocks = Gauge::default();
+        let evidence = Gauge::default();
+        let block_txs = Counter::default();
+        // 1 ms .. ~16 s.
+        let finality = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        registry.register("height", "Latest finalized and committed height", height.clone());
+        registry.register(
+            "blocks_finalized",
+            "Blocks finalized since the node started",
+            blocks_finalized.clone(),
+        );
+        registry.register(
+            "txs_finalized",
+            "Transactions finalized since the node started",
+            txs_finalized.clone(),
+        );
+        registry.register("mempool_txs", "Transactions in the mempool", mempool_txs.clone());
+        registry.register("peers", "Connected peers", peers.clone());
+        registry.register("validators", "Validators in the set deciding the next block", validators.clone());
+        registry.register("catching_up", "1 while block sync is catching up", catching_up.clone());
+        registry.register("blocks_synced", "Blocks fetched and applied by block sync", blocks_synced.clone());
+        registry.register(
+            "malformed_messages",
+            "p2p messages dropped as malformed or oversized",
+            malformed_messages.clone(),
+        );
+        registry.register(
+            "rejected_blocks",
+            "Blocks rejected (bad certificate, id or header)",
+            rejected_blocks.clone(),
+        );
+        registry.register("evidence", "Evidence of validator misbehaviour seen", evidence.clone());
+        registry.register(
+            "observed_block_txs",
+            "Transactions in blocks seen on the event stream",
+            block_txs.clone(),
+        );
+        registry.register(
+            "finality_latency_seconds",
+            "Time from a block's proposal (header time) to its commit on this node",
+            finality.clone(),
+        );
+        Metrics {
+            registry,
+            height,
+            blocks_finalized,
+            txs_finalized,
+            mempool_txs,
+            peers,
+            validators,
+            catching_up,
+            blocks_synced,
+            malformed_messages,
+            rejected_blocks,
+            evidence,
+            block_txs,
+            finality,
+        }
+    }
+
+    /// Records one node event.
+    pub fn observe(&self, ev: &NodeEvent) {
+        if let NodeEvent::NewBlock { num_txs, time_ms, finalized_at_ms, .. } = ev {
+            self.block_txs.inc_by(u64::from(*num_txs));
+            if *time_ms > 0 && finalized_at_ms >= time_ms {
+                self.finality.observe((finalized_at_ms - time_ms) as f64 / 1000.0);
+            }
+        }
+    }
+
+    /// Reads the node's gauges and renders everything in the OpenMetrics text format.
+    pub fn render<B: Backend + ?Sized>(&self, backend: &B) -> String {
+        let s = backend.status();
+        let c = backend.counters();
+        let set = |g: &Gauge, v: u64| {
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+        };
+        set(&self.height, s.height.0);
+        set(&self.peers, s.peers.len() as u64);
+        set(&self.validators, s.validators.len() as u64);
+        set(&self.catching_up, u64::from(s.catching_up));
+        set(&self.blocks_finalized, c.blocks_finalized);
+        set(&self.txs_finalized, c.txs_finalized);
+        set(&self.mempool_txs, c.mempool_txs);
+        set(&self.blocks_synced, c.blocks_synced);
+        set(&self.malformed_messages, c.malformed_messages);
+        set(&self.rejected_blocks, c.rejected_blocks);
+        set(&self.evidence, c.evidence);
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Feeds node events into `metrics` until `stop`.
+pub(super) async fn follow_events(
+    metrics: Arc<Metrics>,
+    mut events: broadcast::Receiver<NodeEvent>,
+    stop: watch::Receiver<bool>,
+) {
+    let stopped = super::stopped(stop);
+    tokio::pin!(stopped);
+    loop {
+        tokio::select! {
+            _ = &mut stopped => return,
+            ev = events.recv() => match ev {
+                Ok(ev) => metrics.observe(&ev),
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+        }
+    }
+}
+
+struct MetricsState<B> {
+    backend: Arc<B>,
+    metrics: Arc<Metrics>,
+}
+
+async fn scrape<B: Backend>(State(st): State<Arc<MetricsState<B>>>) -> impl IntoResponse {
+    let body = st.metrics.render(&*st.backend);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        body,
+    )
+}
+
+pub(super) async fn serve<B: Backend>(
+    backend: Arc<B>,
+    metrics: Arc<Metrics>,
+    listener: TcpListener,
+    rx: watch::Receiver<bool>,
+) {
+    let app = Router::new()
+        .route("/metrics", get(scrape::<B>))
+        .layer(axum::extract::DefaultBodyLimit::max(1024))
+        .with_state(Arc::new(MetricsState { backend, metrics }));
+    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(super::stopped(rx)).await {
+        tracing::error!(error = %e, "metrics endpoint stopped");
+    }
+}

@@ -1,0 +1,990 @@
+//! The driver: one task that owns the consensus engine and turns its effects into network sends, timers, WAL
+//! writes and application calls — and feeds it what the network, the timers and the application answer.
+//!
+//! Ordering rules it keeps:
+//! - effects of one engine batch are performed in order; an `Effect::Persist` is fsync'd before the next effect
+//!   of the batch, so no vote leaves the node before it is on disk;
+//! - blocks are executed strictly in height order: `FinalizeBlock` → block store (block, certificate, results)
+//!   → `Commit` → chain-state checkpoint → mempool update → events; a crash anywhere in between is repaired by
+//!   the handshake on restart;
+//! - a proposal is built, and a peer's proposal verified, only on top of the block this node has executed (its
+//!   header commits to the app hash after the parent).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_abci::{PrepareProposalRequest, ProcessProposalRequest, ProposalStatus};
+use cairn_consensus::{Certificate, Effect, Engine, Finalized, Input, TimerId, VoteKind, WalRecord};
+use cairn_primitives::{Block, Hash, Header, Height, Keypair, PublicKey};
+use cairn_store::Wal;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, error, info, warn};
+
+use crate::engines::EngineFactory;
+use crate::error::{NodeError, SyncError};
+use crate::handshake::finalize_request;
+use crate::net::{NetEvent, Topic, Transport};
+use crate::shared::{Counters, Shared};
+use crate::state::ChainState;
+use crate::types::{NodeEvent, unix_ms};
+use crate::wire::{self, CertifiedBlock, ConsensusEnvelope, SyncRequest, SyncResponse};
+
+/// Consensus messages of a future engine epoch kept until we switch (bounded).
+const MAX_FUTURE_EPOCH_MESSAGES: usize = 1024;
+/// Pending payload verifications kept (the engine asks for one or two per view).
+const MAX_PENDING_VERIFY: usize = 64;
+/// Finalized decisions waiting for their body (the engine decides one height at a time).
+const MAX_FINALIZE_QUEUE: usize = 64;
+/// Blocks gossiped further ahead than this are not cached (they only hint that we are behind).
+const MAX_BODY_LOOKAHEAD: u64 = 8;
+/// Delay before fetching a proposal body that gossip should deliver anyway.
+const BODY_FETCH_DELAY: Duration = Duration::from_millis(150);
+/// How often the driver checks for stalls (missing bodies, peers ahead).
+const HOUSEKEEPING: Duration = Duration::from_millis(500);
+/// Concurrent request servers (block sync and body requests from peers).
+const MAX_SERVING: usize = 16;
+/// Largest certificate accepted from a peer.
+const MAX_CERTIFICATE_BYTES: usize = 16 * 1024 * 1024;
+/// Prune the WAL every this many heights.
+const WAL_PRUNE_EVERY: u64 = 16;
+
+/// A record in the node's WAL: engine bytes tagged with the engine epoch that wrote them.
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct WalTagged {
+    epoch: u64,
+    bytes: Vec<u8>,
+}
+
+/// Messages from helper tasks back to the driver.
+pub(crate) enum Internal {
+    /// A body fetched from a peer.
+    Body { block: Block, from: PublicKey },
+    /// A body fetch gave up.
+    BodyMissing { id: Hash },
+    /// A batch of finalized blocks from a peer (empty: no peer is ahead).
+    SyncBatch { from: Option<PublicKey>, blocks: Vec<CertifiedBlock> },
+}
+
+struct PendingBuild {
+    height: Height,
+    view: u64,
+    parent: Hash,
+}
+
+struct PendingVerify {
+    height: Height,
+    parent: Hash,
+    payload: Hash,
+}
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    key: Keypair,
+    factory: EngineFactory,
+    state: ChainState,
+    engine: Box<dyn Engine>,
+    /// Bumped whenever the engine is replaced; effects of a replaced engine are ignored.
+    generation: u64,
+    wal: Wal,
+    net: Arc<dyn Transport>,
+    net_rx: mpsc::Receiver<NetEvent>,
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
+    tx_ingest: mpsc::Sender<Vec<u8>>,
+    started_at: Instant,
+    timers: BTreeMap<TimerId, u64>,
+    inputs: VecDeque<Input>,
+    pending_build: Option<PendingBuild>,
+    pending_verify: Vec<PendingVerify>,
+    finalize_queue: VecDeque<Finalized>,
+    fetching: BTreeSet<Hash>,
+    future_epoch: Vec<(PublicKey, ConsensusEnvelope)>,
+    sync_in_flight: bool,
+    catching_up: bool,
+    /// Blocks were committed by sync since the engine last started: it must restart at the new height.
+    engine_behind: bool,
+    sync_cursor: usize,
+    last_commit_at: Instant,
+    last_far_future: u64,
+    last_engine_dropped: u64,
+    serving: Arc<tokio::sync::Semaphore>,
+    recheck: Option<tokio::task::JoinHandle<()>>,
+}
+
+pub(crate) struct DriverParts {
+    pub shared: Arc<Shared>,
+    pub key: Keypair,
+    pub factory: EngineFactory,
+    pub state: ChainState,
+    pub wal: Wal,
+    pub net_rx: mpsc::Receiver<NetEvent>,
+    pub tx_ingest: mpsc::Sender<Vec<u8>>,
+}
+
+impl Driver {
+    pub fn new(parts: DriverParts) -> Result<Driver, NodeError> {
+        let DriverParts { shared, key, factory, state, wal, net_rx, tx_ingest } = parts;
+        let (internal_tx, internal_rx) = mpsc::channel(256);
+        let engine = factory.make(state.engine(), state.engine_epoch)?;
+        let net = shared.net.clone();
+        let now = Instant::now();
+        let mut driver = Driver {
+            shared,
+            key,
+            factory,
+            state,
+            engine,
+            generation: 0,
+            wal,
+            net,
+            net_rx,
+            internal_tx,
+            internal_rx,
+            tx_ingest,
+            started_at: now,
+            timers: BTreeMap::new(),
+            inputs: VecDeque::new(),
+            pending_build: None,
+            pending_verify: Vec::new(),
+            finalize_queue: VecDeque::new(),
+            fetching: BTreeSet::new(),
+            future_epoch: Vec::new(),
+            sync_in_flight: false,
+            catching_up: false,
+            engine_behind: false,
+            sync_cursor: 0,
+            last_commit_at: now,
+            last_far_future: 0,
+            last_engine_dropped: 0,
+            serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
+            recheck: None,
+        };
+        driver.start_engine()?;
+        driver.publish_status();
+        Ok(driver)
+    }
+
+    fn now(&self) -> u64 {
+        self.started_at.elapsed().as_millis() as u64
+    }
+
+    /// Feeds a fresh engine instance the validator sets it needs and its WAL records since the last block.
+    fn start_engine(&mut self) -> Result<(), NodeError> {
+        let epoch = self.state.engine_epoch.0;
+        let floor = self.state.height;
+        let wal: Vec<WalRecord> = self
+            .wal
+            .records()?
+            .into_iter()
+            .filter(|(h, _)| *h > floor)
+            .filter_map(|(height, bytes)| {
+                let tagged: WalTagged =
+                    cairn_primitives::decode(&bytes, cairn_store::MAX_WAL_RECORD_BYTES).ok()?;
+                (tagged.epoch == epoch).then_some(WalRecord { height, bytes: tagged.bytes })
+            })
+            .collect();
+        info!(height = %self.state.height.next(), restored_votes = wal.len(), engine = ?self.state.engine(), "consensus engine starting");
+        self.timers.clear();
+        self.inputs.clear();
+        self.pending_build = None;
+        self.pending_verify.clear();
+        self.inputs.push_back(Input::ValidatorSet {
+            height: self.state.height.next(),
+            validators: Arc::new(self.state.next.clone()),
+        });
+        self.inputs.push_back(Input::ValidatorSet {
+            height: self.state.height.next().next(),
+            validators: Arc::new(self.state.next_next.clone()),
+        });
+        self.inputs
+            .push_back(Input::Start { last_finalized: (self.state.height, self.state.last_block_id), wal });
+        self.engine_behind = false;
+        Ok(())
+    }
+
+    /// Replaces the engine (engine switch, or the height moved under it by block sync).
+    fn restart_engine(&mut self) -> Result<(), NodeError> {
+        self.engine = self.factory.make(self.state.engine(), self.state.engine_epoch)?;
+        self.generation += 1;
+        self.finalize_queue.retain(|f| f.height > self.state.height);
+        self.start_engine()?;
+        // Messages of the new epoch that arrived early.
+        let epoch = self.state.engine_epoch.0;
+        let (now, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.future_epoch).into_iter().partition(|(_, env)| env.epoch == epoch);
+        self.future_epoch = later.into_iter().filter(|(_, env)| env.epoch > epoch).collect();
+        for (from, env) in now {
+            self.inputs.push_back(Input::Message { from, bytes: env.bytes.into() });
+        }
+        Ok(())
+    }
+
+    pub async fn run(mut self) -> Result<(), NodeError> {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
+        housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        self.trigger_sync();
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            while let Some(input) = self.inputs.pop_front() {
+                self.feed(input).await?;
+            }
+            let build_wait = self.try_build().await?;
+            if !self.inputs.is_empty() {
+                continue;
+            }
+            let next_timer =
+                self.timers.values().min().map(|at| self.started_at + Duration::from_millis(*at));
+            let far = Instant::now() + Duration::from_secs(3600);
+            tokio::select! {
+                biased;
+                changed = shutdown.changed() => if changed.is_err() || *shutdown.borrow() { break },
+                Some(msg) = self.internal_rx.recv() => self.on_internal(msg).await?,
+                ev = self.net_rx.recv() => match ev {
+                    Some(ev) => self.on_net(ev).await?,
+                    None => {
+                        warn!("the network stopped; the node stops");
+                        break;
+                    }
+                },
+                _ = tokio::time::sleep_until(next_timer.unwrap_or(far)), if next_timer.is_some() => self.fire_timers(),
+                _ = self.shared.tx_notify.notified(), if build_wait.is_some() => {}
+                _ = tokio::time::sleep_until(build_wait.unwrap_or(far)), if build_wait.is_some() => {}
+                _ = housekeeping.tick() => self.housekeeping(),
+            }
+        }
+        info!("driver stopped");
+        Ok(())
+    }
+
+    async fn feed(&mut self, input: Input) -> Result<(), NodeError> {
+        let mut effects = Vec::new();
+        let now = self.now();
+        self.engine.handle(now, input, &mut effects);
+        self.perform(effects).await?;
+        let dropped = self.engine.dropped();
+        let total = dropped.bad_total();
+        if total > self.last_engine_dropped {
+            Counters::add(&self.shared.counters.engine_dropped, total - self.last_engine_dropped);
+            self.last_engine_dropped = total;
+        }
+        if dropped.far_future > self.last_far_future {
+            // Messages from far ahead: peers are at heights we have not reached.
+            self.last_far_future = dropped.far_future;
+            self.trigger_sync();
+        }
+        Ok(())
+    }
+
+    async fn perform(&mut self, effects: Vec<Effect>) -> Result<(), NodeError> {
+        let generation = self.generation;
+        let epoch = self.state.engine_epoch.0;
+        let mut effects = effects.into_iter().peekable();
+        while let Some(effect) = effects.next() {
+            if let Effect::Persist(first) = effect {
+                // Consecutive records of one height share one fsync.
+                let mut batch = vec![first];
+                while let Some(Effect::Persist(r)) = effects.peek() {
+                    if r.height != batch[0].height {
+                        break;
+                    }
+                    if let Some(Effect::Persist(r)) = effects.next() {
+                        batch.push(r);
+                    }
+                }
+                self.persist(epoch, batch)?;
+                continue;
+            }
+            if self.generation != generation {
+                // The engine that produced these was replaced mid-batch (engine switch): drop the rest.
+                continue;
+            }
+            match effect {
+                Effect::Persist(_) => {}
+                Effect::Send { to, bytes } => {
+                    let env = ConsensusEnvelope { epoch, bytes: bytes.to_vec() };
+                    self.net.send(to, wire::encode(&env));
+                }
+                Effect::Broadcast { bytes } => {
+                    let env = ConsensusEnvelope { epoch, bytes: bytes.to_vec() };
+                    self.net.broadcast(Topic::Consensus, wire::encode(&env));
+                }
+                Effect::SetTimer { id, at } => {
+                    self.timers.insert(id, at);
+                }
+                Effect::CancelTimer { id } => {
+                    self.timers.remove(&id);
+                }
+                Effect::BuildPayload { height, view, parent } => {
+                    self.pending_build = Some(PendingBuild { height, view, parent });
+                }
+                Effect::VerifyPayload { height, parent, payload } => {
+                    if self.pending_verify.len() >= MAX_PENDING_VERIFY {
+                        self.pending_verify.remove(0);
+                    }
+                    self.pending_verify.push(PendingVerify { height, parent, payload });
+                    self.try_verify().await?;
+                }
+                Effect::Finalized(f) => {
+                    debug!(height = %f.height, block = ?f.block, "finalized");
+                    if self.finalize_queue.len() < MAX_FINALIZE_QUEUE {
+                        self.finalize_queue.push_back(f);
+                    }
+                    self.drive_finalized().await?;
+                }
+                Effect::Evidence(e) => {
+                    Counters::inc(&self.shared.counters.evidence);
+                    warn!(offender = %e.offender(), height = %e.first.vote.height, view = e.first.vote.view,
+                        "evidence of equivocation");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn persist(&mut self, epoch: u64, batch: Vec<WalRecord>) -> Result<(), NodeError> {
+        let Some(height) = batch.first().map(|r| r.height) else { return Ok(()) };
+        let encoded: Vec<Vec<u8>> =
+            batch.into_iter().map(|r| wire::encode(&WalTagged { epoch, bytes: r.bytes })).collect();
+        let refs: Vec<&[u8]> = encoded.iter().map(Vec::as_slice).collect();
+        let wal = &mut self.wal;
+        blocking(|| wal.append_batch(height, &refs))?;
+        Ok(())
+    }
+
+    fn fire_timers(&mut self) {
+        let now = self.now();
+        let due: Vec<TimerId> = self.timers.iter().filter(|(_, at)| **at <= now).map(|(id, _)| *id).collect();
+        for id in due {
+            self.timers.remove(&id);
+            self.inputs.push_back(Input::Timer(id));
+        }
+    }
+
+    // ---------------------------------------------------------------- proposals
+
+    /// Builds our proposal if the engine asked and we can. Returns when to look again if we are holding back
+    /// an empty block (idle chain).
+    async fn try_build(&mut self) -> Result<Option<Instant>, NodeError> {
+        let Some(pb) = &self.pending_build else { return Ok(None) };
+        if pb.height <= self.state.height {
+            self.pending_build = None;
+            return Ok(None);
+        }
+        if pb.height != self.state.height.next() {
+            return Ok(None);
+        }
+        if pb.parent != self.state.last_block_id {
+            warn!(height = %pb.height, "engine asked to build on a parent that is not our last block");
+            self.pending_build = None;
+            return Ok(None);
+        }
+        let (height, view) = (pb.height, pb.view);
+        let params = self.state.params.clone();
+        let interval = Duration::from_millis(self.shared.config.consensus.empty_block_interval_ms);
+        let txs = {
+            let pool = self.shared.mempool.lock().await;
+            if pool.is_empty() && self.last_commit_at.elapsed() < interval {
+                return Ok(Some(self.last_commit_at + interval));
+            }
+            pool.reap(params.max_block_bytes as usize, params.max_block_txs as usize)
+        };
+        self.pending_build = None;
+        let time_ms = unix_ms().max(self.state.last_block_time_ms.saturating_add(1));
+        let prepared = self
+            .shared
+            .app
+            .prepare_proposal(PrepareProposalRequest {
+                max_tx_bytes: params.max_block_bytes,
+                txs,
+                height,
+                time_ms,
+                proposer: self.key.public(),
+            })
+            .await?;
+        let mut txs = Vec::with_capacity(prepared.txs.len());
+        let mut bytes = 0u64;
+        for tx in prepared.txs {
+            if txs.len() as u64 >= params.max_block_txs || bytes + tx.len() as u64 > params.max_block_bytes {
+                warn!(height = %height, "PrepareProposal returned more than the block limits; extra txs dropped");
+                break;
+            }
+            bytes += tx.len() as u64;
+            txs.push(tx);
+        }
+        let header = Header {
+            chain_id: self.shared.chain_id.clone(),
+            height,
+            parent: self.state.last_block_id,
+            time_ms,
+            proposer: self.key.public(),
+            txs_root: Block::txs_root(&txs),
+            app_hash: self.state.app_hash,
+            validators_hash: self.state.next.hash(),
+        };
+        let block = Arc::new(Block { header, txs });
+        let id = block.id();
+        debug!(height = %height, view, txs = block.txs.len(), id = ?id, "proposing");
+        self.shared.bodies().insert(block.clone());
+        self.net.broadcast(Topic::Blocks, wire::encode(&*block));
+        self.inputs.push_back(Input::PayloadBuilt { height, view, payload: id });
+        Ok(None)
+    }
+
+    /// Answers the pending payload checks whose parent we have executed and whose body we hold.
+    async fn try_verify(&mut self) -> Result<(), NodeError> {
+        let mut i = 0;
+        while i < self.pending_verify.len() {
+            let pv = &self.pending_verify[i];
+            if pv.height <= self.state.height {
+                self.pending_verify.remove(i);
+                continue;
+            }
+            if pv.height != self.state.height.next() {
+                i += 1;
+                continue;
+            }
+            let (height, parent, payload) = (pv.height, pv.parent, pv.payload);
+            let valid = if parent != self.state.last_block_id {
+                Some(false)
+            } else {
+                let body = self.shared.bodies().get(&payload);
+                match body {
+                    None => {
+                        self.fetch_body(payload, BODY_FETCH_DELAY);
+                        None
+                    }
+                    Some(block) => Some(self.check_proposal(&block).await?),
+                }
+            };
+            match valid {
+                Some(valid) => {
+                    self.pending_verify.remove(i);
+                    self.inputs.push_back(Input::PayloadVerdict { height, payload, valid });
+                }
+                None => i += 1,
+            }
+        }
+        Ok(())
+    }
+
+    /// Header checks against our executed state, then the app's `ProcessProposal`.
+    async fn check_proposal(&mut self, block: &Block) -> Result<bool, NodeError> {
+        if let Err(reason) = self.check_header(block) {
+            warn!(height = %block.header.height, reason, "rejecting proposal");
+            return Ok(false);
+        }
+        let status = self
+            .shared
+            .app
+            .process_proposal(ProcessProposalRequest {
+                txs: block.txs.clone(),
+                hash: block.id(),
+                height: block.header.height,
+                time_ms: block.header.time_ms,
+                proposer: block.header.proposer,
+            })
+            .await?;
+        Ok(status == ProposalStatus::Accept)
+    }
+
+    /// What every block at `state.height + 1` must say, whoever proposed it.
+    fn check_header(&self, block: &Block) -> Result<(), String> {
+        let h = &block.header;
+        let next = self.state.height.next();
+        if h.chain_id != self.shared.chain_id {
+            return Err(format!("chain id {} is not ours", h.chain_id));
+        }
+        if h.height != next {
+            return Err(format!("height {} is not the next height {next}", h.height));
+        }
+        if h.parent != self.state.last_block_id {
+            return Err(format!(
+                "parent {:?} is not our last block {:?}",
+                h.parent, self.state.last_block_id
+            ));
+        }
+        if !block.txs_match_header() {
+            return Err("txs do not match txs_root".into());
+        }
+        if h.app_hash != self.state.app_hash {
+            return Err(format!("app_hash {:?} differs from ours {:?}", h.app_hash, self.state.app_hash));
+        }
+        if h.validators_hash != self.state.next.hash() {
+            return Err("validators_hash is not the hash of this height's validator set".into());
+        }
+        if !self.state.next.contains(&h.proposer) {
+            return Err(format!("proposer {} is not a validator", h.proposer));
+        }
+        let bytes: u64 = block.txs.iter().map(|t| t.len() as u64).sum();
+        if block.txs.len() as u64 > self.state.params.max_block_txs
+            || bytes > self.state.params.max_block_bytes
+        {
+            return Err("block exceeds the consensus params' size limits".into());
+        }
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- execution
+
+    /// Executes finalized decisions in order, as far as their bodies are here.
+    async fn drive_finalized(&mut self) -> Result<(), NodeError> {
+        while let Some(f) = self.finalize_queue.front() {
+            if f.height <= self.state.height {
+                let stored = self.shared.store()?.block(f.height)?.map(|b| b.id());
+                if stored.is_some_and(|id| id != f.block) {
+                    error!(height = %f.height, engine = ?f.block, stored = ?stored,
+                        "the engine finalized a different block than the one stored: safety violation");
+                }
+                self.finalize_queue.pop_front();
+                continue;
+            }
+            if f.height != self.state.height.next() {
+                // A gap (cannot come from an engine that started at our height); block sync fills it.
+                self.trigger_sync();
+                return Ok(());
+            }
+            let Some(block) = self.shared.bodies().get(&f.block) else {
+                self.fetch_body(f.block, Duration::ZERO);
+                return Ok(());
+            };
+            let Some(f) = self.finalize_queue.pop_front() else { return Ok(()) };
+            if let Err(reason) = self.check_finalized_body(&block, &f) {
+                // The certificate is for this id, so the body under it cannot be wrong unless the header is
+                // malformed by a Byzantine quorum; refuse to execute rather than diverge.
+                return Err(NodeError::Engine(format!("finalized block {} is unusable: {reason}", f.height)));
+            }
+            self.commit_block(&block, &cairn_primitives::encode(&f.certificate)).await?;
+        }
+        Ok(())
+    }
+
+    fn check_finalized_body(&self, block: &Block, f: &Finalized) -> Result<(), String> {
+        if block.id() != f.block {
+            return Err("body id differs from the finalized id".into());
+        }
+        self.check_header(block)
+    }
+
+    /// FinalizeBlock → store → Commit → checkpoint → mempool → events → engine.
+    async fn commit_block(&mut self, block: &Arc<Block>, certificate: &[u8]) -> Result<(), NodeError> {
+        let height = block.header.height;
+        let results = self.shared.app.finalize_block(finalize_request(block)).await?;
+        if results.tx_results.len() != block.txs.len() {
+            return Err(NodeError::Internal(format!(
+                "FinalizeBlock at height {height} returned {} results for {} txs",
+                results.tx_results.len(),
+                block.txs.len()
+            )));
+        }
+        let next_state = self.state.advance(block, &results)?;
+        let store = self.shared.store()?;
+        blocking(|| -> Result<(), NodeError> {
+            store.put_finalized(block, certificate)?;
+            store.put_results(height, &results)?;
+            Ok(())
+        })?;
+        self.shared.app.commit().await?;
+        blocking(|| next_state.save(&store))?;
+        let switched = next_state.engine_epoch != self.state.engine_epoch;
+        self.state = next_state;
+        self.last_commit_at = Instant::now();
+        if height.0 % WAL_PRUNE_EVERY == 0 {
+            let wal = &mut self.wal;
+            blocking(|| wal.prune_below(height.next()))?;
+        }
+
+        // Mempool: drop the block's txs, recheck the rest in the background.
+        let remaining = self.shared.mempool.lock().await.update(height, &block.txs);
+        if let Some(old) = self.recheck.take() {
+            old.abort();
+        }
+        if !remaining.is_empty() {
+            let shared = self.shared.clone();
+            self.recheck = Some(tokio::spawn(async move {
+                if let Err(e) = cairn_mempool::recheck(&shared.mempool, &*shared.app, remaining).await {
+                    warn!(error = %e, "mempool recheck failed");
+                }
+            }));
+        }
+
+        // Events.
+        let counters = &self.shared.counters;
+        Counters::inc(&counters.blocks_finalized);
+        Counters::add(&counters.txs_finalized, block.txs.len() as u64);
+        let finalized_at_ms = unix_ms();
+        let _ = self.shared.events.send(NodeEvent::NewBlock {
+            height,
+            id: block.id(),
+            num_txs: block.txs.len() as u32,
+            time_ms: block.header.time_ms,
+            finalized_at_ms,
+        });
+        if self.shared.events.receiver_count() > 0 {
+            for (i, (tx, result)) in block.txs.iter().zip(results.tx_results).enumerate() {
+                let _ = self.shared.events.send(NodeEvent::Tx {
+                    hash: Hash::digest(tx),
+                    height,
+                    index: i as u32,
+                    result,
+                });
+            }
+        }
+        self.shared.bodies().prune(height);
+        self.publish_status();
+        debug!(height = %height, txs = block.txs.len(), "committed");
+
+        // Engine: the set for height + 2 is now known; a scheduled switch starts a new engine.
+        if switched {
+            info!(height = %height.next(), engine = ?self.state.engine(), "switching consensus engine");
+            self.restart_engine()?;
+        } else if !self.engine_behind {
+            self.inputs.push_back(Input::ValidatorSet {
+                height: height.next().next(),
+                validators: Arc::new(self.state.next_next.clone()),
+            });
+        }
+        self.try_verify().await?;
+        Ok(())
+    }
+
+    fn publish_status(&self) {
+        let s = &self.state;
+        let me = self.key.public();
+        self.shared.status.send_modify(|status| {
+            status.height = s.height;
+            status.app_hash = s.app_hash;
+            status.last_block_id = s.last_block_id;
+            status.last_block_time_ms = s.last_block_time_ms;
+            status.validators = s.next.validators().to_vec();
+            status.engine = s.engine();
+            status.catching_up = self.catching_up;
+            status.is_validator = s.next.contains(&me);
+        });
+    }
+
+    // ---------------------------------------------------------------- network
+
+    async fn on_net(&mut self, ev: NetEvent) -> Result<(), NodeError> {
+        let max = self.shared.config.p2p.max_message_bytes;
+        match ev {
+            NetEvent::Gossip { from, topic: Topic::Consensus, data } | NetEvent::Direct { from, data } => {
+                match wire::decode::<ConsensusEnvelope>(&data, max) {
+                    Ok(env) => self.on_consensus(from, env),
+                    Err(e) => self.malformed(from, &format!("consensus message: {e}")),
+                }
+            }
+            NetEvent::Gossip { from, topic: Topic::Blocks, data } => {
+                match wire::decode::<Block>(&data, max) {
+                    Ok(block) => {
+                        self.on_block_gossip(from, block);
+                        // A body we were waiting for may have arrived.
+                        self.try_verify().await?;
+                        self.drive_finalized().await?;
+                    }
+                    Err(e) => self.malformed(from, &format!("block gossip: {e}")),
+                }
+            }
+            NetEvent::Gossip { topic: Topic::Txs, data, .. } => {
+                // A full ingest queue drops the tx: peers' mempools hold it, and the sender can resubmit.
+                let _ = self.tx_ingest.try_send(data);
+            }
+            NetEvent::Request { from, data, reply } => self.serve(from, data, reply),
+            NetEvent::PeerConnected(peer) => {
+                debug!(%peer, "peer connected");
+                self.trigger_sync();
+            }
+            NetEvent::PeerDisconnected(peer) => debug!(%peer, "peer disconnected"),
+        }
+        Ok(())
+    }
+
+    fn malformed(&self, from: PublicKey, what: &str) {
+        Counters::inc(&self.shared.counters.malformed_messages);
+        debug!(%from, what, "dropping malformed message");
+        self.net.report_bad(from, what);
+    }
+
+    fn on_consensus(&mut self, from: PublicKey, env: ConsensusEnvelope) {
+        let epoch = self.state.engine_epoch.0;
+        if env.epoch == epoch {
+            self.inputs.push_back(Input::Message { from, bytes: env.bytes.into() });
+        } else if env.epoch > epoch {
+            if self.future_epoch.len() < MAX_FUTURE_EPOCH_MESSAGES {
+                self.future_epoch.push((from, env));
+            }
+            self.trigger_sync();
+        }
+    }
+
+    fn on_block_gossip(&mut self, from: PublicKey, block: Block) {
+        let height = block.header.height;
+        if block.header.chain_id != self.shared.chain_id || !block.txs_match_header() {
+            Counters::inc(&self.shared.counters.rejected_blocks);
+            self.net.report_bad(from, "gossiped block does not match its header or chain");
+            return;
+        }
+        if height <= self.state.height {
+            return;
+        }
+        if height.0 > self.state.height.0 + 1 {
+            // Peers are proposing at heights we have not reached.
+            self.trigger_sync();
+        }
+        if height.0 > self.state.height.0 + MAX_BODY_LOOKAHEAD {
+            return;
+        }
+        let block = Arc::new(block);
+        let id = block.id();
+        self.shared.bodies().insert(block);
+        self.fetching.remove(&id);
+    }
+
+    async fn on_internal(&mut self, msg: Internal) -> Result<(), NodeError> {
+        match msg {
+            Internal::Body { block, from } => {
+                if block.header.chain_id == self.shared.chain_id
+                    && block.txs_match_header()
+                    && block.header.height > self.state.height
+                {
+                    let block = Arc::new(block);
+                    let id = block.id();
+                    self.shared.bodies().insert(block);
+                    self.fetching.remove(&id);
+                } else {
+                    Counters::inc(&self.shared.counters.rejected_blocks);
+                    self.net.report_bad(from, "fetched body does not match its header");
+                }
+            }
+            Internal::BodyMissing { id } => {
+                self.fetching.remove(&id);
+            }
+            Internal::SyncBatch { from, blocks } => self.on_sync_batch(from, blocks).await?,
+        }
+        self.try_verify().await?;
+        self.drive_finalized().await?;
+        Ok(())
+    }
+
+    /// Asks peers for a body by id (after `delay`, since gossip usually delivers it first).
+    fn fetch_body(&mut self, id: Hash, delay: Duration) {
+        if !self.fetching.insert(id) {
+            return;
+        }
+        let net = self.net.clone();
+        let tx = self.internal_tx.clone();
+        let max = self.shared.config.p2p.max_message_bytes;
+        let timeout = Duration::from_millis(self.shared.config.sync.request_timeout_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let request = wire::encode(&SyncRequest::Body { id });
+            for peer in net.peers() {
+                let Ok(bytes) = net.request(peer, request.clone(), timeout).await else { continue };
+                match wire::decode::<SyncResponse>(&bytes, max) {
+                    Ok(SyncResponse::Body(Some(block))) if block.id() == id => {
+                        let _ = tx.send(Internal::Body { block, from: peer }).await;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) => net.report_bad(peer, "malformed body response"),
+                }
+            }
+            let _ = tx.send(Internal::BodyMissing { id }).await;
+        });
+    }
+
+    /// Serves a peer's request on a separate task (store reads), bounded in concurrency.
+    fn serve(&self, from: PublicKey, data: Vec<u8>, reply: tokio::sync::oneshot::Sender<Vec<u8>>) {
+        let max = self.shared.config.p2p.max_message_bytes;
+        let request = match wire::decode::<SyncRequest>(&data, max) {
+            Ok(r) => r,
+            Err(e) => {
+                self.malformed(from, &format!("request: {e}"));
+                let _ = reply.send(wire::encode(&SyncResponse::Error("malformed request".into())));
+                return;
+            }
+        };
+        let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+            let _ = reply.send(wire::encode(&SyncResponse::Error("busy".into())));
+            return;
+        };
+        let shared = self.shared.clone();
+        let (height, last_block_id) = (self.state.height, self.state.last_block_id);
+        tokio::spawn(async move {
+            let _permit = permit;
+            let response = match request {
+                SyncRequest::Status => SyncResponse::Status { height, last_block_id },
+                SyncRequest::Body { id } => SyncResponse::Body(lookup_body(&shared, &id)),
+                SyncRequest::Blocks { from, max: wanted } => match serve_blocks(&shared, from, wanted) {
+                    Ok(blocks) => SyncResponse::Blocks(blocks),
+                    Err(e) => SyncResponse::Error(e.to_string()),
+                },
+            };
+            let _ = reply.send(wire::encode(&response));
+        });
+    }
+
+    // ---------------------------------------------------------------- block sync
+
+    /// Starts a sync round unless one is running: ask peers, in turn, for blocks after our height.
+    fn trigger_sync(&mut self) {
+        if self.sync_in_flight {
+            return;
+        }
+        let peers = self.net.peers();
+        if peers.is_empty() {
+            return;
+        }
+        self.sync_in_flight = true;
+        self.sync_cursor = self.sync_cursor.wrapping_add(1);
+        let start = self.sync_cursor % peers.len();
+        let order: Vec<PublicKey> = peers.iter().cycle().skip(start).take(peers.len()).copied().collect();
+        let net = self.net.clone();
+        let tx = self.internal_tx.clone();
+        let cfg = self.shared.config.sync.clone();
+        let max = self.shared.config.p2p.max_message_bytes.max(cfg.max_response_bytes);
+        let request = wire::encode(&SyncRequest::Blocks {
+            from: self.state.height.next(),
+            max: cfg.max_blocks_per_request,
+        });
+        tokio::spawn(async move {
+            let timeout = Duration::from_millis(cfg.request_timeout_ms);
+            for peer in order {
+                let Ok(bytes) = net.request(peer, request.clone(), timeout).await else { continue };
+                match wire::decode::<SyncResponse>(&bytes, max) {
+                    Ok(SyncResponse::Blocks(blocks)) if !blocks.is_empty() => {
+                        let _ = tx.send(Internal::SyncBatch { from: Some(peer), blocks }).await;
+                        return;
+                    }
+                    Ok(_) => {}
+                    Err(_) => net.report_bad(peer, "malformed sync response"),
+                }
+            }
+            let _ = tx.send(Internal::SyncBatch { from: None, blocks: Vec::new() }).await;
+        });
+    }
+
+    async fn on_sync_batch(
+        &mut self,
+        from: Option<PublicKey>,
+        blocks: Vec<CertifiedBlock>,
+    ) -> Result<(), NodeError> {
+        self.sync_in_flight = false;
+        let (Some(peer), false) = (from, blocks.is_empty()) else {
+            // Nobody is ahead of us.
+            if self.catching_up || self.engine_behind {
+                self.catching_up = false;
+                info!(height = %self.state.height, "caught up; joining consensus");
+                if self.engine_behind {
+                    self.restart_engine()?;
+                }
+                self.publish_status();
+            }
+            return Ok(());
+        };
+        if !self.catching_up {
+            info!(height = %self.state.height, %peer, "behind peers; syncing blocks");
+            self.catching_up = true;
+            self.publish_status();
+        }
+        let mut applied = 0u64;
+        for cb in blocks {
+            if cb.block.header.height <= self.state.height {
+                continue;
+            }
+            if let Err(e) = self.verify_synced(&cb) {
+                warn!(%peer, error = %e, "rejecting synced block");
+                Counters::inc(&self.shared.counters.rejected_blocks);
+                self.net.report_bad(peer, &e.to_string());
+                break;
+            }
+            let block = Arc::new(cb.block);
+            self.engine_behind = true;
+            self.commit_block(&block, &cb.certificate).await?;
+            Counters::inc(&self.shared.counters.blocks_synced);
+            applied += 1;
+        }
+        debug!(applied, height = %self.state.height, "sync batch applied");
+        // Keep going until a round finds nobody ahead.
+        self.trigger_sync();
+        Ok(())
+    }
+
+    /// A block from a peer is accepted only with a finalization certificate of the validators of its height
+    /// and a header that extends our chain.
+    fn verify_synced(&self, cb: &CertifiedBlock) -> Result<(), SyncError> {
+        let block = &cb.block;
+        let height = block.header.height;
+        self.check_header(block).map_err(|reason| SyncError::BadBlock { height, reason })?;
+        let bad = |reason: String| SyncError::BadCertificate { height, reason };
+        let cert: Certificate = cairn_primitives::decode(&cb.certificate, MAX_CERTIFICATE_BYTES)
+            .map_err(|e| bad(format!("does not decode: {e}")))?;
+        if cert.vote.kind != VoteKind::Finalize || cert.vote.height != height || cert.vote.block != block.id()
+        {
+            return Err(bad("it does not finalize this block at this height".into()));
+        }
+        cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))
+    }
+
+    fn housekeeping(&mut self) {
+        // Bodies we are still waiting for (a fetch may have failed while peers were reconnecting).
+        let mut missing: Vec<Hash> = self.finalize_queue.front().map(|f| f.block).into_iter().collect();
+        missing.extend(
+            self.pending_verify.iter().filter(|p| p.height == self.state.height.next()).map(|p| p.payload),
+        );
+        for id in missing {
+            if self.shared.bodies().get(&id).is_none() {
+                self.fetch_body(id, Duration::ZERO);
+            }
+        }
+        let stall = Duration::from_millis(self.shared.config.consensus.leader_timeout_ms.saturating_mul(3));
+        if self.last_commit_at.elapsed() > stall {
+            self.trigger_sync();
+        }
+    }
+}
+
+fn lookup_body(shared: &Shared, id: &Hash) -> Option<Block> {
+    if let Some(b) = shared.bodies().get(id) {
+        return Some((*b).clone());
+    }
+    let store = shared.store().ok()?;
+    let height = store.height_of(id).ok()??;
+    store.block(height).ok()?
+}
+
+/// Finalized blocks from `from` on, capped by count and bytes (at least one block if we have it).
+fn serve_blocks(shared: &Shared, from: Height, wanted: u32) -> Result<Vec<CertifiedBlock>, NodeError> {
+    let store = shared.store()?;
+    let cfg = &shared.config.sync;
+    let limit = wanted.min(cfg.max_blocks_per_request);
+    let budget = cfg.max_response_bytes.min(shared.config.p2p.max_message_bytes);
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut h = from;
+    while (out.len() as u32) < limit {
+        let (Some(block), Some(certificate)) = (store.block(h)?, store.certificate(h)?) else { break };
+        let size = cairn_primitives::encode(&block).len() + certificate.len() + 16;
+        if bytes + size > budget {
+            break;
+        }
+        bytes += size;
+        out.push(CertifiedBlock { block, certificate });
+        h = h.next();
+    }
+    Ok(out)
+}
+
+/// Runs blocking disk work (fsync) without stalling other tasks on a multi-threaded runtime.
+fn blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}

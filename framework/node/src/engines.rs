@@ -1,0 +1,40 @@
+//! Which consensus engine runs, built from the consensus params. The driver only sees `Box<dyn Engine>`; adding
+//! the sampling engine is one arm here.
+
+use std::sync::Arc;
+
+use cairn_abci::EngineKind;
+use cairn_consensus::{Engine, PlainVerifier};
+use cairn_primitives::{ChainId, Hash, Height, Keypair};
+
+use crate::error::NodeError;
+
+/// Builds engine instances for this node (its key, the chain, the timeouts).
+pub(crate) struct EngineFactory {
+    pub chain_id: ChainId,
+    pub key: Keypair,
+    /// Chain-wide seed (the genesis hash); each epoch derives its own leader schedule seed from it.
+    pub seed: Hash,
+    pub leader_timeout_ms: u64,
+}
+
+impl EngineFactory {
+    /// A fresh engine of `kind` for the epoch starting at `epoch` (first height it decides).
+    pub fn make(&self, kind: EngineKind, epoch: Height) -> Result<Box<dyn Engine>, NodeError> {
+        let seed =
+            Hash::digest_parts(&[b"cairn/node/engine-seed", self.seed.as_bytes(), &epoch.0.to_le_bytes()]);
+        match kind {
+            EngineKind::Bft => Ok(Box::new(cairn_bft::BftEngine::new(cairn_bft::Config {
+                chain_id: self.chain_id.clone(),
+                key: self.key.clone(),
+                seed,
+                leader_timeout: self.leader_timeout_ms,
+                verifier: Arc::new(PlainVerifier),
+            }))),
+            EngineKind::Snow => Err(NodeError::Engine(format!(
+                "the consensus params select the sampling engine (snow) from height {epoch}, but this node has \
+                 no snow engine built in yet; upgrade the node"
+            ))),
+        }
+    }
+}

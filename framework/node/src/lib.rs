@@ -1,0 +1,24 @@
+#![doc = include_str!("../README.md")]
+
+pub mod api;
+pub mod config;
+mod driver;
+mod engines;
+mod error;
+pub mod genesis;
+mod handle;
+pub mod handshake;
+pub mod net;
+mod node;
+mod p2p_transport;
+mod shared;
+pub mod state;
+mod types;
+pub mod wire;
+
+pub use config::{AppMode, NodeConfig, NodeKeyFile};
+pub use error::{ConfigError, HandshakeError, NodeError, SyncError};
+pub use genesis::{Genesis, GenesisValidator};
+pub use handle::NodeHandle;
+pub use node::{Node, NodeBuilder, connect_app, start};
+pub use types::{NodeCounters, NodeEvent, NodeStatus, TxRecord};

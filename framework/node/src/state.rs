@@ -1,0 +1,199 @@
+//! The node's view of the chain after the last committed block: what the next block must say in its header,
+//! which validators decide the next two heights, and which engine runs.
+//!
+//! It is a pure function of genesis (plus `InitChain`'s answer) and the stored `FinalizeBlock` results, so after
+//! a crash it is recomputed from the last checkpoint in the block store's metadata by re-applying results.
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use cairn_abci::{ConsensusParams, EngineKind, FinalizeBlockResponse};
+use cairn_primitives::{Block, Hash, Height, ValidatorSet};
+use cairn_store::BlockStore;
+
+use crate::error::{HandshakeError, NodeError};
+
+/// Metadata key of the latest checkpoint.
+const STATE_KEY: &str = "chain_state";
+/// Metadata key of the state right after `InitChain`.
+const GENESIS_STATE_KEY: &str = "genesis_state";
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChainState {
+    /// Last committed height (`initial_height - 1` before the first block).
+    pub height: Height,
+    pub last_block_id: Hash,
+    pub last_block_time_ms: u64,
+    /// App hash after `height`: the next header's `app_hash`.
+    pub app_hash: Hash,
+    /// Params in force for `height + 1`.
+    pub params: ConsensusParams,
+    /// Validators deciding `height + 1`.
+    pub next: ValidatorSet,
+    /// Validators deciding `height + 2` (updates returned at `height` apply there).
+    pub next_next: ValidatorSet,
+    /// First height decided by the running engine instance; tags its WAL records and messages.
+    pub engine_epoch: Height,
+}
+
+impl ChainState {
+    /// The state before the first block.
+    pub fn genesis(
+        initial_height: Height,
+        app_hash: Hash,
+        params: ConsensusParams,
+        validators: ValidatorSet,
+    ) -> ChainState {
+        ChainState {
+            height: Height(initial_height.0.saturating_sub(1)),
+            last_block_id: Hash::ZERO,
+            last_block_time_ms: 0,
+            app_hash,
+            engine_epoch: initial_height,
+            params,
+            next: validators.clone(),
+            next_next: validators,
+        }
+    }
+
+    /// The engine deciding `height + 1`.
+    pub fn engine(&self) -> EngineKind {
+        self.params.engine_at(self.height.next())
+    }
+
+    /// The state after `block` executed with `results`. Validator updates at H apply at H+2; param updates
+    /// from H apply from H+1; an engine switch scheduled for H+1 starts a new engine epoch there.
+    pub fn advance(&self, block: &Block, results: &FinalizeBlockResponse) -> Result<ChainState, NodeError> {
+        let height = block.header.height;
+        let next_next = if results.validator_updates.is_empty() {
+            self.next_next.clone()
+        } else {
+            self.next_next.apply_updates(&results.validator_updates).map_err(|e| {
+                NodeError::Internal(format!("validator updates returned at height {height} are invalid: {e}"))
+            })?
+        };
+        let params = results.consensus_param_updates.clone().unwrap_or_else(|| self.params.clone());
+        let following = height.next();
+        let switch_now = params.engine_switch.is_some_and(|s| s.height == following);
+        Ok(ChainState {
+            height,
+            last_block_id: block.id(),
+            last_block_time_ms: block.header.time_ms,
+            app_hash: results.app_hash,
+            engine_epoch: if switch_now { following } else { self.engine_epoch },
+            params,
+            next: self.next_next.clone(),
+            next_next,
+        })
+    }
+
+    /// Set that decides `h` (only `height + 1` and `height + 2` are known).
+    pub fn validators_at(&self, h: Height) -> Option<&ValidatorSet> {
+        if h == self.height.next() {
+            Some(&self.next)
+        } else if h == self.height.next().next() {
+            Some(&self.next_next)
+        } else {
+            None
+        }
+    }
+
+    pub fn save(&self, store: &BlockStore) -> Result<(), NodeError> {
+        store.put_meta(STATE_KEY, &cairn_primitives::encode(self))?;
+        Ok(())
+    }
+
+    pub fn save_genesis(&self, store: &BlockStore) -> Result<(), NodeError> {
+        store.put_meta(GENESIS_STATE_KEY, &cairn_primitives::encode(self))?;
+        Ok(())
+    }
+
+    /// The genesis state recorded when the chain was first initialised, if any.
+    pub fn load_genesis(store: &BlockStore) -> Result<Option<ChainState>, NodeError> {
+        load(store, GENESIS_STATE_KEY)
+    }
+
+    /// Recovers the state after the store's last block: the latest checkpoint, rolled forward through stored
+    /// results. `None` on a fresh store.
+    pub fn recover(store: &BlockStore) -> Result<Option<ChainState>, NodeError> {
+        let Some(mut state) = load(store, STATE_KEY)?.or(load(store, GENESIS_STATE_KEY)?) else {
+            return Ok(None);
+        };
+        let last = store.last_height()?;
+        while state.height < last {
+            let h = state.height.next();
+            let block = store.block(h)?.ok_or(HandshakeError::MissingBlock { height: h, last })?;
+            let results = store
+                .results(h)?
+                .ok_or_else(|| HandshakeError::CorruptState(format!("results of height {h} are missing")))?;
+            state = state.advance(&block, &results)?;
+        }
+        Ok(Some(state))
+    }
+}
+
+fn load(store: &BlockStore, key: &str) -> Result<Option<ChainState>, NodeError> {
+    match store.meta(key)? {
+        None => Ok(None),
+        Some(bytes) => cairn_primitives::decode(&bytes, 64 * 1024 * 1024)
+            .map(Some)
+            .map_err(|e| HandshakeError::CorruptState(format!("{key}: {e}")).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_abci::EngineSwitch;
+    use cairn_primitives::{Header, Keypair, Validator};
+
+    use super::*;
+
+    fn set(n: u64) -> ValidatorSet {
+        ValidatorSet::new(
+            (0..n).map(|i| Validator { public_key: Keypair::derived("s", i).public(), power: 1 }).collect(),
+        )
+        .unwrap()
+    }
+
+    fn block(h: u64) -> Block {
+        let txs: Vec<Vec<u8>> = vec![];
+        Block {
+            header: Header {
+                chain_id: "t".parse().unwrap(),
+                height: Height(h),
+                parent: Hash::ZERO,
+                time_ms: h,
+                proposer: Keypair::derived("s", 0).public(),
+                txs_root: Block::txs_root(&txs),
+                app_hash: Hash::ZERO,
+                validators_hash: Hash::ZERO,
+            },
+            txs,
+        }
+    }
+
+    #[test]
+    fn validator_updates_apply_two_heights_later() {
+        let s0 = ChainState::genesis(Height(1), Hash::ZERO, ConsensusParams::default(), set(4));
+        let added = Validator { public_key: Keypair::derived("s", 9).public(), power: 5 };
+        let r1 = FinalizeBlockResponse { validator_updates: vec![added], ..Default::default() };
+        let s1 = s0.advance(&block(1), &r1).unwrap();
+        assert_eq!(s1.next.len(), 4, "height 2 still uses the old set");
+        assert_eq!(s1.next_next.len(), 5, "height 3 uses the new set");
+        let s2 = s1.advance(&block(2), &FinalizeBlockResponse::default()).unwrap();
+        assert_eq!(s2.next.len(), 5);
+        assert_eq!(s2.validators_at(Height(3)).unwrap().power_of(&added.public_key), 5);
+    }
+
+    #[test]
+    fn engine_switch_starts_a_new_epoch_at_its_height() {
+        let s0 = ChainState::genesis(Height(1), Hash::ZERO, ConsensusParams::default(), set(4));
+        let mut params = ConsensusParams::default();
+        params.engine_switch = Some(EngineSwitch { engine: EngineKind::Bft, height: Height(3) });
+        let r1 = FinalizeBlockResponse { consensus_param_updates: Some(params), ..Default::default() };
+        let s1 = s0.advance(&block(1), &r1).unwrap();
+        assert_eq!(s1.engine_epoch, Height(1));
+        let s2 = s1.advance(&block(2), &FinalizeBlockResponse::default()).unwrap();
+        assert_eq!(s2.engine_epoch, Height(3));
+        let s3 = s2.advance(&block(3), &FinalizeBlockResponse::default()).unwrap();
+        assert_eq!(s3.engine_epoch, Height(3));
+    }
+}

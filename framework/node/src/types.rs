@@ -1,0 +1,83 @@
+//! What the node tells the outside world: its status, its events, and where a tx landed.
+
+use cairn_abci::{EngineKind, TxResult};
+use cairn_primitives::{ChainId, Hash, Height, PublicKey, Validator};
+use serde::{Deserialize, Serialize};
+
+/// A snapshot of where the node is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub chain_id: ChainId,
+    /// Last finalized and committed height (0 before the first block).
+    pub height: Height,
+    /// The app hash after `height` (goes into the header of `height + 1`).
+    pub app_hash: Hash,
+    /// Id of the block at `height` (`Hash::ZERO` before the first block).
+    pub last_block_id: Hash,
+    /// Proposer time of the block at `height`, ms since the Unix epoch.
+    pub last_block_time_ms: u64,
+    /// The validator set deciding `height + 1`.
+    pub validators: Vec<Validator>,
+    /// The engine deciding `height + 1`.
+    pub engine: EngineKind,
+    /// Connected peers, by consensus key.
+    pub peers: Vec<PublicKey>,
+    /// True while the node fetches blocks it missed instead of taking part in consensus.
+    pub catching_up: bool,
+    /// This node's consensus key.
+    pub node_key: PublicKey,
+    /// Whether this node is in the validator set deciding `height + 1`.
+    pub is_validator: bool,
+}
+
+/// Something that happened, pushed to subscribers (the API's event streams, `cairn demo`, tests).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeEvent {
+    /// A block was finalized, executed and committed.
+    NewBlock {
+        height: Height,
+        id: Hash,
+        num_txs: u32,
+        /// Proposer time from the header, ms since the Unix epoch.
+        time_ms: u64,
+        /// This node's wall clock when the block was committed, ms since the Unix epoch.
+        finalized_at_ms: u64,
+    },
+    /// A tx was finalized (successfully or not: see `result.code`).
+    Tx { hash: Hash, height: Height, index: u32, result: TxResult },
+}
+
+/// Where a finalized tx is and what it did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TxRecord {
+    pub hash: Hash,
+    pub height: Height,
+    pub index: u32,
+    pub tx: Vec<u8>,
+    pub result: TxResult,
+}
+
+/// Counters for metrics and tests. Monotonic unless the name says otherwise.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeCounters {
+    pub blocks_finalized: u64,
+    pub txs_finalized: u64,
+    /// Blocks fetched and applied by block sync.
+    pub blocks_synced: u64,
+    /// p2p frames that did not decode or were oversized (dropped; the sender is reported).
+    pub malformed_messages: u64,
+    /// Blocks (gossiped or synced) rejected: bad certificate, wrong id, wrong header fields.
+    pub rejected_blocks: u64,
+    /// Inputs the consensus engine refused (its own counters, summed over engines).
+    pub engine_dropped: u64,
+    /// Evidence of misbehaviour the engine produced.
+    pub evidence: u64,
+    /// Current number of txs in the mempool (a gauge).
+    pub mempool_txs: u64,
+}
+
+/// Milliseconds since the Unix epoch from the wall clock (0 if the clock is before 1970).
+pub(crate) fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}

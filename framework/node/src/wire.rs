@@ -1,0 +1,74 @@
+//! What nodes say to each other beyond the engine's own bytes (borsh, size-checked before decoding).
+//!
+//! - Topic `Consensus` gossip and direct messages: a [`ConsensusEnvelope`] — the engine's bytes tagged with the
+//!   engine *epoch* (the first height the engine instance decides), so messages of an engine that has been
+//!   switched out never reach its successor.
+//! - Topic `Blocks` gossip: a proposed [`Block`], so validators hold the payload whose id they vote on.
+//! - Topic `Txs` gossip: raw tx bytes.
+//! - Requests: [`SyncRequest`] → [`SyncResponse`] (status, a range of finalized blocks, one block body by id).
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use cairn_primitives::{Block, Hash, Height};
+
+use crate::error::SyncError;
+
+/// Engine bytes with the epoch of the engine instance that produced them.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ConsensusEnvelope {
+    pub epoch: u64,
+    pub bytes: Vec<u8>,
+}
+
+/// A finalized block with its finalization certificate (borsh of `cairn_consensus::Certificate`).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct CertifiedBlock {
+    pub block: Block,
+    pub certificate: Vec<u8>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SyncRequest {
+    /// "How far are you?"
+    Status,
+    /// Finalized blocks from `from` on, at most `max` of them (the server caps it too).
+    Blocks { from: Height, max: u32 },
+    /// A block body by id: a proposal whose gossip we missed, or a finalized block.
+    Body { id: Hash },
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SyncResponse {
+    Status {
+        height: Height,
+        last_block_id: Hash,
+    },
+    Blocks(Vec<CertifiedBlock>),
+    Body(Option<Block>),
+    /// The request was refused (malformed, too busy).
+    Error(String),
+}
+
+pub fn encode<T: BorshSerialize>(value: &T) -> Vec<u8> {
+    cairn_primitives::encode(value)
+}
+
+pub fn decode<T: BorshDeserialize>(bytes: &[u8], max: usize) -> Result<T, SyncError> {
+    cairn_primitives::decode(bytes, max).map_err(|e| SyncError::Malformed(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_and_oversized_are_errors() {
+        assert!(decode::<SyncRequest>(&[9, 9, 9], 1024).is_err());
+        let big = encode(&SyncResponse::Error("x".repeat(100)));
+        assert!(decode::<SyncResponse>(&big, 10).is_err());
+        let ok = encode(&SyncRequest::Blocks { from: Height(3), max: 5 });
+        assert_eq!(
+            decode::<SyncRequest>(&ok, 1024).unwrap(),
+            SyncRequest::Blocks { from: Height(3), max: 5 }
+        );
+    }
+}
