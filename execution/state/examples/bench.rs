@@ -1,0 +1,125 @@
+//! Stage and commit throughput, proof generation and verification.
+//!
+//! `cargo run -p cairn-state --release --example bench [-- --keys N --block W --blocks B --dir DIR]`
+//!
+//! Loads N keys (default 1,000,000; loading is not measured), then stages and commits B blocks (default 5) of W
+//! writes each (default 30,000: ~10,000 bank transfers), fsync on: 90% updates of existing keys, 10% new keys.
+//! Prints writes/s for stage and commit, and proofs/s generated and verified.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use cairn_state::{State, StateConfig, verify_proof};
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+}
+
+fn key(i: u64) -> Vec<u8> {
+    // A bank-like key: module prefix, "balance/", a 32-byte address.
+    let mut k = b"bank/balance/".to_vec();
+    k.extend_from_slice(cairn_primitives::Hash::digest(&i.to_le_bytes()).as_bytes());
+    k
+}
+
+fn arg(args: &[String], name: &str) -> Option<String> {
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned()
+}
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let n_keys: u64 = arg(&args, "--keys").map_or(Ok(1_000_000), |s| s.parse())?;
+    let block: u64 = arg(&args, "--block").map_or(Ok(30_000), |s| s.parse())?;
+    let blocks: u64 = arg(&args, "--blocks").map_or(Ok(5), |s| s.parse())?;
+    let dir = match arg(&args, "--dir") {
+        Some(d) => tempfile::tempdir_in(d)?,
+        None => tempfile::tempdir()?,
+    };
+    let path = dir.path().join("bench.redb");
+
+    // Load without fsync (not measured).
+    let t = Instant::now();
+    let mut state = State::open(&path, StateConfig { prune_window: 10, fsync: false })?;
+    let load_batch = 100_000;
+    let mut next_key = 0u64;
+    while next_key < n_keys {
+        let end = (next_key + load_batch).min(n_keys);
+        let changes: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            (next_key..end).map(|i| (key(i), Some(1_000_000u128.to_le_bytes().to_vec()))).collect();
+        state.stage(state.version().next(), changes)?;
+        state.commit()?;
+        next_key = end;
+    }
+    drop(state);
+    println!("loaded {n_keys} keys in {:.1}s", t.elapsed().as_secs_f64());
+
+    let mut state = State::open(&path, StateConfig { prune_window: 10, fsync: true })?;
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    let (mut stage_s, mut commit_s, mut writes) = (0.0f64, 0.0f64, 0u64);
+    for b in 0..blocks {
+        let mut changes = BTreeMap::new();
+        while (changes.len() as u64) < block {
+            let k = if rng.next().is_multiple_of(10) {
+                next_key += 1;
+                key(next_key - 1)
+            } else {
+                key(rng.next() % n_keys.max(1))
+            };
+            changes.insert(k, Some((rng.next() as u128).to_le_bytes().to_vec()));
+        }
+        let n = changes.len() as u64;
+        let t = Instant::now();
+        state.stage(state.version().next(), changes)?;
+        let st = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        state.commit()?;
+        let ct = t.elapsed().as_secs_f64();
+        println!(
+            "block {b}: {n} writes, stage {:.0} ms ({:.0} writes/s), commit {:.0} ms ({:.0} writes/s)",
+            st * 1e3,
+            n as f64 / st,
+            ct * 1e3,
+            n as f64 / ct
+        );
+        stage_s += st;
+        commit_s += ct;
+        writes += n;
+    }
+    println!(
+        "stage: {:.0} writes/s, commit (fsync on): {:.0} writes/s, stage+commit: {:.0} writes/s",
+        writes as f64 / stage_s,
+        writes as f64 / commit_s,
+        writes as f64 / (stage_s + commit_s)
+    );
+
+    let h = state.version();
+    let root = state.root_at(h)?;
+    let n_proofs = 20_000u64;
+    let keys: Vec<Vec<u8>> = (0..n_proofs).map(|_| key(rng.next() % next_key.max(1))).collect();
+    let t = Instant::now();
+    let mut proofs = Vec::with_capacity(keys.len());
+    for k in &keys {
+        proofs.push(state.prove(k, h)?);
+    }
+    let gen_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for (k, (v, p)) in keys.iter().zip(&proofs) {
+        verify_proof(&root, k, v.as_deref(), p)?;
+    }
+    let ver_s = t.elapsed().as_secs_f64();
+    let avg_depth = proofs.iter().map(|(_, p)| p.siblings.len()).sum::<usize>() as f64 / proofs.len() as f64;
+    println!(
+        "proofs: {:.0} generated/s, {:.0} verified/s (mean depth {avg_depth:.1}, {} bytes each)",
+        n_proofs as f64 / gen_s,
+        n_proofs as f64 / ver_s,
+        proofs.first().map_or(0, |(_, p)| p.to_bytes().len())
+    );
+    Ok(())
+}
