@@ -1,0 +1,132 @@
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cairn_primitives::ChainId;
+
+use crate::PeerAddr;
+
+/// The gossip topics. Each is namespaced by chain id (`/cairn/<chain id>/<name>/1`), so two chains sharing
+/// peers never see each other's messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Topic {
+    /// Consensus broadcasts (proposals, votes, certificates). Smaller size limit.
+    Consensus,
+    /// Transactions entering the mempool.
+    Txs,
+    /// Finalized blocks.
+    Blocks,
+}
+
+impl Topic {
+    pub const ALL: [Topic; 3] = [Topic::Consensus, Topic::Txs, Topic::Blocks];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Topic::Consensus => "consensus",
+            Topic::Txs => "txs",
+            Topic::Blocks => "blocks",
+        }
+    }
+
+    /// The gossipsub topic string for this chain.
+    pub fn topic_string(self, chain_id: &ChainId) -> String {
+        format!("/cairn/{chain_id}/{}/1", self.name())
+    }
+}
+
+/// Largest block/tx/request message by default: a maximal tx (4 MiB + 64 KiB) with room for its envelope.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 128 * 1024;
+/// Largest consensus gossip message by default: the engines' 1 MiB limit plus room for an envelope.
+pub const DEFAULT_MAX_CONSENSUS_BYTES: usize = 1024 * 1024 + 64 * 1024;
+
+/// How the p2p layer runs. [`P2pConfig::new`] gives defaults tuned for 4–100 validators on a LAN or the
+/// internet; tests shorten the timers.
+#[derive(Clone, Debug)]
+pub struct P2pConfig {
+    /// Where to listen (port 0 picks a free port; [`crate::NetworkHandle::local_addr`] tells which).
+    pub listen: SocketAddr,
+    /// Peers dialled at start and re-dialled with backoff whenever the connection is lost.
+    pub bootstrap: Vec<PeerAddr>,
+    /// Namespaces topics and protocols; peers of another chain are disconnected.
+    pub chain_id: ChainId,
+    /// Limit for block and tx gossip, direct messages, requests and responses (bytes of payload).
+    pub max_message_bytes: usize,
+    /// Limit for consensus gossip (bytes of payload).
+    pub max_consensus_bytes: usize,
+    /// Most peers connected at once (at most two connections each).
+    pub max_peers: usize,
+    /// Capacity of the event queue to the node; when it is full, events are dropped and counted
+    /// ([`crate::NetStats::events_dropped`]) so a slow node never stalls the network task.
+    pub event_queue: usize,
+    /// Capacity of the command queue from handles; callers wait when it is full (backpressure).
+    pub command_queue: usize,
+    /// Most outbound requests awaiting a response; more are refused with [`crate::P2pError::Busy`].
+    pub max_pending_requests: usize,
+    /// Upper bound of any request's life in the stack (the per-call timeout of `request` is usually shorter).
+    pub request_timeout: Duration,
+    /// First re-dial delay for a lost bootstrap peer; doubles per failed attempt up to `redial_max`.
+    pub redial_initial: Duration,
+    pub redial_max: Duration,
+    /// How long a peer stays banned after `report_bad` or repeated malformed messages.
+    pub ban_duration: Duration,
+    /// Gossipsub heartbeat: mesh maintenance and lazy gossip (publishing itself never waits for it).
+    pub heartbeat: Duration,
+    /// How long gossip message ids are remembered for deduplication. Re-broadcasting identical bytes within
+    /// this window is a no-op.
+    pub dedup_window: Duration,
+    /// Liveness pings on idle connections (a crashed peer behind a silent link is dropped after ~2 intervals).
+    pub ping_interval: Duration,
+}
+
+impl P2pConfig {
+    pub fn new(chain_id: ChainId, listen: SocketAddr) -> P2pConfig {
+        P2pConfig {
+            listen,
+            bootstrap: Vec::new(),
+            chain_id,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_consensus_bytes: DEFAULT_MAX_CONSENSUS_BYTES,
+            max_peers: 128,
+            event_queue: 8192,
+            command_queue: 1024,
+            max_pending_requests: 1024,
+            request_timeout: Duration::from_secs(30),
+            redial_initial: Duration::from_millis(100),
+            redial_max: Duration::from_secs(1),
+            ban_duration: Duration::from_secs(60),
+            heartbeat: Duration::from_millis(100),
+            dedup_window: Duration::from_secs(30),
+            ping_interval: Duration::from_secs(5),
+        }
+    }
+
+    /// The size limit for gossip on `topic`.
+    pub fn topic_limit(&self, topic: Topic) -> usize {
+        match topic {
+            Topic::Consensus => self.max_consensus_bytes.min(self.max_message_bytes),
+            Topic::Txs | Topic::Blocks => self.max_message_bytes,
+        }
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), crate::P2pError> {
+        let bad = |what: &str| Err(crate::P2pError::Setup(format!("p2p config: {what}")));
+        if self.max_message_bytes == 0 || self.max_consensus_bytes == 0 {
+            return bad("message limits must be positive");
+        }
+        if self.max_message_bytes > u32::MAX as usize - 16 {
+            return bad("max_message_bytes must fit a 32-bit length prefix");
+        }
+        if self.max_peers == 0
+            || self.event_queue == 0
+            || self.command_queue == 0
+            || self.max_pending_requests == 0
+        {
+            return bad("max_peers, event_queue, command_queue and max_pending_requests must be positive");
+        }
+        if self.heartbeat.is_zero() || self.redial_initial.is_zero() || self.redial_max < self.redial_initial
+        {
+            return bad("heartbeat and redial_initial must be positive and redial_max ≥ redial_initial");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+
+mod addr;
+mod codec;
+mod config;
+mod error;
+mod identity;
+mod network;
+mod score;
+
+pub use addr::PeerAddr;
+pub use config::{DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, P2pConfig, Topic};
+pub use error::P2pError;
+pub use identity::{libp2p_keypair, peer_id_of, public_key_of};
+pub use network::{NetEvent, NetStats, Network, NetworkHandle, ResponseHandle};
+
+/// The libp2p version this crate is built on, for callers that need its types (e.g. `PeerId`).
+pub use libp2p;

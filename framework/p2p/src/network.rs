@@ -1,0 +1,778 @@
+//! The network task: one libp2p swarm driven by one tokio task, talked to through a bounded command queue
+//! ([`NetworkHandle`]) and talking back through a bounded event queue ([`NetEvent`]).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cairn_primitives::{Keypair, PublicKey};
+use futures::StreamExt;
+use libp2p::core::ConnectedPoint;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::{
+    PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, noise, ping,
+    request_response, tcp, yamux,
+};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::codec::{Frame, FrameCodec, Violation, violation_of};
+use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
+use crate::score::{Offence, PeerBook, Verdict};
+use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
+
+/// Bytes a gossipsub envelope adds around the payload (topic, seqno, source, key, signature, protobuf tags).
+const GOSSIP_ENVELOPE: usize = 1024;
+/// How long `start` waits for the listen socket to come up.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Something the network tells the node.
+#[derive(Debug)]
+pub enum NetEvent {
+    /// Gossip published by `from` (the original author, authenticated by its libp2p signature — not merely
+    /// the peer that forwarded it). A node never receives its own broadcasts.
+    Gossip { from: PublicKey, topic: Topic, data: Vec<u8> },
+    /// A one-way direct message.
+    Direct { from: PublicKey, data: Vec<u8> },
+    /// A request expecting an answer through `reply` (dropping `reply` fails the peer's request).
+    Request { from: PublicKey, data: Vec<u8>, reply: ResponseHandle },
+    /// First connection to a peer established (noise-authenticated: `PublicKey` is proven).
+    PeerConnected(PublicKey),
+    /// Last connection to a peer closed.
+    PeerDisconnected(PublicKey),
+}
+
+/// Answers one [`NetEvent::Request`].
+#[derive(Debug)]
+pub struct ResponseHandle {
+    channel: request_response::ResponseChannel<Vec<u8>>,
+    commands: mpsc::Sender<Command>,
+    max: usize,
+}
+
+impl ResponseHandle {
+    /// Sends the answer. Fails if it is over the size limit or the network has shut down; if the peer has
+    /// gone or its request timed out, the answer is silently discarded (there is no one to tell).
+    pub async fn send(self, data: Vec<u8>) -> Result<(), P2pError> {
+        if data.len() > self.max {
+            return Err(P2pError::TooLarge { len: data.len(), max: self.max });
+        }
+        self.commands
+            .send(Command::Respond { channel: self.channel, data })
+            .await
+            .map_err(|_| P2pError::Shutdown)
+    }
+}
+
+/// Counters for what the network dropped or punished (monotonic, for metrics and tests).
+#[derive(Debug, Default)]
+pub struct NetStats {
+    /// Events dropped because the node's event queue was full.
+    pub events_dropped: AtomicU64,
+    /// Offences recorded against peers (malformed, oversized, wrong network, reported).
+    pub offences: AtomicU64,
+    /// Bans issued.
+    pub bans: AtomicU64,
+    /// Broadcasts that reached no peer (nobody subscribed yet).
+    pub broadcasts_without_peers: AtomicU64,
+}
+
+impl NetStats {
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+pub(crate) enum Command {
+    Broadcast { topic: Topic, data: Vec<u8>, reply: oneshot::Sender<Result<(), P2pError>> },
+    Send { to: PublicKey, data: Vec<u8>, reply: oneshot::Sender<Result<(), P2pError>> },
+    Request { to: PublicKey, data: Vec<u8>, reply: oneshot::Sender<Result<Vec<u8>, P2pError>> },
+    Respond { channel: request_response::ResponseChannel<Vec<u8>>, data: Vec<u8> },
+    Peers(oneshot::Sender<Vec<PublicKey>>),
+    GossipPeers(Topic, oneshot::Sender<Vec<PublicKey>>),
+    ReportBad { peer: PublicKey, reason: String },
+    IsBanned(PublicKey, oneshot::Sender<bool>),
+    Shutdown(oneshot::Sender<()>),
+}
+
+impl std::fmt::Debug for Command {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Command")
+    }
+}
+
+#[derive(NetworkBehaviour)]
+struct Behaviour {
+    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    limits: connection_limits::Behaviour,
+    identify: identify::Behaviour,
+    ping: ping::Behaviour,
+    gossip: gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::WhitelistSubscriptionFilter>,
+    direct: request_response::Behaviour<FrameCodec>,
+}
+
+/// The entry point: builds the libp2p stack and spawns its task on the current tokio runtime.
+pub struct Network;
+
+impl Network {
+    /// Starts listening, subscribes to the chain's topics, dials the bootstrap peers and returns once the
+    /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0).
+    pub async fn start(
+        key: &Keypair,
+        config: P2pConfig,
+    ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), P2pError> {
+        config.validate()?;
+        let identity = libp2p_keypair(key)?;
+        let local_key = key.public();
+        let mut swarm = build_swarm(identity, &config)?;
+
+        let mut topics = HashMap::new();
+        for topic in Topic::ALL {
+            let t = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id));
+            swarm
+                .behaviour_mut()
+                .gossip
+                .subscribe(&t)
+                .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
+            topics.insert(t.hash(), topic);
+        }
+
+        let listen_err = |reason: String| P2pError::Listen { addr: config.listen, reason };
+        // libp2p sets SO_REUSEPORT on listeners, so a second node could silently share a port with the first.
+        // A plain bind first turns that into the error a person expects.
+        if config.listen.port() != 0 {
+            drop(std::net::TcpListener::bind(config.listen).map_err(|e| listen_err(e.to_string()))?);
+        }
+        swarm.listen_on(addr::socket_multiaddr(config.listen)).map_err(|e| listen_err(e.to_string()))?;
+        let port = tokio::time::timeout(LISTEN_TIMEOUT, async {
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::NewListenAddr { address, .. } => match addr::multiaddr_socket(&address) {
+                        Some(sock) => return Ok(sock.port()),
+                        None => continue,
+                    },
+                    SwarmEvent::ListenerClosed { reason: Err(e), .. } => {
+                        return Err(listen_err(e.to_string()));
+                    }
+                    SwarmEvent::ListenerError { error, .. } => return Err(listen_err(error.to_string())),
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .map_err(|_| listen_err("the listener did not come up in time".into()))??;
+        let local_addr = SocketAddr::new(config.listen.ip(), port);
+
+        let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue);
+        let (event_tx, event_rx) = mpsc::channel(config.event_queue);
+        let stats = Arc::new(NetStats::default());
+        let now = Instant::now();
+        let bootstrap = config
+            .bootstrap
+            .iter()
+            .filter(|b| b.key != Some(local_key) && b.addr != local_addr)
+            .map(|b| Bootstrap {
+                addr: *b,
+                peer: None,
+                dialing: None,
+                next_dial: now,
+                backoff: config.redial_initial,
+            })
+            .collect();
+        let task = Task {
+            swarm,
+            config: config.clone(),
+            topics,
+            commands: cmd_tx.downgrade(),
+            events: event_tx,
+            stats: stats.clone(),
+            book: PeerBook::new(config.ban_duration),
+            pending: HashMap::new(),
+            bootstrap,
+            is_self: Vec::new(),
+        };
+        tokio::spawn(task.run(cmd_rx));
+        let handle = NetworkHandle {
+            inner: Arc::new(HandleInner { commands: cmd_tx, local_addr, local_key, config, stats }),
+        };
+        Ok((handle, event_rx))
+    }
+}
+
+fn build_swarm(
+    identity: libp2p::identity::Keypair,
+    config: &P2pConfig,
+) -> Result<Swarm<Behaviour>, P2pError> {
+    let setup = |e: &dyn std::fmt::Display| P2pError::Setup(e.to_string());
+    let chain = &config.chain_id;
+    let gossip_config = gossip_config(config)?;
+    let direct_protocol =
+        StreamProtocol::try_from_owned(format!("/cairn/{chain}/direct/1")).map_err(|e| setup(&e))?;
+    let limits = connection_limits::ConnectionLimits::default()
+        .with_max_established_per_peer(Some(2))
+        .with_max_established(Some(u32::try_from(config.max_peers.saturating_mul(2)).unwrap_or(u32::MAX)))
+        .with_max_pending_incoming(Some(64))
+        .with_max_pending_outgoing(Some(64));
+    let request_timeout = config.request_timeout;
+    let max_message = config.max_message_bytes;
+    let ping_interval = config.ping_interval;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(|e| setup(&e))?
+        .with_behaviour(|key| {
+            let gossip = gossipsub::Behaviour::new_with_subscription_filter(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_config.0,
+                gossip_config.1,
+            )?;
+            Ok(Behaviour {
+                blocked: Default::default(),
+                limits: connection_limits::Behaviour::new(limits),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(protocol_version(config), key.public())
+                        .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::new(
+                    ping::Config::new()
+                        .with_interval(ping_interval)
+                        .with_timeout(ping_interval.saturating_mul(2)),
+                ),
+                gossip,
+                direct: request_response::Behaviour::with_codec(
+                    FrameCodec { max_payload: max_message },
+                    [(direct_protocol, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(request_timeout)
+                        .with_max_concurrent_streams(256),
+                ),
+            })
+        })
+        .map_err(|e| setup(&e))?
+        .with_swarm_config(|c| {
+            c.with_idle_connection_timeout(Duration::from_secs(24 * 3600))
+                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
+        })
+        .build();
+    Ok(swarm)
+}
+
+/// Identify's protocol version carries the chain id: a peer of another chain is told apart at connect time.
+fn protocol_version(config: &P2pConfig) -> String {
+    format!("/cairn/{}/1", config.chain_id)
+}
+
+fn gossip_config(
+    config: &P2pConfig,
+) -> Result<(gossipsub::Config, gossipsub::WhitelistSubscriptionFilter), P2pError> {
+    let mut b = gossipsub::ConfigBuilder::default();
+    let mut allowed = std::collections::HashSet::new();
+    for topic in Topic::ALL {
+        let hash = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id)).hash();
+        b.max_transmit_size_for_topic(config.topic_limit(topic) + GOSSIP_ENVELOPE, hash.clone());
+        allowed.insert(hash);
+    }
+    b.max_transmit_size(config.max_message_bytes + GOSSIP_ENVELOPE)
+        .validation_mode(gossipsub::ValidationMode::Strict)
+        // Publish to every subscribed peer at once, not just the mesh: one hop to everyone on small networks.
+        .flood_publish(true)
+        .heartbeat_interval(config.heartbeat)
+        .heartbeat_initial_delay(config.heartbeat)
+        // Sane for 4..100 peers: a full mesh up to 6, never more than 12.
+        .mesh_n(6)
+        .mesh_n_low(4)
+        .mesh_n_high(12)
+        .mesh_outbound_min(2)
+        .gossip_lazy(6)
+        .history_length(5)
+        .history_gossip(3)
+        .duplicate_cache_time(config.dedup_window)
+        // A peer that restarts is grafted again soon (the default minute is for big public networks).
+        .prune_backoff(Duration::from_secs(5))
+        .unsubscribe_backoff(Duration::from_secs(2))
+        // Content addressing: the same bytes on the same topic are one message, whoever relays them.
+        .message_id_fn(|m: &gossipsub::Message| {
+            let mut h = blake3::Hasher::new();
+            h.update(m.topic.as_str().as_bytes());
+            h.update(&[0]);
+            h.update(&m.data);
+            gossipsub::MessageId::from(h.finalize().as_bytes().to_vec())
+        });
+    let built = b.build().map_err(|e| P2pError::Setup(format!("gossipsub config: {e}")))?;
+    Ok((built, gossipsub::WhitelistSubscriptionFilter(allowed)))
+}
+
+#[derive(Debug)]
+struct HandleInner {
+    commands: mpsc::Sender<Command>,
+    local_addr: SocketAddr,
+    local_key: PublicKey,
+    config: P2pConfig,
+    stats: Arc<NetStats>,
+}
+
+/// Talks to the network task. Cheap to clone; the task stops on [`NetworkHandle::shutdown`] or when every
+/// handle (and every unanswered [`ResponseHandle`]) is dropped.
+#[derive(Clone, Debug)]
+pub struct NetworkHandle {
+    inner: Arc<HandleInner>,
+}
+
+impl NetworkHandle {
+    /// The socket address we listen on (the real port when the config said 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.inner.local_addr
+    }
+
+    /// Our consensus key, which is also our network identity.
+    pub fn local_peer(&self) -> PublicKey {
+        self.inner.local_key
+    }
+
+    /// How others should name us in their bootstrap lists (`KEYHEX@ip:port`).
+    pub fn local_peer_addr(&self) -> PeerAddr {
+        PeerAddr::new(Some(self.inner.local_key), self.inner.local_addr)
+    }
+
+    pub fn config(&self) -> &P2pConfig {
+        &self.inner.config
+    }
+
+    pub fn stats(&self) -> &NetStats {
+        &self.inner.stats
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, P2pError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.commands.send(make(tx)).await.map_err(|_| P2pError::Shutdown)?;
+        rx.await.map_err(|_| P2pError::Shutdown)
+    }
+
+    /// Gossips `data` on `topic` to every subscribed peer at once. Returns when the message is queued on the
+    /// connections (or refused). Having no peers yet is not an error (counted in
+    /// [`NetStats::broadcasts_without_peers`]); re-broadcasting identical bytes within the dedup window is a
+    /// no-op. We do not receive our own broadcast: the node handles its own messages locally.
+    pub async fn broadcast(&self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
+        let max = self.inner.config.topic_limit(topic);
+        if data.len() > max {
+            return Err(P2pError::TooLarge { len: data.len(), max });
+        }
+        self.call(|reply| Command::Broadcast { topic, data, reply }).await?
+    }
+
+    /// A one-way direct message to a connected peer. Returns once it is queued on the connection; delivery
+    /// failures later are logged, not reported (consensus retransmits by its own timers).
+    pub async fn send(&self, to: PublicKey, data: Vec<u8>) -> Result<(), P2pError> {
+        let max = self.inner.config.max_message_bytes;
+        if data.len() > max {
+            return Err(P2pError::TooLarge { len: data.len(), max });
+        }
+        self.call(|reply| Command::Send { to, data, reply }).await?
+    }
+
+    /// A request to a connected peer, answered through its [`NetEvent::Request`]'s [`ResponseHandle`].
+    pub async fn request(
+        &self,
+        to: PublicKey,
+        data: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<Vec<u8>, P2pError> {
+        let max = self.inner.config.max_message_bytes;
+        if data.len() > max {
+            return Err(P2pError::TooLarge { len: data.len(), max });
+        }
+        match tokio::time::timeout(timeout, self.call(|reply| Command::Request { to, data, reply })).await {
+            Ok(result) => result?,
+            Err(_) => Err(P2pError::Timeout(to)),
+        }
+    }
+
+    /// Peers with at least one open connection.
+    pub async fn peers(&self) -> Vec<PublicKey> {
+        self.call(Command::Peers).await.unwrap_or_default()
+    }
+
+    /// Peers known to be subscribed to `topic` (those a broadcast reaches directly).
+    pub async fn gossip_peers(&self, topic: Topic) -> Vec<PublicKey> {
+        self.call(|reply| Command::GossipPeers(topic, reply)).await.unwrap_or_default()
+    }
+
+    /// Disconnects `peer` and refuses it for `ban_duration` — for a peer whose messages the node found bad
+    /// (undecodable consensus message, invalid signature, …).
+    pub async fn report_bad(&self, peer: PublicKey, reason: &str) {
+        let _ = self.inner.commands.send(Command::ReportBad { peer, reason: reason.to_string() }).await;
+    }
+
+    pub async fn is_banned(&self, peer: PublicKey) -> bool {
+        self.call(|reply| Command::IsBanned(peer, reply)).await.unwrap_or(false)
+    }
+
+    /// Stops the network task and waits until its sockets are closed (so the port can be reused at once).
+    pub async fn shutdown(&self) {
+        let _ = self.call(Command::Shutdown).await;
+    }
+}
+
+/// A bootstrap peer and its redial state.
+struct Bootstrap {
+    addr: PeerAddr,
+    /// The peer id seen there (known up front when the address pins a key).
+    peer: Option<PeerId>,
+    dialing: Option<ConnectionId>,
+    next_dial: Instant,
+    backoff: Duration,
+}
+
+struct Task {
+    swarm: Swarm<Behaviour>,
+    config: P2pConfig,
+    topics: HashMap<gossipsub::TopicHash, Topic>,
+    /// Weak, so the task ends when the last outside sender is gone.
+    commands: mpsc::WeakSender<Command>,
+    events: mpsc::Sender<NetEvent>,
+    stats: Arc<NetStats>,
+    book: PeerBook,
+    pending: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, P2pError>>>,
+    bootstrap: Vec<Bootstrap>,
+    /// Bootstrap addresses that turned out to be ourselves.
+    is_self: Vec<SocketAddr>,
+}
+
+impl Task {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let period = self.config.redial_initial.min(Duration::from_millis(100));
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let done = loop {
+            tokio::select! {
+                cmd = commands.recv() => match cmd {
+                    None => break None,
+                    Some(Command::Shutdown(done)) => break Some(done),
+                    Some(cmd) => self.on_command(cmd),
+                },
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                _ = tick.tick() => self.maintain(),
+            }
+        };
+        let Task { swarm, pending, .. } = self;
+        drop(pending);
+        // Dropping the swarm closes the listener and every connection before we confirm.
+        drop(swarm);
+        tracing::debug!("p2p network stopped");
+        if let Some(done) = done {
+            let _ = done.send(());
+        }
+    }
+
+    fn emit(&self, event: NetEvent) {
+        // Drop-and-count: a slow node must not stall pings, gossip forwarding and every other peer.
+        if self.events.try_send(event).is_err() {
+            self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn punish(&mut self, peer: PeerId, offence: Offence, why: &str) {
+        self.stats.offences.fetch_add(1, Ordering::Relaxed);
+        match self.book.offence(peer, offence, Instant::now()) {
+            Verdict::Disconnect => {
+                tracing::warn!(%peer, ?offence, why, "disconnecting misbehaving peer");
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
+            Verdict::Ban(_) => {
+                tracing::warn!(%peer, ?offence, why, ban = ?self.config.ban_duration, "banning peer");
+                self.stats.bans.fetch_add(1, Ordering::Relaxed);
+                // Blocking closes existing connections and refuses new ones in both directions.
+                self.swarm.behaviour_mut().blocked.block_peer(peer);
+                self.swarm.behaviour_mut().gossip.blacklist_peer(&peer);
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Broadcast { topic, data, reply } => {
+                let _ = reply.send(self.publish(topic, data));
+            }
+            Command::Send { to, data, reply } => {
+                let result = self.connected_peer(to).map(|peer| {
+                    self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
+                });
+                let _ = reply.send(result);
+            }
+            Command::Request { to, data, reply } => {
+                if self.pending.len() >= self.config.max_pending_requests {
+                    let _ = reply.send(Err(P2pError::Busy(self.config.max_pending_requests)));
+                    return;
+                }
+                match self.connected_peer(to) {
+                    Ok(peer) => {
+                        let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::Request(data));
+                        self.pending.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Command::Respond { channel, data } => {
+                // Err means the peer is gone or its request timed out: nobody to tell.
+                let _ = self.swarm.behaviour_mut().direct.send_response(channel, data);
+            }
+            Command::Peers(reply) => {
+                let peers = self.swarm.connected_peers().filter_map(public_key_of).collect();
+                let _ = reply.send(peers);
+            }
+            Command::GossipPeers(topic, reply) => {
+                let hash = gossipsub::IdentTopic::new(topic.topic_string(&self.config.chain_id)).hash();
+                let peers = self
+                    .swarm
+                    .behaviour()
+                    .gossip
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .filter_map(|(p, _)| public_key_of(p))
+                    .collect();
+                let _ = reply.send(peers);
+            }
+            Command::ReportBad { peer, reason } => {
+                if let Ok(id) = peer_id_of(&peer) {
+                    self.punish(id, Offence::Reported, &reason);
+                }
+            }
+            Command::IsBanned(peer, reply) => {
+                let banned = peer_id_of(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
+                let _ = reply.send(banned);
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn connected_peer(&self, to: PublicKey) -> Result<PeerId, P2pError> {
+        let peer = peer_id_of(&to)?;
+        if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
+    }
+
+    fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
+        let len = data.len();
+        let t = gossipsub::IdentTopic::new(topic.topic_string(&self.config.chain_id));
+        match self.swarm.behaviour_mut().gossip.publish(t, data) {
+            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
+            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
+                self.stats.broadcasts_without_peers.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(gossipsub::PublishError::MessageTooLarge) => {
+                Err(P2pError::TooLarge { len, max: self.config.topic_limit(topic) })
+            }
+            Err(gossipsub::PublishError::AllQueuesFull(n)) => {
+                Err(P2pError::Publish(format!("the send queues of all {n} peers are full")))
+            }
+            Err(e) => Err(P2pError::Publish(e.to_string())),
+        }
+    }
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(e)) => self.on_direct(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) if info.protocol_version != protocol_version(&self.config) => {
+                let why = format!("peer speaks {:?}", info.protocol_version);
+                self.punish(peer_id, Offence::WrongNetwork, &why);
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, connection_id, num_established, endpoint, ..
+            } => {
+                self.on_connected(peer_id, connection_id, num_established.get(), &endpoint);
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                let now = Instant::now();
+                for b in self.bootstrap.iter_mut().filter(|b| b.peer == Some(peer_id)) {
+                    b.next_dial = now + self.config.redial_initial;
+                }
+                if let Some(pk) = public_key_of(&peer_id) {
+                    self.emit(NetEvent::PeerDisconnected(pk));
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                tracing::debug!(?peer_id, %error, "dial failed");
+                let now = Instant::now();
+                let max = self.config.redial_max;
+                for b in self.bootstrap.iter_mut().filter(|b| b.dialing == Some(connection_id)) {
+                    b.dialing = None;
+                    if matches!(error, libp2p::swarm::DialError::LocalPeerId { .. }) {
+                        self.is_self.push(b.addr.addr);
+                    }
+                    b.next_dial = now + b.backoff;
+                    b.backoff = (b.backoff * 2).min(max);
+                }
+                let mine = &self.is_self;
+                self.bootstrap.retain(|b| !mine.contains(&b.addr.addr));
+            }
+            SwarmEvent::NewListenAddr { address, .. } => tracing::info!(%address, "p2p listening"),
+            _ => {}
+        }
+    }
+
+    fn on_connected(&mut self, peer: PeerId, connection: ConnectionId, num: u32, endpoint: &ConnectedPoint) {
+        let Some(pk) = public_key_of(&peer) else {
+            tracing::warn!(%peer, "not an ed25519 identity; disconnecting");
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        };
+        let remote = match endpoint {
+            ConnectedPoint::Dialer { address, .. } => addr::multiaddr_socket(address),
+            ConnectedPoint::Listener { .. } => None,
+        };
+        for b in &mut self.bootstrap {
+            let ours = b.dialing == Some(connection)
+                || b.addr.key == Some(pk)
+                || (b.addr.key.is_none() && remote == Some(b.addr.addr));
+            if ours {
+                b.peer = Some(peer);
+                b.backoff = self.config.redial_initial;
+                if b.dialing == Some(connection) {
+                    b.dialing = None;
+                }
+            }
+        }
+        if num == 1 {
+            tracing::debug!(%pk, "peer connected");
+            self.emit(NetEvent::PeerConnected(pk));
+        }
+    }
+
+    fn on_gossip(&mut self, event: gossipsub::Event) {
+        let gossipsub::Event::Message { propagation_source, message, .. } = event else {
+            return;
+        };
+        let Some(&topic) = self.topics.get(&message.topic) else {
+            // The subscription filter means we never subscribed to this; a peer pushing it is off-protocol.
+            self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
+            return;
+        };
+        let Some(from) = message.source.as_ref().and_then(public_key_of) else {
+            self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
+            return;
+        };
+        let max = self.config.topic_limit(topic);
+        if message.data.len() > max {
+            let why = format!("gossip of {} bytes on {} (limit {max})", message.data.len(), topic.name());
+            self.punish(propagation_source, Offence::Oversized, &why);
+            return;
+        }
+        self.emit(NetEvent::Gossip { from, topic, data: message.data });
+    }
+
+    fn on_direct(&mut self, event: request_response::Event<Frame, Vec<u8>>) {
+        use request_response::{Event, InboundFailure, Message, OutboundFailure};
+        match event {
+            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
+                let Some(from) = public_key_of(&peer) else { return };
+                match request {
+                    Frame::OneWay(data) => {
+                        // The empty answer is the delivery receipt that closes the stream.
+                        let _ = self.swarm.behaviour_mut().direct.send_response(channel, Vec::new());
+                        self.emit(NetEvent::Direct { from, data });
+                    }
+                    Frame::Request(data) => match self.commands.upgrade() {
+                        Some(commands) => {
+                            let reply =
+                                ResponseHandle { channel, commands, max: self.config.max_message_bytes };
+                            self.emit(NetEvent::Request { from, data, reply });
+                        }
+                        None => drop(channel),
+                    },
+                    Frame::Invalid(v) => {
+                        drop(channel);
+                        let (offence, why) = classify(&v);
+                        self.punish(peer, offence, &why);
+                    }
+                }
+            }
+            Event::Message { message: Message::Response { request_id, response }, .. } => {
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let _ = reply.send(Ok(response));
+                }
+            }
+            Event::OutboundFailure { peer, request_id, error, .. } => {
+                if let OutboundFailure::Io(e) = &error
+                    && let Some(v) = violation_of(e)
+                {
+                    let (offence, why) = classify(v);
+                    self.punish(peer, offence, &why);
+                }
+                if let Some(reply) = self.pending.remove(&request_id) {
+                    let pk = public_key_of(&peer).unwrap_or_default();
+                    let _ = reply.send(Err(P2pError::RequestFailed { peer: pk, reason: error.to_string() }));
+                } else {
+                    tracing::debug!(%peer, %error, "direct message not delivered");
+                }
+            }
+            Event::InboundFailure { peer, error, .. } => {
+                if let InboundFailure::Io(e) = &error
+                    && let Some(v) = violation_of(e)
+                {
+                    let (offence, why) = classify(v);
+                    self.punish(peer, offence, &why);
+                } else {
+                    tracing::debug!(%peer, %error, "inbound direct message failed");
+                }
+            }
+            Event::ResponseSent { .. } => {}
+        }
+    }
+
+    /// Periodic work: redial lost bootstrap peers, lift expired bans, forget abandoned requests.
+    fn maintain(&mut self) {
+        let now = Instant::now();
+        for peer in self.book.expire(now) {
+            self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+            self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
+        }
+        self.pending.retain(|_, reply| !reply.is_closed());
+        for i in 0..self.bootstrap.len() {
+            let Some(b) = self.bootstrap.get(i) else { continue };
+            let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
+            if connected || b.dialing.is_some() || b.next_dial > now {
+                continue;
+            }
+            let target = b.addr;
+            if target.key.and_then(|k| peer_id_of(&k).ok()).is_some_and(|p| self.book.is_banned(&p, now)) {
+                continue;
+            }
+            let opts = match target.key.and_then(|k| peer_id_of(&k).ok()) {
+                Some(peer) => DialOpts::peer_id(peer)
+                    .addresses(vec![addr::socket_multiaddr(target.addr)])
+                    .condition(PeerCondition::DisconnectedAndNotDialing)
+                    .build(),
+                None => DialOpts::unknown_peer_id().address(addr::socket_multiaddr(target.addr)).build(),
+            };
+            let id = opts.connection_id();
+            let backoff_max = self.config.redial_max;
+            let dialed = self.swarm.dial(opts);
+            if let Some(b) = self.bootstrap.get_mut(i) {
+                match dialed {
+                    Ok(()) => b.dialing = Some(id),
+                    Err(e) => {
+                        tracing::debug!(addr = %target, error = %e, "cannot dial bootstrap peer");
+                        b.next_dial = now + b.backoff;
+                        b.backoff = (b.backoff * 2).min(backoff_max);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn classify(v: &Violation) -> (Offence, String) {
+    match v {
+        Violation::Oversized { .. } => (Offence::Oversized, v.to_string()),
+        Violation::Malformed(_) => (Offence::Malformed, v.to_string()),
+    }
+}

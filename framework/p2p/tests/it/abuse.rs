@@ -1,0 +1,250 @@
+//! Misbehaving peers: a hand-rolled libp2p client speaking garbage on the direct protocol, raw TCP garbage,
+//! other chains, and peers the node reports.
+
+use std::io;
+use std::time::Duration;
+
+use anyhow::Result;
+use cairn_p2p::libp2p::futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, StreamExt};
+use cairn_p2p::libp2p::swarm::SwarmEvent;
+use cairn_p2p::libp2p::{self, StreamProtocol, noise, request_response, tcp, yamux};
+use cairn_p2p::{NetEvent, NetStats, P2pError, libp2p_keypair, peer_id_of};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::support::*;
+
+/// Writes whatever bytes it is given: lets a test send frames the real codec would never produce.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        io.take(1 << 20).read_to_end(&mut v).await?;
+        Ok(v)
+    }
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Vec<u8>> {
+        let mut v = Vec::new();
+        io.take(1 << 20).read_to_end(&mut v).await?;
+        Ok(v)
+    }
+    async fn write_request<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&req).await?;
+        io.close().await
+    }
+    async fn write_response<T: AsyncWrite + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        res: Vec<u8>,
+    ) -> io::Result<()> {
+        io.write_all(&res).await?;
+        io.close().await
+    }
+}
+
+/// Connects to `target` as the holder of `key(i)` and sends each of `frames` as a raw direct-protocol
+/// request, returning what happened to each (a response, or the failure).
+async fn send_raw_frames(
+    i: u64,
+    target: &Node,
+    frames: Vec<Vec<u8>>,
+) -> Result<Vec<Result<Vec<u8>, String>>> {
+    let identity = libp2p_keypair(&key(i))?;
+    let protocol = StreamProtocol::try_from_owned(format!("/cairn/{}/direct/1", chain()))?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(protocol, request_response::ProtocolSupport::Full)],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(5)),
+            )
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build();
+    let target_id = peer_id_of(&target.pk())?;
+    swarm.dial(target.addr().to_multiaddr())?;
+    let mut results = Vec::new();
+    for frame in frames {
+        // Reconnects as needed: the target hangs up on us after each bad frame.
+        let id = swarm.behaviour_mut().send_request_with_addresses(
+            &target_id,
+            frame,
+            vec![target.addr().to_multiaddr()],
+        );
+        let outcome = tokio::time::timeout(WAIT, async {
+            loop {
+                match swarm.select_next_some().await {
+                    SwarmEvent::Behaviour(request_response::Event::Message {
+                        message: request_response::Message::Response { request_id, response },
+                        ..
+                    }) if request_id == id => return Ok(response),
+                    SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                        request_id,
+                        error,
+                        ..
+                    }) if request_id == id => {
+                        return Err(error.to_string());
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await?;
+        results.push(outcome);
+    }
+    Ok(results)
+}
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut v = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+    v.push(kind);
+    v.extend_from_slice(payload);
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_on_the_direct_protocol_is_punished_and_the_node_keeps_serving() -> Result<()> {
+    init_tracing();
+    let mut node = Node::start(60, config(any_port(), vec![])).await?;
+    let good = Node::start(61, config(any_port(), vec![node.addr()])).await?;
+    let pn = node.pk();
+    eventually("good peer connected", || async { good.net.peers().await.contains(&pn) }).await?;
+
+    // A well-formed frame from the raw client is delivered (the harness itself is sound)…
+    let ok = send_raw_frames(62, &node, vec![frame(0, b"well formed")]).await?;
+    assert_eq!(
+        ok,
+        vec![Ok(vec![0, 0, 0, 0])],
+        "a valid one-way frame is acknowledged with an empty receipt frame"
+    );
+    let (from, data) = node
+        .next(|e| match e {
+            NetEvent::Direct { from, data } => Some((from, data)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!((from, data.as_slice()), (key(62).public(), &b"well formed"[..]));
+
+    // …then garbage: a 4 GiB length prefix, an unknown kind, trailing bytes, an oversized frame.
+    let max = node.net.config().max_message_bytes;
+    let mut trailing = frame(0, b"x");
+    trailing.extend_from_slice(b"junk");
+    let frames = vec![vec![0xff; 64], frame(9, b"?"), trailing, frame(1, &vec![7; max + 10])];
+    let results = send_raw_frames(62, &node, frames).await?;
+    // The node hangs up without a receipt (the raw client sees an empty stream or a closed connection).
+    let receipt = Ok(vec![0, 0, 0, 0]);
+    assert!(results.iter().all(|r| *r != receipt), "garbage was acknowledged: {results:?}");
+    let offences = NetStats::get(&node.net.stats().offences);
+    assert!(offences >= 3, "offences recorded: {offences}");
+    // Enough offences in a row: banned, and a fresh attempt is refused outright.
+    assert!(node.net.is_banned(key(62).public()).await);
+    let refused = send_raw_frames(62, &node, vec![frame(0, b"again")]).await?;
+    assert!(refused[0] != receipt, "a banned peer was served: {refused:?}");
+
+    // The honest peer never noticed.
+    let server = tokio::spawn(async move {
+        let reply = node
+            .next(|e| match e {
+                NetEvent::Request { reply, .. } => Some(reply),
+                _ => None,
+            })
+            .await?;
+        reply.send(b"still here".to_vec()).await?;
+        anyhow::Ok(node)
+    });
+    assert_eq!(good.net.request(pn, b"?".to_vec(), Duration::from_secs(5)).await?, b"still here");
+    let node = server.await??;
+    node.net.shutdown().await;
+    good.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_tcp_garbage_does_not_hurt_the_node() -> Result<()> {
+    init_tracing();
+    let mut node = Node::start(70, config(any_port(), vec![])).await?;
+    for junk in [&b"GET / HTTP/1.1\r\n\r\n"[..], &[0u8; 4096][..], &[0xff; 100][..]] {
+        let mut s = tokio::net::TcpStream::connect(node.net.local_addr()).await?;
+        s.write_all(junk).await?;
+        let _ = s.shutdown().await;
+    }
+    let good = Node::start(71, config(any_port(), vec![node.addr()])).await?;
+    let pn = node.pk();
+    eventually("good peer connected", || async { good.net.peers().await.contains(&pn) }).await?;
+    good.net.send(pn, b"hi".to_vec()).await?;
+    let data = node
+        .next(|e| match e {
+            NetEvent::Direct { data, .. } => Some(data),
+            _ => None,
+        })
+        .await?;
+    assert_eq!(data, b"hi");
+    node.net.shutdown().await;
+    good.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reported_peer_is_disconnected_banned_and_later_readmitted() -> Result<()> {
+    init_tracing();
+    let mut a = Node::start(80, config(any_port(), vec![])).await?;
+    // b keeps redialling a, so it would come straight back if the ban did not hold.
+    let b = Node::start(81, config(any_port(), vec![a.addr()])).await?;
+    let pb = b.pk();
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await?;
+
+    let banned_at = std::time::Instant::now();
+    a.net.report_bad(pb, "sent an undecodable vote").await;
+    a.next(|e| matches!(e, NetEvent::PeerDisconnected(p) if p == pb).then_some(())).await?;
+    assert!(a.net.is_banned(pb).await);
+    assert_eq!(NetStats::get(&a.net.stats().bans), 1);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(!a.net.peers().await.contains(&pb), "a banned peer got back in");
+    assert_eq!(b.net.send(a.pk(), b"let me in".to_vec()).await, Err(P2pError::NotConnected(a.pk())));
+
+    // The ban (2 s in these tests) ends and b's redial gets through.
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await?;
+    assert!(banned_at.elapsed() >= Duration::from_secs(2), "readmitted after {:?}", banned_at.elapsed());
+    assert!(!a.net.is_banned(pb).await);
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_chain_is_turned_away() -> Result<()> {
+    init_tracing();
+    let mut a = Node::start(90, config(any_port(), vec![])).await?;
+    let mut other = config(any_port(), vec![a.addr()]);
+    other.chain_id = "some-other-chain".parse()?;
+    let b = Node::start(91, other).await?;
+    let pb = b.pk();
+    // Identify tells a the peer's chain; a bans it.
+    eventually("the foreign node is banned", || async { a.net.is_banned(pb).await }).await?;
+    eventually("the foreign node is gone", || async { !a.net.peers().await.contains(&pb) }).await?;
+    assert!(a.net.gossip_peers(cairn_p2p::Topic::Consensus).await.is_empty());
+    let _ = a.events.try_recv();
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,180 @@
+use std::time::Duration;
+
+use anyhow::Result;
+use cairn_p2p::{NetEvent, P2pError, PeerAddr, Topic};
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_exchange_gossip_direct_messages_and_requests() -> Result<()> {
+    init_tracing();
+    let mut a = Node::start(0, config(any_port(), vec![])).await?;
+    let mut b = Node::start(1, config(any_port(), vec![a.addr()])).await?;
+
+    // Both sides see the other's consensus key: the noise handshake authenticated it.
+    let (pa, pb) = (a.pk(), b.pk());
+    assert_eq!(
+        b.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pa).then_some(())).await.ok(),
+        Some(())
+    );
+    assert_eq!(
+        a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await.ok(),
+        Some(())
+    );
+    assert_eq!(a.net.peers().await, vec![pb]);
+    wait_for_mesh(&[a.net.clone(), b.net.clone()], 1).await?;
+
+    for topic in Topic::ALL {
+        let data = format!("hello on {}", topic.name()).into_bytes();
+        a.net.broadcast(topic, data.clone()).await?;
+        assert_eq!(b.next_gossip().await?, (pa, topic, data));
+    }
+
+    a.net.send(pb, b"direct".to_vec()).await?;
+    let (from, data) = b
+        .next(|e| match e {
+            NetEvent::Direct { from, data } => Some((from, data)),
+            _ => None,
+        })
+        .await?;
+    assert_eq!((from, data.as_slice()), (pa, &b"direct"[..]));
+
+    // A request answered by the other node's event loop.
+    let server = tokio::spawn(async move {
+        let (from, data, reply) = a
+            .next(|e| match e {
+                NetEvent::Request { from, data, reply } => Some((from, data, reply)),
+                _ => None,
+            })
+            .await?;
+        let mut answer = data.clone();
+        answer.reverse();
+        reply.send(answer).await?;
+        anyhow::Ok((a, from, data))
+    });
+    let answer = b.net.request(pa, b"ping".to_vec(), Duration::from_secs(5)).await?;
+    assert_eq!(answer, b"gnip");
+    let (mut a, from, data) = server.await??;
+    assert_eq!((from, data.as_slice()), (pb, &b"ping"[..]));
+
+    // Gossip is not echoed back to its author.
+    b.net.broadcast(Topic::Txs, b"from b".to_vec()).await?;
+    assert_eq!(a.next_gossip().await?, (pb, Topic::Txs, b"from b".to_vec()));
+    a.net.broadcast(Topic::Txs, b"from a".to_vec()).await?;
+    assert_eq!(b.next_gossip().await?.2, b"from a");
+    let echo = tokio::time::timeout(Duration::from_millis(300), a.next_gossip()).await;
+    assert!(echo.is_err(), "a received gossip it did not expect: {echo:?}");
+
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_nodes_gossip_reaches_everyone_through_a_hub() -> Result<()> {
+    init_tracing();
+    let hub = Node::start(10, config(any_port(), vec![])).await?;
+    // Three ways to name the hub: keyed, bare address (key learnt from the handshake), multiaddr.
+    let forms: Vec<PeerAddr> = vec![
+        hub.addr(),
+        PeerAddr::new(None, hub.net.local_addr()),
+        hub.addr().to_multiaddr().to_string().parse()?,
+    ];
+    let mut nodes = vec![hub];
+    for (i, form) in forms.into_iter().enumerate() {
+        nodes.push(Node::start(11 + i as u64, config(any_port(), vec![form])).await?);
+    }
+    // The spokes know only the hub; gossip between spokes is forwarded by it.
+    let nets: Vec<_> = nodes.iter().map(|n| n.net.clone()).collect();
+    wait_for_mesh(&nets[1..], 1).await?;
+    wait_for_mesh(&nets[..1], 3).await?;
+    // Give the mesh one heartbeat to graft the spokes (forwarding goes along the mesh).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let keys: Vec<_> = nodes.iter().map(|n| n.pk()).collect();
+    for (sender, topic) in
+        [(1usize, Topic::Consensus), (2, Topic::Txs), (3, Topic::Blocks), (0, Topic::Consensus)]
+    {
+        let data = format!("{sender}:{}", topic.name()).into_bytes();
+        nodes[sender].net.broadcast(topic, data.clone()).await?;
+        for (i, node) in nodes.iter_mut().enumerate() {
+            if i == sender {
+                continue;
+            }
+            let got = node.next_gossip().await?;
+            assert_eq!(got, (keys[sender], topic, data.clone()), "node {i} got the wrong message");
+        }
+    }
+    for n in &nodes {
+        n.net.shutdown().await;
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_and_unknown_peers_are_refused_by_the_sender() -> Result<()> {
+    init_tracing();
+    let a = Node::start(20, config(any_port(), vec![])).await?;
+    let stranger = key(99).public();
+    let cfg = a.net.config().clone();
+    let big = vec![0u8; cfg.max_consensus_bytes + 1];
+    assert_eq!(
+        a.net.broadcast(Topic::Consensus, big.clone()).await,
+        Err(P2pError::TooLarge { len: big.len(), max: cfg.max_consensus_bytes })
+    );
+    // The same bytes are fine for blocks, whose limit is larger; with no peers it is a counted no-op.
+    a.net.broadcast(Topic::Blocks, big).await?;
+    assert_eq!(cairn_p2p::NetStats::get(&a.net.stats().broadcasts_without_peers), 1);
+    let huge = vec![0u8; cfg.max_message_bytes + 1];
+    assert!(matches!(a.net.send(stranger, huge.clone()).await, Err(P2pError::TooLarge { .. })));
+    assert!(matches!(
+        a.net.request(stranger, huge, Duration::from_secs(1)).await,
+        Err(P2pError::TooLarge { .. })
+    ));
+    assert_eq!(a.net.send(stranger, b"x".to_vec()).await, Err(P2pError::NotConnected(stranger)));
+    assert_eq!(
+        a.net.request(stranger, b"x".to_vec(), Duration::from_secs(1)).await,
+        Err(P2pError::NotConnected(stranger))
+    );
+    a.net.shutdown().await;
+    assert_eq!(a.net.send(stranger, b"x".to_vec()).await, Err(P2pError::Shutdown));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_port_in_use_is_a_clear_error() -> Result<()> {
+    let a = Node::start(30, config(any_port(), vec![])).await?;
+    let err = Node::start(31, config(a.net.local_addr(), vec![])).await.err().map(|e| e.to_string());
+    let err = err.unwrap_or_default();
+    assert!(err.contains(&a.net.local_addr().to_string()), "{err}");
+    assert!(err.contains("cannot listen"), "{err}");
+    a.net.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_time_out_when_the_peer_never_answers() -> Result<()> {
+    let mut a = Node::start(40, config(any_port(), vec![])).await?;
+    let b = Node::start(41, config(any_port(), vec![a.addr()])).await?;
+    let pa = a.pk();
+    eventually("connected", || async { b.net.peers().await.contains(&pa) }).await?;
+    let started = std::time::Instant::now();
+    // a sees the request but keeps the reply handle without answering.
+    let holder = tokio::spawn(async move {
+        let reply = a.next(|e| match e {
+            NetEvent::Request { reply, .. } => Some(reply),
+            _ => None,
+        });
+        let r = reply.await;
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        drop(r);
+        a
+    });
+    let r = b.net.request(pa, b"?".to_vec(), Duration::from_millis(300)).await;
+    assert_eq!(r, Err(P2pError::Timeout(pa)));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let a = holder.await?;
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Scenario tests on real loopback sockets: connect, gossip, direct messages, restarts, misbehaving peers.
+
+mod abuse;
+mod basics;
+mod restart;
+mod support;
