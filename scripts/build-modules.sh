@@ -13,7 +13,7 @@ cd "$ROOT"
 # crate name → file under modules/wasm/
 MODULES=(
   "cairn-module-bank:bank"
-  #"cairn-module-poa:poa"
+  "cairn-module-poa:poa"
 )
 TARGET=wasm32-unknown-unknown
 

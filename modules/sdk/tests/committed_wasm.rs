@@ -13,7 +13,8 @@ use ValType::{I32, I64};
 type Sig = (Vec<ValType>, Vec<ValType>);
 
 /// (module file, optional exports it must have besides the required ones)
-const MODULES: &[(&str, &[&str])] = &[("bank", &["migrate"])];
+const MODULES: &[(&str, &[&str])] =
+    &[("bank", &["migrate"]), ("poa", &["migrate", "end_block", "validator_set_updates"])];
 
 fn host_imports() -> BTreeMap<&'static str, Sig> {
     BTreeMap::from([
