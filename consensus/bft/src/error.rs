@@ -1,0 +1,12 @@
+/// Why an engine refused something. Refusals are counted in `DropCounters`, never fatal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("message of {len} bytes exceeds the limit of {max}")]
+    Oversized { len: usize, max: usize },
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    #[error("invalid WAL record: {0}")]
+    Wal(String),
+}

@@ -1,0 +1,209 @@
+//! Vote bookkeeping for one height: tallies per view, certificates when a quorum forms, evidence on
+//! equivocation. Pure data structure (signatures are checked by the caller before `add`).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use cairn_consensus::{Certificate, Evidence, SignedVote, Vote, VoteKind};
+use cairn_primitives::{Hash, Signature, ValidatorSet};
+
+#[derive(Default, Debug)]
+struct Tally {
+    weight: u64,
+    signatures: BTreeMap<u32, Signature>,
+    certified: bool,
+}
+
+#[derive(Default, Debug)]
+struct KindVotes {
+    per_block: BTreeMap<Hash, Tally>,
+    /// The first vote of each signer: only it counts, a second one for another block is evidence.
+    first: BTreeMap<u32, (Hash, Signature)>,
+    /// Signers already reported, so each equivocation yields one piece of evidence.
+    reported: BTreeMap<u32, ()>,
+}
+
+#[derive(Default, Debug)]
+struct ViewVotes {
+    notarize: KindVotes,
+    nullify: KindVotes,
+    finalize: KindVotes,
+}
+
+/// What adding one vote produced.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Added {
+    /// The vote was new (not a repeat of one already counted).
+    pub counted: bool,
+    /// The vote completed a quorum: the certificate for its statement.
+    pub certificate: Option<Certificate>,
+    /// The vote conflicts with an earlier one by the same signer.
+    pub evidence: Option<Evidence>,
+}
+
+/// All votes of one height, counted against that height's validator set.
+#[derive(Debug)]
+pub struct VoteBook {
+    validators: Arc<ValidatorSet>,
+    views: BTreeMap<u64, ViewVotes>,
+}
+
+impl VoteBook {
+    pub fn new(validators: Arc<ValidatorSet>) -> VoteBook {
+        VoteBook { validators, views: BTreeMap::new() }
+    }
+
+    pub fn validators(&self) -> &Arc<ValidatorSet> {
+        &self.validators
+    }
+
+    /// Counts `vote` (already signature-checked) by validator `index`. Nullify votes are normalised to
+    /// `Hash::ZERO`. Out-of-range indices and `Propose`/`Prefer` kinds are ignored.
+    pub fn add(&mut self, index: u32, vote: Vote, signature: Signature) -> Added {
+        let Some(validator) = self.validators.validators().get(index as usize).copied() else {
+            return Added::default();
+        };
+        let mut vote = vote;
+        let view = self.views.entry(vote.view).or_default();
+        let kind = match vote.kind {
+            VoteKind::Notarize => &mut view.notarize,
+            VoteKind::Finalize => &mut view.finalize,
+            VoteKind::Nullify => {
+                vote.block = Hash::ZERO;
+                &mut view.nullify
+            }
+            VoteKind::Propose | VoteKind::Prefer => return Added::default(),
+        };
+        let mut added = Added::default();
+        match kind.first.get(&index) {
+            Some((block, first_sig)) => {
+                if *block != vote.block && !kind.reported.contains_key(&index) {
+                    kind.reported.insert(index, ());
+                    let earlier = SignedVote {
+                        vote: Vote { block: *block, ..vote },
+                        signer: validator.public_key,
+                        signature: *first_sig,
+                    };
+                    let later = SignedVote { vote, signer: validator.public_key, signature };
+                    added.evidence = Evidence::equivocation(earlier, later);
+                }
+                return added;
+            }
+            None => {
+                kind.first.insert(index, (vote.block, signature));
+            }
+        }
+        added.counted = true;
+        let tally = kind.per_block.entry(vote.block).or_default();
+        tally.weight = tally.weight.saturating_add(validator.power);
+        tally.signatures.insert(index, signature);
+        if !tally.certified && self.validators.is_quorum(tally.weight) {
+            tally.certified = true;
+            added.certificate =
+                Some(Certificate { vote, signers: tally.signatures.iter().map(|(i, s)| (*i, *s)).collect() });
+        }
+        added
+    }
+
+    /// The weight of votes of `kind` for `block` in `view` (nullify: any block).
+    pub fn weight(&self, view: u64, kind: VoteKind, block: &Hash) -> u64 {
+        let Some(v) = self.views.get(&view) else { return 0 };
+        let (k, block) = match kind {
+            VoteKind::Notarize => (&v.notarize, *block),
+            VoteKind::Finalize => (&v.finalize, *block),
+            VoteKind::Nullify => (&v.nullify, Hash::ZERO),
+            _ => return 0,
+        };
+        k.per_block.get(&block).map_or(0, |t| t.weight)
+    }
+
+    /// Number of views with any vote (memory accounting and tests).
+    pub fn views(&self) -> usize {
+        self.views.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cairn_primitives::{ChainId, Height, Keypair, Validator};
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn keys(n: usize) -> (Vec<Keypair>, Arc<ValidatorSet>) {
+        let mut ks: Vec<Keypair> = (0..n as u64).map(|i| Keypair::derived("book", i)).collect();
+        ks.sort_by_key(|k| k.public());
+        let set = ValidatorSet::new(
+            ks.iter()
+                .enumerate()
+                .map(|(i, k)| Validator { public_key: k.public(), power: 1 + i as u64 % 3 })
+                .collect(),
+        )
+        .unwrap();
+        (ks, Arc::new(set))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Certificates form exactly when the distinct first votes for a statement reach a quorum, once, and
+        /// verify; every signer who votes two blocks of one kind in one view yields exactly one evidence.
+        #[test]
+        fn tallies_certificates_and_evidence(
+            votes in proptest::collection::vec((0usize..7, 0u64..2, 0u8..3, 0u8..3), 0..60)
+        ) {
+            let chain: ChainId = "prop".parse().unwrap();
+            let (ks, set) = keys(7);
+            let mut book = VoteBook::new(set.clone());
+            let mut firsts: BTreeMap<(u64, u8, usize), Hash> = BTreeMap::new();
+            let mut certs: BTreeMap<(u64, u8, Hash), Certificate> = BTreeMap::new();
+            let mut evidence = 0usize;
+            let mut expected_evidence = std::collections::BTreeSet::new();
+            for (who, view, kind, block) in votes {
+                let kind_v = [VoteKind::Notarize, VoteKind::Nullify, VoteKind::Finalize][kind as usize];
+                let block = if kind_v == VoteKind::Nullify { Hash::ZERO } else { Hash::digest(&[block]) };
+                let vote = Vote { kind: kind_v, height: Height(1), view, block };
+                let added = book.add(who as u32, vote, vote.sign(&chain, &ks[who]));
+                match firsts.get(&(view, kind, who)) {
+                    None => { firsts.insert((view, kind, who), block); prop_assert!(added.counted); }
+                    Some(b) => {
+                        prop_assert!(!added.counted);
+                        if *b != block { expected_evidence.insert((view, kind, who)); }
+                    }
+                }
+                if let Some(e) = added.evidence {
+                    prop_assert!(e.verify(&chain).is_ok());
+                    evidence += 1;
+                }
+                if let Some(c) = added.certificate {
+                    prop_assert!(c.verify(&set, &chain).is_ok());
+                    prop_assert!(certs.insert((view, kind, block), c).is_none(), "certificate formed twice");
+                }
+            }
+            prop_assert_eq!(evidence, expected_evidence.len());
+            // Recompute every tally from the first votes and compare with the certificates formed.
+            let mut weights: BTreeMap<(u64, u8, Hash), u64> = BTreeMap::new();
+            for ((view, kind, who), block) in &firsts {
+                *weights.entry((*view, *kind, *block)).or_default() += set.validators()[*who].power;
+            }
+            for (key, w) in weights {
+                prop_assert_eq!(set.is_quorum(w), certs.contains_key(&key));
+            }
+        }
+    }
+
+    #[test]
+    fn two_blocks_cannot_both_certify_without_equivocation() {
+        let chain: ChainId = "t".parse().unwrap();
+        let (ks, set) = keys(4);
+        let mut book = VoteBook::new(set);
+        let v =
+            |b: &[u8]| Vote { kind: VoteKind::Notarize, height: Height(1), view: 0, block: Hash::digest(b) };
+        let mut certs = 0;
+        for (i, k) in ks.iter().enumerate() {
+            let block = if i % 2 == 0 { v(b"a") } else { v(b"b") };
+            certs += book.add(i as u32, block, block.sign(&chain, k)).certificate.is_some() as usize;
+        }
+        assert_eq!(certs, 0);
+    }
+}

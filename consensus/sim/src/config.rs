@@ -1,0 +1,286 @@
+//! What a simulation runs: the network, its faults and the nodes' behaviours.
+
+use std::fmt;
+use std::str::FromStr;
+
+use cairn_consensus::Time;
+use cairn_primitives::Height;
+use serde::Serialize;
+
+use crate::Error;
+
+/// One-way delay of a link (before jitter).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub enum Latency {
+    /// Every link takes exactly this long.
+    Constant(Time),
+    /// Each message takes a uniform delay in `[lo, hi]`.
+    Uniform(Time, Time),
+    /// Node `i` lives in region `region_of[i % len]`; a message from region `a` to `b` takes `matrix[a][b]`.
+    Regions { region_of: Vec<usize>, matrix: Vec<Vec<Time>> },
+}
+
+impl FromStr for Latency {
+    type Err = Error;
+
+    /// `50ms`, `50` or `50ms..150ms`.
+    fn from_str(s: &str) -> Result<Latency, Error> {
+        let err = |reason: &str| Error::Parse { what: "latency", input: s.into(), reason: reason.into() };
+        let ms = |part: &str| -> Result<Time, Error> {
+            let t = part.trim();
+            let t = t.strip_suffix("ms").unwrap_or(t);
+            t.parse::<Time>().map_err(|_| err("expected milliseconds like `50ms` or a range `50ms..150ms`"))
+        };
+        match s.split_once("..") {
+            Some((a, b)) => {
+                let (lo, hi) = (ms(a)?, ms(b)?);
+                if lo > hi {
+                    return Err(err("the range's low end is above its high end"));
+                }
+                Ok(Latency::Uniform(lo, hi))
+            }
+            None => Ok(Latency::Constant(ms(s)?)),
+        }
+    }
+}
+
+impl fmt::Display for Latency {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Latency::Constant(t) => write!(f, "{t}ms"),
+            Latency::Uniform(a, b) => write!(f, "{a}ms..{b}ms"),
+            Latency::Regions { matrix, .. } => write!(f, "regions({})", matrix.len()),
+        }
+    }
+}
+
+/// Nodes in different groups cannot exchange messages from `start` until `end` (messages sent in that window
+/// between groups are lost). Nodes in no group form one more group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    pub groups: Vec<Vec<usize>>,
+    pub start: Time,
+    pub end: Time,
+}
+
+impl Partition {
+    /// `0-2|3-6@2000..6000` (node ranges separated by `|`) or `halves@2000..6000`.
+    pub fn parse(s: &str, nodes: usize) -> Result<Partition, Error> {
+        let err = |reason: &str| Error::Parse { what: "partition", input: s.into(), reason: reason.into() };
+        let (groups, window) =
+            s.split_once('@').ok_or_else(|| err("expected GROUPS@START..END, e.g. `halves@2000..6000`"))?;
+        let (a, b) = window.split_once("..").ok_or_else(|| err("expected a window START..END in ms"))?;
+        let parse_t = |t: &str| {
+            let t = t.trim();
+            t.strip_suffix("ms").unwrap_or(t).parse::<Time>().map_err(|_| err("window ends must be ms"))
+        };
+        let (start, end) = (parse_t(a)?, parse_t(b)?);
+        if start > end {
+            return Err(err("the window starts after it ends"));
+        }
+        let groups = if groups.trim() == "halves" {
+            vec![(0..nodes / 2).collect(), (nodes / 2..nodes).collect()]
+        } else {
+            let mut out = Vec::new();
+            for g in groups.split('|') {
+                let mut members = Vec::new();
+                for part in g.split(',') {
+                    let (lo, hi) = match part.split_once('-') {
+                        Some((lo, hi)) => (lo, hi),
+                        None => (part, part),
+                    };
+                    let lo: usize = lo.trim().parse().map_err(|_| err("groups are node ranges like 0-2"))?;
+                    let hi: usize = hi.trim().parse().map_err(|_| err("groups are node ranges like 0-2"))?;
+                    if lo > hi || hi >= nodes {
+                        return Err(err("a node range is empty or names a node that does not exist"));
+                    }
+                    members.extend(lo..=hi);
+                }
+                out.push(members);
+            }
+            out
+        };
+        Ok(Partition { groups, start, end })
+    }
+
+    fn group_of(&self, node: usize) -> usize {
+        self.groups.iter().position(|g| g.contains(&node)).unwrap_or(self.groups.len())
+    }
+
+    /// Whether a message sent at `now` from `a` to `b` is cut.
+    pub fn cuts(&self, now: Time, a: usize, b: usize) -> bool {
+        now >= self.start && now < self.end && self.group_of(a) != self.group_of(b)
+    }
+}
+
+/// A node stops at `at` (losing everything not persisted) and, if `restart` is set, comes back then from its
+/// WAL and block store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Crash {
+    pub node: usize,
+    pub at: Time,
+    pub restart: Option<Time>,
+}
+
+/// How a Byzantine node misbehaves. Each lives in its own file under `byzantine/`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Behaviour {
+    /// Never sends anything.
+    Silent,
+    /// Double-signs: two conflicting proposals/votes, one to each half of the network.
+    Equivocate,
+    /// As leader, proposes one block to half the network and another to the other half.
+    Conflict,
+    /// Votes only to nullify, never notarizes or finalizes.
+    Null,
+    /// Sends random garbage bytes and random well-formed but nonsensical messages.
+    Random,
+    /// Sends its votes with signatures that do not verify.
+    Impersonate,
+    /// (Sampling engines) answers polls with the minority preference.
+    Balance,
+}
+
+impl Behaviour {
+    pub const ALL_BFT: [Behaviour; 6] = [
+        Behaviour::Silent,
+        Behaviour::Equivocate,
+        Behaviour::Conflict,
+        Behaviour::Null,
+        Behaviour::Random,
+        Behaviour::Impersonate,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Behaviour::Silent => "silent",
+            Behaviour::Equivocate => "equivocate",
+            Behaviour::Conflict => "conflict",
+            Behaviour::Null => "null",
+            Behaviour::Random => "random",
+            Behaviour::Impersonate => "impersonate",
+            Behaviour::Balance => "balance",
+        }
+    }
+}
+
+impl FromStr for Behaviour {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Behaviour, Error> {
+        [Behaviour::Balance].into_iter().chain(Behaviour::ALL_BFT).find(|b| b.name() == s).ok_or_else(|| {
+            Error::Parse {
+                what: "behaviour",
+                input: s.into(),
+                reason: "expected silent, equivocate, conflict, null, random, impersonate or balance".into(),
+            }
+        })
+    }
+}
+
+/// A change of the validator set: from `height` on, node `i` has weight `weights[i]` (0 = not a validator).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SetChange {
+    pub height: Height,
+    pub weights: Vec<u64>,
+}
+
+/// A whole simulation. `Default` is 4 honest nodes, 50 ms links, 10 decisions.
+#[derive(Clone, Debug, Serialize)]
+pub struct SimConfig {
+    pub nodes: usize,
+    pub latency: Latency,
+    /// Extra uniform delay in `[0, jitter]` per message.
+    pub jitter: Time,
+    /// Probability that a message is lost, in `[0, 1)`.
+    pub loss: f64,
+    pub partitions: Vec<Partition>,
+    pub crashes: Vec<Crash>,
+    /// Byzantine nodes and what they do (nodes not listed are honest).
+    pub byzantine: Vec<(usize, Behaviour)>,
+    /// Initial weights (empty = every node weight 1).
+    pub weights: Vec<u64>,
+    /// Validator set changes; the application "returns" each at `height - 2`.
+    pub set_changes: Vec<SetChange>,
+    /// Stop once every live honest node has finalized this many heights.
+    pub decisions: u64,
+    /// Stop at this virtual time whatever happened (0 = `decisions × 10 s + 60 s`).
+    pub max_time: Time,
+    pub seed: u64,
+    pub leader_timeout: Time,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            nodes: 4,
+            latency: Latency::Constant(50),
+            jitter: 0,
+            loss: 0.0,
+            partitions: Vec::new(),
+            crashes: Vec::new(),
+            byzantine: Vec::new(),
+            weights: Vec::new(),
+            set_changes: Vec::new(),
+            decisions: 10,
+            max_time: 0,
+            seed: 1,
+            leader_timeout: 500,
+        }
+    }
+}
+
+impl SimConfig {
+    /// The first `count` nodes behave as `behaviour` (the leader schedule is random, so which ones does not matter).
+    pub fn with_byzantine(mut self, count: usize, behaviour: Behaviour) -> SimConfig {
+        self.byzantine = (0..count).map(|i| (i, behaviour)).collect();
+        self
+    }
+
+    pub fn validate(&self) -> Result<(), Error> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.nodes == 0 || self.nodes > 100_000 {
+            return bad(format!("--nodes must be between 1 and 100000, got {}", self.nodes));
+        }
+        if !(0.0..1.0).contains(&self.loss) {
+            return bad(format!("--loss must be in [0, 1), got {}", self.loss));
+        }
+        if self.decisions == 0 {
+            return bad("--decisions must be at least 1".into());
+        }
+        if self.leader_timeout == 0 {
+            return bad("--leader-timeout must be positive".into());
+        }
+        if self.byzantine.iter().any(|(i, _)| *i >= self.nodes) {
+            return bad("a Byzantine node index is out of range".into());
+        }
+        if self.byzantine.len() >= self.nodes {
+            return bad(format!(
+                "--byzantine {} leaves no honest node of {}",
+                self.byzantine.len(),
+                self.nodes
+            ));
+        }
+        if !self.weights.is_empty() && self.weights.len() != self.nodes {
+            return bad("weights must list one weight per node".into());
+        }
+        for c in &self.set_changes {
+            if c.weights.len() != self.nodes || c.weights.iter().all(|w| *w == 0) {
+                return bad("a validator set change must give one weight per node, not all zero".into());
+            }
+            if c.height.0 < 3 {
+                return bad(
+                    "validator set changes apply from height 3 on (an update at H applies at H+2)".into()
+                );
+            }
+        }
+        if let Latency::Regions { region_of, matrix } = &self.latency
+            && (region_of.is_empty()
+                || region_of.iter().any(|r| *r >= matrix.len())
+                || matrix.iter().any(|row| row.len() != matrix.len()))
+        {
+            return bad("the region matrix must be square and cover every region".into());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Named scenarios with fixed seeds. Each asserts outcomes: decisions, latency bounds, safety, evidence.
+
+use cairn_consensus::Certificate;
+use cairn_primitives::{ChainId, Height, Validator, ValidatorSet};
+use cairn_sim::{
+    Behaviour, Bft, CHAIN_ID, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
+};
+
+fn sim(cfg: &SimConfig) -> Report {
+    run(&Bft, cfg, &mut |_| {}).expect("valid config")
+}
+
+fn seven(decisions: u64) -> SimConfig {
+    SimConfig { nodes: 7, decisions, latency: Latency::Constant(50), seed: 7, ..SimConfig::default() }
+}
+
+fn assert_live_and_safe(r: &Report, decisions: u64) {
+    assert_eq!(r.safety_violations, 0, "{r:#?}");
+    assert_eq!(r.decided, decisions, "{r:#?}");
+    assert_eq!(r.evidence_against_honest, 0, "{r:#?}");
+}
+
+#[test]
+fn all_online() {
+    let r = sim(&seven(20));
+    assert_live_and_safe(&r, 20);
+    // Three message delays of 50 ms, every decision in its first view.
+    assert_eq!(r.finality_ms.p50, 150);
+    assert_eq!(r.finality_ms.max, 150);
+    assert_eq!(r.views_per_decision, 1.0);
+    assert_eq!(r.evidence, 0);
+    assert_eq!(r.engine_drops.bad_total(), 0);
+    // Proposal + notarize + finalize broadcasts: about 2(n-1) messages per node per decision.
+    assert!(r.msgs_per_node_per_decision < 14.0, "{}", r.msgs_per_node_per_decision);
+}
+
+#[test]
+fn silent_leaders() {
+    let r = sim(&seven(20).with_byzantine(2, Behaviour::Silent));
+    assert_live_and_safe(&r, 20);
+    assert!(r.views_per_decision > 1.0, "some views must have had a silent leader");
+    // A silent leader costs one leader timeout (500 ms) per view it leads, not a halt.
+    assert!(r.finality_ms.p50 <= 200, "{:?}", r.finality_ms);
+    assert!(r.finality_ms.max < 150 + 3 * 500 + 100, "{:?}", r.finality_ms);
+    assert!(r.virtual_time_ms < 20 * 150 + 20 * 500, "{}", r.virtual_time_ms);
+}
+
+#[test]
+fn equivocators() {
+    let r = sim(&seven(20).with_byzantine(2, Behaviour::Equivocate));
+    assert_live_and_safe(&r, 20);
+    assert!(r.evidence > 0, "double votes must be reported as evidence");
+}
+
+#[test]
+fn conflicting_leaders() {
+    let r = sim(&seven(20).with_byzantine(2, Behaviour::Conflict));
+    assert_live_and_safe(&r, 20);
+}
+
+#[test]
+fn nullifiers() {
+    let r = sim(&seven(20).with_byzantine(2, Behaviour::Null));
+    assert_live_and_safe(&r, 20);
+    assert!(r.finality_ms.p50 <= 200, "{:?}", r.finality_ms);
+}
+
+#[test]
+fn impersonators_and_garbage() {
+    let r = sim(&seven(15).with_byzantine(1, Behaviour::Impersonate));
+    assert_live_and_safe(&r, 15);
+    assert!(r.engine_drops.bad_signature > 0);
+    let mut cfg = seven(15);
+    cfg.byzantine = vec![(0, Behaviour::Random), (1, Behaviour::Random)];
+    let r = sim(&cfg);
+    assert_live_and_safe(&r, 15);
+    assert!(r.engine_drops.malformed > 0 && r.engine_drops.bad_total() > r.engine_drops.malformed);
+}
+
+#[test]
+fn lossy_links() {
+    let r = sim(&SimConfig { loss: 0.2, ..seven(20) });
+    assert_live_and_safe(&r, 20);
+    assert!(r.network.lost > 0);
+    // Lost votes are re-sent every half leader timeout (250 ms): slower, never stuck.
+    assert!(r.finality_ms.p50 <= 500 && r.finality_ms.max <= 2_000, "{:?}", r.finality_ms);
+}
+
+#[test]
+fn partition_heal() {
+    // 3 | 4 of 7 validators: a quorum needs 5, so neither side can decide while split.
+    let (start, end) = (1_000, 4_000);
+    let cfg = SimConfig { partitions: vec![Partition::parse("0-2|3-6@1000..4000", 7).unwrap()], ..seven(30) };
+    let r = sim(&cfg);
+    assert_live_and_safe(&r, 30);
+    assert!(r.network.partitioned > 0);
+    // Messages already in flight at the split may still finish a decision; after that, nothing until the heal.
+    assert!(!r.samples.iter().any(|(t, _)| *t > start + 200 && *t < end), "finalized during the partition");
+    let resumed =
+        r.samples.iter().map(|(t, _)| *t).filter(|t| *t >= end).min().expect("decisions after heal");
+    assert!(resumed <= end + 2_000, "finality resumed only at {resumed}");
+}
+
+#[test]
+fn unclean_restart() {
+    let crashes = vec![
+        Crash { node: 1, at: 730, restart: Some(1_530) },
+        Crash { node: 2, at: 1_215, restart: Some(2_640) },
+        Crash { node: 3, at: 2_055, restart: Some(2_410) },
+        Crash { node: 1, at: 3_020, restart: Some(3_100) },
+    ];
+    let r = sim(&SimConfig { crashes, loss: 0.05, ..seven(40) });
+    assert_live_and_safe(&r, 40);
+    // Restarted nodes re-join from their WAL: no conflicting vote by anyone honest.
+    assert_eq!(r.evidence, 0);
+}
+
+fn set(weights: &[u64]) -> ValidatorSet {
+    ValidatorSet::new(
+        weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| **w > 0)
+            .map(|(i, w)| Validator { public_key: node_key(i).public(), power: *w })
+            .collect(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn validator_set_change() {
+    let before = [1, 1, 1, 1, 0];
+    let after = [0, 1, 1, 2, 3];
+    let cfg = SimConfig {
+        nodes: 5,
+        weights: before.to_vec(),
+        set_changes: vec![SetChange { height: Height(6), weights: after.to_vec() }],
+        decisions: 12,
+        ..SimConfig::default()
+    };
+    let r = sim(&cfg);
+    assert_live_and_safe(&r, 12);
+    let chain = ChainId::new(CHAIN_ID).unwrap();
+    let (old, new) = (set(&before), set(&after));
+    let cert = |h: u64| -> &Certificate { &r.certificates[&Height(h)] };
+    for h in 1..6 {
+        assert!(cert(h).verify(&old, &chain).is_ok(), "height {h} decided by the old set");
+    }
+    for h in 6..=12 {
+        assert!(cert(h).verify(&new, &chain).is_ok(), "height {h} decided by the new set");
+        assert!(cert(h).verify(&old, &chain).is_err(), "height {h} must not verify against the old set");
+    }
+    // The newcomer (node 4, weight 3) signs from height 6 on.
+    let newcomer = new.index_of(&node_key(4).public()).unwrap() as u32;
+    assert!((6..=12).any(|h| cert(h).signers.iter().any(|(i, _)| *i == newcomer)));
+}
+
+#[test]
+fn determinism() {
+    let cfg = SimConfig {
+        nodes: 7,
+        latency: Latency::Uniform(20, 120),
+        jitter: 10,
+        loss: 0.1,
+        byzantine: vec![(0, Behaviour::Random), (1, Behaviour::Equivocate)],
+        decisions: 10,
+        seed: 42,
+        ..SimConfig::default()
+    };
+    let a = serde_json::to_string(&sim(&cfg)).unwrap();
+    let b = serde_json::to_string(&sim(&cfg)).unwrap();
+    assert_eq!(a, b);
+    let c = serde_json::to_string(&sim(&SimConfig { seed: 43, ..cfg })).unwrap();
+    assert_ne!(a, c);
+}
