@@ -304,6 +304,30 @@ pub fn application_service<A: Application>(
     OversizeAsResourceExhausted::new(svc, config.max_message_bytes)
 }
 
+/// gRPC reflection (`grpc.reflection.v1` and `v1alpha`) describing every cairn service — `cairn.app.v1` and
+/// `cairn.node.v1` — for any tonic server that wants to offer it.
+pub fn reflection_services() -> Result<
+    (
+        tonic_reflection::server::v1::ServerReflectionServer<
+            impl tonic_reflection::server::v1::ServerReflection,
+        >,
+        tonic_reflection::server::v1alpha::ServerReflectionServer<
+            impl tonic_reflection::server::v1alpha::ServerReflection,
+        >,
+    ),
+    ServerError,
+> {
+    let v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    let v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()
+        .map_err(|e| ServerError::Reflection(e.to_string()))?;
+    Ok((v1, v1alpha))
+}
+
 fn router<A: Application>(
     app: A,
     config: &ServerConfig,
@@ -317,15 +341,8 @@ fn router<A: Application>(
     }
     let mut router = builder.add_service(application_service(app, config));
     if config.reflection {
-        let r = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        let ra = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
-            .build_v1alpha()
-            .map_err(|e| ServerError::Reflection(e.to_string()))?;
-        router = router.add_service(r).add_service(ra);
+        let (v1, v1alpha) = reflection_services()?;
+        router = router.add_service(v1).add_service(v1alpha);
     }
     Ok(router)
 }

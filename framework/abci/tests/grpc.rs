@@ -314,6 +314,7 @@ async fn reflection_lists_the_application_service() {
     };
     let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.iter().any(|n| n == "cairn.app.v1.Application"), "{names:?}");
+    assert!(names.iter().any(|n| n == "cairn.node.v1.Node"), "{names:?}");
 }
 
 #[tokio::test]
