@@ -19,12 +19,18 @@ struct Cli {
 enum Command {
     /// Print the version of cairn and of its protocols.
     Version(commands::version::Args),
+    /// Run the Wasm execution app (ExecApp) as a gRPC server for an out-of-process node.
+    App(commands::app::Args),
+    /// Work with Wasm modules: `cairn module check FILE.wasm`.
+    Module(commands::module::Args),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Version(args) => commands::version::run(args),
+        Command::App(args) => commands::app::run(args),
+        Command::Module(args) => commands::module::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,3 +1,5 @@
 //! One module per subcommand.
 
+pub mod app;
+pub mod module;
 pub mod version;

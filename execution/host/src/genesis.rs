@@ -1,0 +1,161 @@
+//! The `app_state` section of genesis (JSON), documented in the README.
+
+use std::path::{Path, PathBuf};
+
+use cairn_primitives::Address;
+use serde::Deserialize;
+
+use crate::registry::UploadPermission;
+use crate::{HostError, HostResult};
+
+/// Default fuel cap per tx.
+pub const DEFAULT_MAX_TX_FUEL: u64 = 50_000_000;
+/// Default fuel cap per block.
+pub const DEFAULT_MAX_BLOCK_FUEL: u64 = 50_000_000_000;
+/// Largest `app_state` accepted.
+pub const MAX_APP_STATE_BYTES: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisModule {
+    pub label: String,
+    /// The code as hex, or…
+    #[serde(default)]
+    pub wasm_hex: Option<String>,
+    /// …a path to the `.wasm` file (relative paths resolve against the app's home directory).
+    #[serde(default)]
+    pub wasm_path: Option<PathBuf>,
+    /// Admin (hex address) allowed to migrate; `null`: immutable.
+    #[serde(default)]
+    pub admin: Option<String>,
+    /// The init message: borsh bytes as hex.
+    #[serde(default)]
+    pub init_msg_hex: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum UploadPermissionJson {
+    /// `"anyone"` or `"governance"`.
+    Named(String),
+    /// `{"allow_list": ["<hex address>", ...]}`.
+    AllowList { allow_list: Vec<String> },
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenesisJson {
+    #[serde(default)]
+    pub upload_permission: Option<UploadPermissionJson>,
+    #[serde(default)]
+    pub modules: Vec<GenesisModule>,
+    /// Label of the module whose `validator_set_updates` drives the validator set.
+    #[serde(default)]
+    pub sybil_module: Option<String>,
+    #[serde(default)]
+    pub max_tx_fuel: Option<u64>,
+    #[serde(default)]
+    pub max_block_fuel: Option<u64>,
+}
+
+/// One genesis module, loaded.
+#[derive(Clone, Debug)]
+pub struct GenesisInstance {
+    pub label: String,
+    pub code: Vec<u8>,
+    pub admin: Option<Address>,
+    pub init_msg: Vec<u8>,
+}
+
+/// Parsed and checked genesis: bytes loaded, hex decoded. Every error names the field.
+#[derive(Clone, Debug)]
+pub struct Genesis {
+    pub upload_permission: UploadPermission,
+    pub modules: Vec<GenesisInstance>,
+    pub sybil_module: Option<String>,
+    pub max_tx_fuel: u64,
+    pub max_block_fuel: u64,
+}
+
+fn err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> HostError {
+    HostError::Genesis(format!("{field}: {msg}"))
+}
+
+impl Genesis {
+    /// Parses `app_state`. Empty bytes mean an empty genesis (no modules, anyone may upload).
+    pub fn parse(app_state: &[u8], home: Option<&Path>, max_module_bytes: usize) -> HostResult<Genesis> {
+        if app_state.len() > MAX_APP_STATE_BYTES {
+            return Err(err("app_state", format!("{} bytes, over {MAX_APP_STATE_BYTES}", app_state.len())));
+        }
+        let json: GenesisJson = if app_state.iter().all(u8::is_ascii_whitespace) {
+            serde_json::from_str("{}").map_err(|e| err("app_state", e))?
+        } else {
+            serde_json::from_slice(app_state).map_err(|e| err("app_state", e))?
+        };
+        let upload_permission = match json.upload_permission {
+            None => UploadPermission::Anyone,
+            Some(UploadPermissionJson::Named(s)) => match s.as_str() {
+                "anyone" => UploadPermission::Anyone,
+                "governance" => UploadPermission::Governance,
+                other => {
+                    return Err(err(
+                        "upload_permission",
+                        format!("{other:?}: expected \"anyone\", \"governance\" or {{\"allow_list\": [..]}}"),
+                    ));
+                }
+            },
+            Some(UploadPermissionJson::AllowList { allow_list }) => {
+                let mut list = Vec::with_capacity(allow_list.len());
+                for (i, a) in allow_list.iter().enumerate() {
+                    list.push(
+                        Address::from_hex(a)
+                            .map_err(|e| err(format!("upload_permission.allow_list[{i}]"), e))?,
+                    );
+                }
+                UploadPermission::AllowList(list)
+            }
+        };
+        let mut modules = Vec::with_capacity(json.modules.len());
+        for (i, m) in json.modules.into_iter().enumerate() {
+            let field = |f: &str| format!("modules[{i}].{f}");
+            let code = match (&m.wasm_hex, &m.wasm_path) {
+                (Some(h), None) => hex::decode(h.trim()).map_err(|e| err(field("wasm_hex"), e))?,
+                (None, Some(p)) => {
+                    let path = match home {
+                        Some(home) if p.is_relative() => home.join(p),
+                        _ => p.clone(),
+                    };
+                    let meta = std::fs::metadata(&path)
+                        .map_err(|e| err(field("wasm_path"), format!("{}: {e}", path.display())))?;
+                    if meta.len() > max_module_bytes as u64 {
+                        return Err(err(
+                            field("wasm_path"),
+                            format!("{} is {} bytes, over {max_module_bytes}", path.display(), meta.len()),
+                        ));
+                    }
+                    std::fs::read(&path)
+                        .map_err(|e| err(field("wasm_path"), format!("{}: {e}", path.display())))?
+                }
+                _ => return Err(err(field("wasm_hex"), "give exactly one of wasm_hex and wasm_path")),
+            };
+            let admin = match &m.admin {
+                Some(a) => Some(Address::from_hex(a).map_err(|e| err(field("admin"), e))?),
+                None => None,
+            };
+            let init = hex::decode(m.init_msg_hex.trim()).map_err(|e| err(field("init_msg_hex"), e))?;
+            modules.push(GenesisInstance { label: m.label, code, admin, init_msg: init });
+        }
+        if let Some(s) = &json.sybil_module
+            && !modules.iter().any(|m| &m.label == s)
+        {
+            return Err(err("sybil_module", format!("no genesis module is labelled {s:?}")));
+        }
+        Ok(Genesis {
+            upload_permission,
+            modules,
+            sybil_module: json.sybil_module,
+            max_tx_fuel: json.max_tx_fuel.unwrap_or(DEFAULT_MAX_TX_FUEL),
+            max_block_fuel: json.max_block_fuel.unwrap_or(DEFAULT_MAX_BLOCK_FUEL),
+        })
+    }
+}

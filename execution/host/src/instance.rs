@@ -1,0 +1,330 @@
+//! Instances and their store: the per-tx [`HostState`] (the overlay of uncommitted writes, the call stack, the
+//! events), the memory/table [`ResourceLimiter`], and running one entry point of one module.
+
+use std::sync::Arc;
+
+use cairn_abci::{Event, EventAttribute};
+use cairn_primitives::Address;
+use wasmtime::{AsContextMut, Caller, Memory, ResourceLimiter, Trap};
+
+use crate::backend::{Backend, Entry, Overlay};
+use crate::cache::{Compiled, ModuleCache};
+use crate::imports::{self, Env, MAX_CALL_DEPTH, MAX_EVENTS_PER_TX, MAX_OUTPUT};
+use crate::registry::{self, InstanceInfo};
+use crate::{ExecError, HostError};
+
+/// Block-level facts every entry point sees through `env`.
+#[derive(Clone, Debug)]
+pub struct BlockEnv {
+    pub chain_id: String,
+    pub height: u64,
+    pub time_ms: u64,
+}
+
+/// One module on the call stack.
+pub(crate) struct Frame {
+    contract: Address,
+    caller: Address,
+    memory: Option<Memory>,
+    output: Vec<u8>,
+    abort: Option<String>,
+}
+
+/// Caps memory and table growth of every instance in a store.
+pub struct Limiter {
+    pub max_memory_bytes: usize,
+    pub max_table_elements: usize,
+}
+
+impl ResourceLimiter for Limiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_memory_bytes)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _max: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= self.max_table_elements)
+    }
+
+    fn instances(&self) -> usize {
+        MAX_CALL_DEPTH * 2
+    }
+
+    fn memories(&self) -> usize {
+        MAX_CALL_DEPTH * 2
+    }
+
+    fn tables(&self) -> usize {
+        MAX_CALL_DEPTH * 8
+    }
+}
+
+/// The data of a wasmtime `Store`: everything a tx's host calls read and write.
+pub struct HostState {
+    pub(crate) cache: Arc<ModuleCache>,
+    pub(crate) base: Arc<dyn Backend>,
+    pub(crate) overlay: Overlay,
+    pub(crate) block: BlockEnv,
+    pub(crate) origin: Address,
+    pub(crate) read_only: bool,
+    pub(crate) frames: Vec<Frame>,
+    pub(crate) events: Vec<Event>,
+    /// The return buffer of the last host call that produced variable-length data.
+    ret: Vec<u8>,
+    /// A failure of the host itself (state backend): the block cannot go on.
+    pub(crate) fatal: Option<HostError>,
+    pub(crate) limiter: Limiter,
+}
+
+impl HostState {
+    pub(crate) fn new(
+        cache: Arc<ModuleCache>,
+        base: Arc<dyn Backend>,
+        overlay: Overlay,
+        block: BlockEnv,
+        origin: Address,
+        limiter: Limiter,
+    ) -> HostState {
+        HostState {
+            cache,
+            base,
+            overlay,
+            block,
+            origin,
+            read_only: false,
+            frames: Vec::new(),
+            events: Vec::new(),
+            ret: Vec::new(),
+            fatal: None,
+            limiter,
+        }
+    }
+
+    pub(crate) fn set_return(&mut self, bytes: Vec<u8>) {
+        self.ret = bytes;
+    }
+
+    pub(crate) fn take_return(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.ret)
+    }
+
+    pub(crate) fn current_contract(&self) -> wasmtime::Result<Address> {
+        self.frames
+            .last()
+            .map(|f| f.contract)
+            .ok_or_else(|| wasmtime::Error::msg("host call outside a module"))
+    }
+
+    fn fatal(&mut self, e: String) -> wasmtime::Error {
+        self.fatal = Some(HostError::Backend(e.clone()));
+        wasmtime::Error::msg(format!("host failure: {e}"))
+    }
+
+    pub(crate) fn state_get(&mut self, key: &[u8]) -> wasmtime::Result<Option<Vec<u8>>> {
+        match self.overlay.get(&*self.base, key) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fatal(e)),
+        }
+    }
+
+    pub(crate) fn state_next(&mut self, start: &[u8], end: Option<&[u8]>) -> wasmtime::Result<Option<Entry>> {
+        match self.overlay.next_entry(&*self.base, start, end) {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.fatal(e)),
+        }
+    }
+
+    pub(crate) fn push_event(
+        &mut self,
+        contract: Address,
+        kind: String,
+        attrs: Vec<(String, String)>,
+    ) -> wasmtime::Result<()> {
+        if self.events.len() >= MAX_EVENTS_PER_TX {
+            return Err(wasmtime::Error::msg(format!("more than {MAX_EVENTS_PER_TX} events in one tx")));
+        }
+        let mut attributes = Vec::with_capacity(attrs.len() + 1);
+        attributes.push(EventAttribute { key: "_contract".into(), value: contract.to_hex() });
+        attributes.extend(attrs.into_iter().map(|(key, value)| EventAttribute { key, value }));
+        self.events.push(Event { kind, attributes });
+        Ok(())
+    }
+
+    pub(crate) fn env_bytes(&self) -> wasmtime::Result<Vec<u8>> {
+        let frame = self.frames.last().ok_or_else(|| wasmtime::Error::msg("env outside a module"))?;
+        let env = Env {
+            chain_id: self.block.chain_id.clone(),
+            height: self.block.height,
+            time_ms: self.block.time_ms,
+            contract: frame.contract.0,
+            caller: frame.caller.0,
+            origin: self.origin.0,
+        };
+        borsh::to_vec(&env).map_err(|e| wasmtime::Error::msg(e.to_string()))
+    }
+
+    pub(crate) fn set_output(&mut self, out: Vec<u8>) -> wasmtime::Result<()> {
+        if out.len() > MAX_OUTPUT {
+            return Err(wasmtime::Error::msg("output too large"));
+        }
+        match self.frames.last_mut() {
+            Some(f) => {
+                f.output = out;
+                Ok(())
+            }
+            None => Err(wasmtime::Error::msg("set_output outside a module")),
+        }
+    }
+
+    pub(crate) fn set_abort(&mut self, msg: String) {
+        if let Some(f) = self.frames.last_mut() {
+            f.abort = Some(msg);
+        }
+    }
+}
+
+/// The memory of the module that is running now (the top frame).
+pub(crate) fn current_memory(caller: &Caller<'_, HostState>) -> wasmtime::Result<Memory> {
+    caller
+        .data()
+        .frames
+        .last()
+        .and_then(|f| f.memory)
+        .ok_or_else(|| wasmtime::Error::msg("no memory for the running module"))
+}
+
+/// Turns a wasmtime error from a call into the tx-level reason.
+fn classify(err: wasmtime::Error, abort: Option<String>, fuel_limit: u64) -> ExecError {
+    if let Some(msg) = abort {
+        return ExecError::Aborted(msg);
+    }
+    if let Some(trap) = err.downcast_ref::<Trap>() {
+        return match trap {
+            Trap::OutOfFuel => ExecError::OutOfFuel { limit: fuel_limit },
+            Trap::StackOverflow => ExecError::Trap("call stack exhausted (recursion too deep)".into()),
+            other => ExecError::Trap(other.to_string()),
+        };
+    }
+    let msg = format!("{err:#}");
+    ExecError::Trap(imports::truncate_utf8(msg.as_bytes(), imports::MAX_ABORT_MSG))
+}
+
+/// Runs `entry` of `code` as `contract`, called by `caller`, with `input`; returns the bytes it `set_output`.
+///
+/// Writes and events of a failed call are the caller's to drop (the overlay layer and event mark are managed by
+/// the caller of this function). `Err(Ok(e))` is a module failure, `Err(Err(h))` a host failure.
+pub(crate) fn run_entry(
+    mut ctx: impl AsContextMut<Data = HostState>,
+    code: &Compiled,
+    contract: Address,
+    caller: Address,
+    entry: &'static str,
+    input: &[u8],
+    fuel_limit: u64,
+) -> Result<Vec<u8>, ExecError> {
+    let mut ctx = ctx.as_context_mut();
+    let instance = code.pre.instantiate(&mut ctx).map_err(|e| classify(e, None, fuel_limit))?;
+    let memory = instance.get_memory(&mut ctx, "memory").ok_or(ExecError::MissingEntry("memory"))?;
+    let alloc = instance
+        .get_typed_func::<i32, i32>(&mut ctx, "cairn_alloc")
+        .map_err(|_| ExecError::MissingEntry("cairn_alloc"))?;
+    let func = instance
+        .get_typed_func::<(i32, i32), i32>(&mut ctx, entry)
+        .map_err(|_| ExecError::MissingEntry(entry))?;
+    let len = i32::try_from(input.len()).map_err(|_| ExecError::InvalidMessage("input too large".into()))?;
+
+    ctx.data_mut().frames.push(Frame {
+        contract,
+        caller,
+        memory: Some(memory),
+        output: Vec::new(),
+        abort: None,
+    });
+    let result = (|| {
+        let ptr = alloc.call(&mut ctx, len)?;
+        memory.write(&mut ctx, ptr as u32 as usize, input).map_err(|_| {
+            wasmtime::Error::msg(format!("cairn_alloc({len}) returned {ptr:#x}, outside memory"))
+        })?;
+        func.call(&mut ctx, (ptr, len))
+    })();
+    let frame = ctx.data_mut().frames.pop();
+    let (output, abort) = frame.map(|f| (f.output, f.abort)).unwrap_or_default();
+    match result {
+        Ok(0) => Ok(output),
+        Ok(code) => Err(abort.map(ExecError::Aborted).unwrap_or(ExecError::ReturnCode(code))),
+        Err(e) => Err(classify(e, abort, fuel_limit)),
+    }
+}
+
+/// The `call` import: runs `execute` of `target` with at most `budget` fuel. `Ok(Err(msg))` is a callee failure
+/// reported to the caller; `Err` traps the caller (out of fuel, host failure).
+pub(crate) fn nested_call(
+    c: &mut Caller<'_, HostState>,
+    target: Address,
+    msg: Vec<u8>,
+    budget: u64,
+) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    let data = c.data();
+    if data.read_only {
+        return Ok(Err("calls are not allowed in a read-only query".into()));
+    }
+    if data.frames.len() >= MAX_CALL_DEPTH {
+        return Ok(Err(format!("call depth limit of {MAX_CALL_DEPTH} reached")));
+    }
+    if data.frames.iter().any(|f| f.contract == target) {
+        return Ok(Err(format!("reentrant call to {}", target.to_hex())));
+    }
+    let self_addr = data.current_contract()?;
+    let info = match registry::load_instance_via(c.data_mut(), &target) {
+        Ok(Some(info)) => info,
+        Ok(None) => return Ok(Err(format!("no module instance at {}", target.to_hex()))),
+        Err(e) => return Err(e),
+    };
+    let compiled = load_code_via(c.data_mut(), &info)?;
+    // Fuel: the callee gets min(budget, what the caller has left); the caller is charged what the callee used.
+    let available = c.get_fuel()?;
+    let given = budget.min(available);
+    c.set_fuel(given)?;
+    c.data_mut().overlay.push();
+    let event_mark = c.data().events.len();
+    let result = run_entry(&mut *c, &compiled, target, self_addr, "execute", &msg, given);
+    let left = c.get_fuel().unwrap_or(0);
+    c.set_fuel(available - given + left)?;
+    if let Some(fatal) = &c.data().fatal {
+        return Err(wasmtime::Error::msg(format!("host failure: {fatal}")));
+    }
+    match result {
+        Ok(out) => {
+            c.data_mut().overlay.merge_top();
+            Ok(Ok(out))
+        }
+        Err(e) => {
+            c.data_mut().overlay.drop_top();
+            c.data_mut().events.truncate(event_mark);
+            Ok(Err(imports::truncate_utf8(e.to_string().as_bytes(), imports::MAX_ABORT_MSG)))
+        }
+    }
+}
+
+fn load_code_via(state: &mut HostState, info: &InstanceInfo) -> wasmtime::Result<Arc<Compiled>> {
+    let cache = state.cache.clone();
+    let overlay = &state.overlay;
+    let base = state.base.clone();
+    match cache.get(&info.code_id, || registry::read_code(overlay, &*base, &info.code_id)) {
+        Ok((c, _)) => Ok(c),
+        Err(e) => {
+            let msg = e.to_string();
+            state.fatal = Some(e);
+            Err(wasmtime::Error::msg(msg))
+        }
+    }
+}

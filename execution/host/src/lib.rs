@@ -1,0 +1,21 @@
+#![doc = include_str!("../README.md")]
+
+pub mod app;
+pub mod backend;
+pub mod cache;
+mod error;
+pub mod genesis;
+pub mod imports;
+pub mod instance;
+pub mod keys;
+pub mod registry;
+pub mod session;
+pub mod state_backend;
+pub mod validate;
+
+pub use app::{ExecApp, ExecConfig, codes};
+pub use backend::{Backend, MemBackend};
+pub use cache::{CacheHit, ModuleCache};
+pub use error::{ExecError, HostError, HostResult, ValidationError};
+pub use registry::{InstanceInfo, UploadPermission};
+pub use validate::{Limits, ModuleInfo, validate};

@@ -1,0 +1,302 @@
+//! A [`Session`] runs the messages of one tx (or one hook, or one query) in one wasmtime store with one fuel
+//! budget: upload, instantiate, execute, migrate, query, `end_block`, `validator_set_updates`.
+
+use std::sync::Arc;
+
+use cairn_abci::Event;
+use cairn_primitives::{Address, Hash};
+use wasmtime::Store;
+
+use crate::backend::{Backend, Overlay};
+use crate::cache::{Compiled, ModuleCache};
+use crate::imports::{PRICE_ENTRY, PRICE_UPLOAD_PER_BYTE};
+use crate::instance::{self, BlockEnv, HostState, Limiter};
+use crate::registry::{self, InstanceInfo, UploadPermission};
+use crate::validate::{self, Limits};
+use crate::{ExecError, HostError, HostResult, keys};
+
+/// Why a message failed: the module/tx's fault (the tx fails) or the host's (the block call fails).
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    Exec(#[from] ExecError),
+    #[error(transparent)]
+    Host(#[from] HostError),
+}
+
+pub type Outcome<T> = Result<T, Failure>;
+
+/// What every session shares: the engine's module cache, the committed state, the static limits.
+#[derive(Clone)]
+pub struct Host {
+    pub cache: Arc<ModuleCache>,
+    pub base: Arc<dyn Backend>,
+    pub limits: Limits,
+}
+
+pub struct Session {
+    store: Store<HostState>,
+    fuel_limit: u64,
+    limits: Limits,
+}
+
+impl Session {
+    pub fn new(host: &Host, overlay: Overlay, block: BlockEnv, origin: Address, fuel_limit: u64) -> Session {
+        let limiter = Limiter {
+            max_memory_bytes: (host.limits.max_memory_pages as usize).saturating_mul(64 * 1024),
+            max_table_elements: host.limits.max_table_elements as usize,
+        };
+        let state = HostState::new(host.cache.clone(), host.base.clone(), overlay, block, origin, limiter);
+        let mut store = Store::new(host.cache.engine(), state);
+        store.limiter(|s| &mut s.limiter);
+        // Fuel is always on in our engine config; set_fuel cannot fail then.
+        let _ = store.set_fuel(fuel_limit);
+        Session { store, fuel_limit, limits: host.limits.clone() }
+    }
+
+    pub fn fuel_used(&self) -> u64 {
+        self.fuel_limit.saturating_sub(self.store.get_fuel().unwrap_or(0))
+    }
+
+    pub fn fuel_limit(&self) -> u64 {
+        self.fuel_limit
+    }
+
+    /// Charges fuel for host work outside Wasm (compiling an upload, instantiating).
+    pub fn charge(&mut self, price: u64) -> Outcome<()> {
+        let fuel = self.store.get_fuel().unwrap_or(0);
+        if fuel < price {
+            let _ = self.store.set_fuel(0);
+            return Err(ExecError::OutOfFuel { limit: self.fuel_limit }.into());
+        }
+        let _ = self.store.set_fuel(fuel - price);
+        Ok(())
+    }
+
+    pub fn overlay(&mut self) -> &mut Overlay {
+        &mut self.store.data_mut().overlay
+    }
+
+    fn parts(&self) -> (&Overlay, &dyn Backend) {
+        let d = self.store.data();
+        (&d.overlay, &*d.base)
+    }
+
+    pub fn set_read_only(&mut self, ro: bool) {
+        self.store.data_mut().read_only = ro;
+    }
+
+    /// Starts an atomic unit (a tx's messages): writes and events after this can be rolled back together.
+    pub fn begin(&mut self) -> usize {
+        self.store.data_mut().overlay.push();
+        self.store.data().events.len()
+    }
+
+    pub fn end(&mut self, mark: usize, ok: bool) {
+        let d = self.store.data_mut();
+        if ok {
+            d.overlay.merge_top();
+        } else {
+            d.overlay.drop_top();
+            d.events.truncate(mark);
+        }
+    }
+
+    /// Takes the events emitted so far.
+    pub fn take_events(&mut self) -> Vec<Event> {
+        std::mem::take(&mut self.store.data_mut().events)
+    }
+
+    /// Ends the session, handing back the overlay with its writes.
+    pub fn finish(self) -> Overlay {
+        self.store.into_data().overlay
+    }
+
+    fn compiled(&mut self, code_id: &Hash) -> Outcome<Arc<Compiled>> {
+        let (overlay, base) = self.parts();
+        if !registry::code_exists(overlay, base, code_id)? {
+            return Err(ExecError::UnknownCode(*code_id).into());
+        }
+        let cache = self.store.data().cache.clone();
+        let (c, _) = cache.get(code_id, || registry::read_code(overlay, base, code_id))?;
+        Ok(c)
+    }
+
+    fn instance(&self, addr: &Address) -> Outcome<InstanceInfo> {
+        let (overlay, base) = self.parts();
+        registry::load_instance(overlay, base, addr)?
+            .ok_or_else(|| ExecError::UnknownInstance(addr.to_hex()).into())
+    }
+
+    /// Runs one entry point in its own overlay layer: on failure its writes and events are dropped.
+    fn run(
+        &mut self,
+        code: &Compiled,
+        contract: Address,
+        caller: Address,
+        entry: &'static str,
+        input: &[u8],
+    ) -> Outcome<Vec<u8>> {
+        self.charge(PRICE_ENTRY)?;
+        let mark = self.begin();
+        let result =
+            instance::run_entry(&mut self.store, code, contract, caller, entry, input, self.fuel_limit);
+        if let Some(fatal) = self.store.data_mut().fatal.take() {
+            self.end(mark, false);
+            return Err(fatal.into());
+        }
+        self.end(mark, result.is_ok());
+        Ok(result?)
+    }
+
+    /// `Message::Upload`: validates, stores and compiles code; returns its id.
+    pub fn upload(&mut self, sender: &Address, code: &[u8], permission: &UploadPermission) -> Outcome<Hash> {
+        match permission {
+            UploadPermission::Anyone => {}
+            UploadPermission::AllowList(list) if list.contains(sender) => {}
+            UploadPermission::AllowList(_) => {
+                return Err(ExecError::Unauthorized(format!(
+                    "{} is not on the upload allow-list",
+                    sender.to_hex()
+                ))
+                .into());
+            }
+            UploadPermission::Governance => {
+                return Err(ExecError::Unauthorized(
+                    "uploads are governed: code enters only through genesis or governance".into(),
+                )
+                .into());
+            }
+        }
+        self.store_code(code)
+    }
+
+    /// Validates, stores and compiles code without a permission check (genesis).
+    pub fn store_code(&mut self, code: &[u8]) -> Outcome<Hash> {
+        if code.len() > self.limits.max_module_bytes {
+            return Err(ExecError::from(crate::ValidationError::TooLarge {
+                len: code.len(),
+                max: self.limits.max_module_bytes,
+            })
+            .into());
+        }
+        self.charge((code.len() as u64).saturating_mul(PRICE_UPLOAD_PER_BYTE))?;
+        validate::validate(code, &self.limits).map_err(ExecError::from)?;
+        let id = Hash::digest(code);
+        let (overlay, base) = self.parts();
+        if !registry::code_exists(overlay, base, &id)? {
+            registry::write_code(self.overlay(), &id, code);
+        }
+        self.store.data().cache.insert(&id, code)?;
+        Ok(id)
+    }
+
+    /// `Message::Instantiate`: a new instance of `code_id` created by `creator`; returns its address.
+    pub fn instantiate(
+        &mut self,
+        creator: &Address,
+        code_id: &Hash,
+        label: &str,
+        admin: Option<Address>,
+        msg: &[u8],
+    ) -> Outcome<Address> {
+        registry::check_label(label).map_err(ExecError::InvalidMessage)?;
+        let code = self.compiled(code_id)?;
+        let (overlay, base) = self.parts();
+        if registry::get(overlay, base, &keys::label(label))?.is_some() {
+            return Err(ExecError::InvalidMessage(format!("label {label:?} is taken")).into());
+        }
+        let counter: u64 =
+            registry::get_typed(overlay, base, &keys::counter(creator), "counter")?.unwrap_or(0);
+        let addr = Address::for_instance(code_id, creator, counter);
+        if registry::load_instance(overlay, base, &addr)?.is_some() {
+            return Err(ExecError::InvalidMessage(format!("instance {} exists", addr.to_hex())).into());
+        }
+        let info = InstanceInfo { code_id: *code_id, admin, label: label.to_string(), creator: *creator };
+        let o = self.overlay();
+        registry::put(o, keys::counter(creator), &counter.saturating_add(1));
+        registry::put(o, keys::instance(&addr), &info);
+        o.set(keys::label(label), Some(addr.0.to_vec()));
+        if code.has_end_block {
+            o.set(keys::end_block(&addr), Some(Vec::new()));
+        }
+        self.run(&code, addr, *creator, "instantiate", msg)?;
+        Ok(addr)
+    }
+
+    /// `Message::Execute`.
+    pub fn execute(&mut self, caller: &Address, contract: &Address, msg: &[u8]) -> Outcome<Vec<u8>> {
+        let info = self.instance(contract)?;
+        let code = self.compiled(&info.code_id)?;
+        self.run(&code, *contract, *caller, "execute", msg)
+    }
+
+    /// `Message::Migrate`: admin only; switches the instance to `code_id` and runs the new code's `migrate`.
+    pub fn migrate(
+        &mut self,
+        sender: &Address,
+        contract: &Address,
+        code_id: &Hash,
+        msg: &[u8],
+    ) -> Outcome<Vec<u8>> {
+        let mut info = self.instance(contract)?;
+        match info.admin {
+            Some(admin) if admin == *sender => {}
+            Some(admin) => {
+                return Err(ExecError::Unauthorized(format!(
+                    "only the admin {} may migrate {}, not {}",
+                    admin.to_hex(),
+                    contract.to_hex(),
+                    sender.to_hex()
+                ))
+                .into());
+            }
+            None => {
+                return Err(ExecError::Unauthorized(format!(
+                    "{} has no admin: it cannot migrate",
+                    contract.to_hex()
+                ))
+                .into());
+            }
+        }
+        let code = self.compiled(code_id)?;
+        if !code.has_migrate {
+            return Err(ExecError::MissingEntry("migrate").into());
+        }
+        info.code_id = *code_id;
+        let o = self.overlay();
+        registry::put(o, keys::instance(contract), &info);
+        o.set(keys::end_block(contract), code.has_end_block.then(Vec::new));
+        self.run(&code, *contract, *sender, "migrate", msg)
+    }
+
+    /// A read-only `query` (writes, events and calls are refused by the host).
+    pub fn query(&mut self, contract: &Address, msg: &[u8]) -> Outcome<Vec<u8>> {
+        self.set_read_only(true);
+        let r = self.execute_entry(contract, "query", msg);
+        self.set_read_only(false);
+        r
+    }
+
+    /// Runs an arbitrary entry point (hooks) with the zero address as caller.
+    pub fn execute_entry(&mut self, contract: &Address, entry: &'static str, msg: &[u8]) -> Outcome<Vec<u8>> {
+        let info = self.instance(contract)?;
+        let code = self.compiled(&info.code_id)?;
+        let has = match entry {
+            "end_block" => code.has_end_block,
+            "validator_set_updates" => code.has_validator_set_updates,
+            "migrate" => code.has_migrate,
+            _ => true,
+        };
+        if !has {
+            return Err(ExecError::MissingEntry(entry).into());
+        }
+        self.run(&code, *contract, Address::default(), entry, msg)
+    }
+}
+
+/// Reads the module cache for a code id straight from a backend (CLI, benchmarks).
+pub fn compiled_from_state(host: &Host, code_id: &Hash) -> HostResult<Arc<Compiled>> {
+    let overlay = Overlay::default();
+    host.cache.get(code_id, || registry::read_code(&overlay, &*host.base, code_id)).map(|(c, _)| c)
+}

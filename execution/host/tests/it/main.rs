@@ -1,0 +1,7 @@
+//! One integration-test binary for the host (wasmtime links once).
+
+mod checktx;
+mod common;
+mod determinism;
+mod hostile;
+mod lifecycle;
