@@ -1,0 +1,101 @@
+//! A validator restarted from its WAL never signs a vote that conflicts with one it signed before the crash.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use cairn_bft::{BftEngine, Config, Message, leader};
+use cairn_consensus::{Effect, Engine, Input, PlainVerifier, Vote, VoteKind, WalRecord};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, Validator, ValidatorSet};
+
+fn keys() -> Vec<Keypair> {
+    let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("restart", i)).collect();
+    keys.sort_by_key(|k| k.public());
+    keys
+}
+
+fn boot(me: &Keypair, set: &Arc<ValidatorSet>, wal: Vec<WalRecord>) -> (BftEngine, Vec<Effect>) {
+    let mut e = BftEngine::new(Config {
+        chain_id: "restart".parse().unwrap(),
+        key: me.clone(),
+        seed: Hash::digest(b"s"),
+        leader_timeout: 500,
+        verifier: Arc::new(PlainVerifier),
+    });
+    let mut fx = Vec::new();
+    for h in [1, 2] {
+        e.handle(0, Input::ValidatorSet { height: Height(h), validators: set.clone() }, &mut fx);
+    }
+    e.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal }, &mut fx);
+    (e, fx)
+}
+
+fn proposal(chain: &ChainId, leader_key: &Keypair, block: &[u8]) -> Bytes {
+    let vote = Vote { kind: VoteKind::Notarize, height: Height(1), view: 0, block: Hash::digest(block) };
+    Message::Proposal { vote, signature: vote.sign(chain, leader_key), justify: None }.encode()
+}
+
+fn notarize_votes(fx: &[Effect]) -> Vec<Vote> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast { bytes } => match Message::decode(bytes) {
+                Ok(Message::Vote { vote, .. }) if vote.kind == VoteKind::Notarize => Some(vote),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn restarted_validator_does_not_notarize_twice() {
+    let keys = keys();
+    let chain: ChainId = "restart".parse().unwrap();
+    let set = Arc::new(
+        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
+            .unwrap(),
+    );
+    let lead = leader(&set, &Hash::digest(b"s"), Height(1), 0);
+    let leader_key = keys.iter().find(|k| k.public() == lead).unwrap();
+    let me = keys.iter().find(|k| k.public() != lead).unwrap();
+
+    let (mut e, mut wal_fx) = boot(me, &set, vec![]);
+    let mut fx = Vec::new();
+    e.handle(10, Input::Message { from: lead, bytes: proposal(&chain, leader_key, b"A") }, &mut fx);
+    e.handle(
+        10,
+        Input::PayloadVerdict { height: Height(1), payload: Hash::digest(b"A"), valid: true },
+        &mut fx,
+    );
+    assert_eq!(notarize_votes(&fx).len(), 1, "voted for A once");
+    wal_fx.extend(fx);
+    let wal: Vec<WalRecord> = wal_fx
+        .into_iter()
+        .filter_map(|e| match e {
+            Effect::Persist(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(!wal.is_empty());
+
+    // Crash, restart from the WAL, and see the leader (equivocating) propose B in the same view.
+    let (mut e, _) = boot(me, &set, wal);
+    let mut fx = Vec::new();
+    e.handle(20, Input::Message { from: lead, bytes: proposal(&chain, leader_key, b"B") }, &mut fx);
+    e.handle(
+        20,
+        Input::PayloadVerdict { height: Height(1), payload: Hash::digest(b"B"), valid: true },
+        &mut fx,
+    );
+    assert!(notarize_votes(&fx).is_empty(), "must not notarize B after voting A: {fx:?}");
+
+    // Without the WAL the same node would have voted for B: the test can fail.
+    let (mut fresh, _) = boot(me, &set, vec![]);
+    let mut fx = Vec::new();
+    fresh.handle(20, Input::Message { from: lead, bytes: proposal(&chain, leader_key, b"B") }, &mut fx);
+    fresh.handle(
+        20,
+        Input::PayloadVerdict { height: Height(1), payload: Hash::digest(b"B"), valid: true },
+        &mut fx,
+    );
+    assert_eq!(notarize_votes(&fx).len(), 1);
+}
