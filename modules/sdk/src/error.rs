@@ -44,7 +44,7 @@ impl From<&str> for Error {
 #[macro_export]
 macro_rules! bail {
     ($($arg:tt)*) => {
-        return ::core::result::Result::Err($crate::Error::new(::alloc::format!($($arg)*)).into())
+        return ::core::result::Result::Err($crate::Error::new($crate::__private::format!($($arg)*)).into())
     };
 }
 

@@ -41,4 +41,5 @@ pub mod __private {
     pub use crate::entry::{dispatch, dispatch_no_input};
     #[cfg(target_arch = "wasm32")]
     pub use crate::ffi::{alloc_input, run, run_no_input};
+    pub use alloc::format;
 }
