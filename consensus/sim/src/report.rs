@@ -73,6 +73,9 @@ pub struct Report {
     pub safety_violations: u64,
     /// From the proposal's payload being built to finalization, at every honest node, for every decision.
     pub finality_ms: Percentiles,
+    /// Time between consecutive heights being first finalized (includes views lost to silent leaders, which
+    /// `finality_ms` does not: it starts at the proposal that succeeded).
+    pub decision_interval_ms: Percentiles,
     /// Views used per decided height (1 = decided in its first view).
     pub views_per_decision: f64,
     /// Messages sent per honest node per decided height (a broadcast counts once per recipient).

@@ -89,7 +89,8 @@ pub struct Simulation<'a> {
     sets: BTreeMap<Height, Arc<ValidatorSet>>,
     genesis_set: Arc<ValidatorSet>,
     proposed_at: BTreeMap<Hash, Time>,
-    decided: BTreeMap<Height, (Hash, u64)>,
+    /// Per height: the block, the views it took, when an honest node first finalized it.
+    decided: BTreeMap<Height, (Hash, u64, Time)>,
     certificates: BTreeMap<Height, cairn_consensus::Certificate>,
     samples: Vec<(Time, u64)>,
     safety_violations: u64,
@@ -331,10 +332,10 @@ impl<'a> Simulation<'a> {
     fn on_honest_final(&mut self, f: cairn_consensus::Finalized) {
         let now = self.now;
         match self.decided.get(&f.height) {
-            Some((block, _)) if *block != f.block => self.safety_violations += 1,
+            Some((block, _, _)) if *block != f.block => self.safety_violations += 1,
             Some(_) => {}
             None => {
-                self.decided.insert(f.height, (f.block, f.certificate.vote.view + 1));
+                self.decided.insert(f.height, (f.block, f.certificate.vote.view + 1, now));
                 self.certificates.insert(f.height, f.certificate.clone());
             }
         }
@@ -455,7 +456,17 @@ impl<'a> Simulation<'a> {
             }
         };
         let views: Vec<u64> =
-            self.decided.range(Height(1)..=Height(decided)).map(|(_, (_, views))| *views).collect();
+            self.decided.range(Height(1)..=Height(decided)).map(|(_, (_, views, _))| *views).collect();
+        let mut previous = 0;
+        let intervals: Vec<u64> = self
+            .decided
+            .range(Height(1)..=Height(decided))
+            .map(|(_, (_, _, at))| {
+                let gap = at.saturating_sub(previous);
+                previous = *at;
+                gap
+            })
+            .collect();
         let mut drops = DropCounters::default();
         for n in &honest {
             drops.add(&n.dropped);
@@ -480,6 +491,7 @@ impl<'a> Simulation<'a> {
             decided,
             safety_violations: self.safety_violations,
             finality_ms: Percentiles::of(&latencies),
+            decision_interval_ms: Percentiles::of(&intervals),
             views_per_decision: if views.is_empty() {
                 0.0
             } else {

@@ -23,6 +23,9 @@ enum Command {
     App(commands::app::Args),
     /// Work with Wasm modules: `cairn module check FILE.wasm`.
     Module(commands::module::Args),
+    /// Simulate a consensus engine on a deterministic virtual network (latency, loss, partitions, Byzantine
+    /// nodes) and report finality, traffic and safety.
+    Sim(commands::sim::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -31,6 +34,7 @@ fn main() -> std::process::ExitCode {
         Command::Version(args) => commands::version::run(args),
         Command::App(args) => commands::app::run(args),
         Command::Module(args) => commands::module::run(args),
+        Command::Sim(args) => commands::sim::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -2,4 +2,5 @@
 
 pub mod app;
 pub mod module;
+pub mod sim;
 pub mod version;
