@@ -192,6 +192,7 @@ impl Network {
             pending: HashMap::new(),
             bootstrap,
             is_self: Vec::new(),
+            gossip_punished: HashMap::new(),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -215,6 +216,8 @@ fn build_swarm(
         .with_max_established(Some(u32::try_from(config.max_peers.saturating_mul(2)).unwrap_or(u32::MAX)))
         .with_max_pending_incoming(Some(64))
         .with_max_pending_outgoing(Some(64));
+    let chain_topics: Vec<gossipsub::TopicHash> =
+        Topic::ALL.iter().map(|t| gossipsub::IdentTopic::new(t.topic_string(chain)).hash()).collect();
     let request_timeout = config.request_timeout;
     let max_message = config.max_message_bytes;
     let ping_interval = config.ping_interval;
@@ -223,11 +226,13 @@ fn build_swarm(
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
         .map_err(|e| setup(&e))?
         .with_behaviour(|key| {
-            let gossip = gossipsub::Behaviour::new_with_subscription_filter(
+            let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_config.0,
                 gossip_config.1,
             )?;
+            let (params, thresholds) = gossip_scoring(&chain_topics);
+            gossip.with_peer_score(params, thresholds)?;
             Ok(Behaviour {
                 blocked: Default::default(),
                 limits: connection_limits::Behaviour::new(limits),
@@ -258,6 +263,43 @@ fn build_swarm(
         .build();
     Ok(swarm)
 }
+
+/// Gossipsub's own peer scoring, used only to see invalid gossip (bad signature, over the topic's size limit,
+/// undecodable): such a message costs its relayer `INVALID_GOSSIP_WEIGHT` (squared per extra message), and
+/// [`Task::check_gossip_scores`] turns a score at or below [`GOSSIP_SCORE_FLOOR`] into an offence. Delivery-rate
+/// and mesh-time terms are off: on a quiet chain an honest peer delivers nothing, and on loopback every peer
+/// shares one IP, so the IP-colocation term is off too.
+fn gossip_scoring(
+    topics: &[gossipsub::TopicHash],
+) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+    let mut params = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
+    for hash in topics {
+        let topic = gossipsub::TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.0,
+            first_message_deliveries_weight: 0.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: INVALID_GOSSIP_WEIGHT,
+            invalid_message_deliveries_decay: 0.5,
+            ..Default::default()
+        };
+        params.topics.insert(hash.clone(), topic);
+    }
+    let thresholds = gossipsub::PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    };
+    (params, thresholds)
+}
+
+/// Penalty for one invalid gossip message.
+const INVALID_GOSSIP_WEIGHT: f64 = -100.0;
+/// A gossipsub score at or below this is an offence (one invalid message reaches it).
+const GOSSIP_SCORE_FLOOR: f64 = -100.0;
 
 /// Identify's protocol version carries the chain id: a peer of another chain is told apart at connect time.
 fn protocol_version(config: &P2pConfig) -> String {
@@ -438,6 +480,8 @@ struct Task {
     bootstrap: Vec<Bootstrap>,
     /// Bootstrap addresses that turned out to be ourselves.
     is_self: Vec<SocketAddr>,
+    /// Gossip score at which each peer was last punished, so one bad message is punished once.
+    gossip_punished: HashMap<PeerId, f64>,
 }
 
 impl Task {
@@ -736,6 +780,7 @@ impl Task {
             self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
         }
         self.pending.retain(|_, reply| !reply.is_closed());
+        self.check_gossip_scores();
         for i in 0..self.bootstrap.len() {
             let Some(b) = self.bootstrap.get(i) else { continue };
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
@@ -766,6 +811,33 @@ impl Task {
                     }
                 }
             }
+        }
+    }
+}
+
+impl Task {
+    /// Turns invalid gossip (seen by gossipsub's scoring) into offences: a peer is punished when its score
+    /// falls to the floor, and again only if it falls further by another invalid message.
+    fn check_gossip_scores(&mut self) {
+        let gossip = &self.swarm.behaviour().gossip;
+        let mut offenders = Vec::new();
+        for peer in self.swarm.connected_peers() {
+            let Some(score) = gossip.peer_score(peer) else { continue };
+            if score > GOSSIP_SCORE_FLOOR {
+                continue;
+            }
+            let worse =
+                self.gossip_punished.get(peer).is_none_or(|last| score < last + INVALID_GOSSIP_WEIGHT / 2.0);
+            if worse {
+                offenders.push((*peer, score));
+            }
+        }
+        let Task { swarm, gossip_punished, .. } = self;
+        gossip_punished
+            .retain(|p, _| swarm.behaviour().gossip.peer_score(p).is_some_and(|s| s <= GOSSIP_SCORE_FLOOR));
+        for (peer, score) in offenders {
+            self.gossip_punished.insert(peer, score);
+            self.punish(peer, Offence::Malformed, &format!("invalid gossip (gossipsub score {score:.0})"));
         }
     }
 }
