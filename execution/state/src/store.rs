@@ -11,7 +11,9 @@ use redb::{
 
 use crate::StateError;
 use crate::proof::{Proof, ProofLeaf};
-use crate::tree::{self, Change, Child, Node, NodeSource, Updater, ValueEvent, key_hash, value_hash};
+use crate::tree::{
+    self, Change, Child, NodeSource, Page, Updater, ValueEvent, key_hash, leaf_hash, value_hash,
+};
 
 /// Longest key accepted: module keys are at most 256 bytes, plus room for the host's prefixes.
 pub const MAX_KEY_BYTES: usize = 512;
@@ -29,9 +31,10 @@ const FORMAT: u64 = 1;
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
 /// version → encoded root `Child`.
 const ROOTS: TableDefinition<'_, u64, &[u8]> = TableDefinition::new("roots");
-/// `tree::node_key` → encoded `Node`.
+/// `tree::node_key` → encoded `Page`.
 const NODES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("nodes");
-/// key hash ‖ version (BE) → `1 ‖ value`, or `0` for a deletion. History for `get_at`.
+/// version (BE) ‖ key hash → value written at that version. Appended in order at each commit; a leaf records
+/// the version of its value, so historic reads walk the tree and then look up here.
 const VALUES: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("values");
 /// key → value at the latest version: `get` and `next_entry` without touching the tree.
 const LATEST: TableDefinition<'_, &[u8], &[u8]> = TableDefinition::new("latest");
@@ -66,7 +69,7 @@ struct Staged {
     root: Child,
     entries: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     key_hashes: Vec<Hash>,
-    nodes: Vec<(Vec<u8>, Node)>,
+    nodes: Vec<(Vec<u8>, Page)>,
     stale_nodes: Vec<Vec<u8>>,
     events: Vec<ValueEvent>,
 }
@@ -99,13 +102,13 @@ impl std::fmt::Debug for State {
 struct TableSource<'t>(&'t ReadOnlyTable<&'static [u8], &'static [u8]>);
 
 impl NodeSource for TableSource<'_> {
-    fn load(&self, key: &[u8]) -> Result<Node, StateError> {
+    fn load(&self, key: &[u8]) -> Result<Page, StateError> {
         let guard = self
             .0
             .get(key)
             .map_err(StateError::db)?
-            .ok_or_else(|| StateError::Corrupt(format!("missing tree node {}", hex(key))))?;
-        Node::decode(guard.value())
+            .ok_or_else(|| StateError::Corrupt(format!("missing tree page {}", hex(key))))?;
+        Page::decode(guard.value())
     }
 }
 
@@ -115,8 +118,8 @@ fn hex(b: &[u8]) -> String {
 
 fn value_key(key_hash: &Hash, version: u64) -> [u8; 40] {
     let mut k = [0u8; 40];
-    k[..32].copy_from_slice(&key_hash.0);
-    k[32..].copy_from_slice(&version.to_be_bytes());
+    k[..8].copy_from_slice(&version.to_be_bytes());
+    k[8..].copy_from_slice(&key_hash.0);
     k
 }
 
@@ -242,18 +245,19 @@ impl State {
     pub fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, StateError> {
         check_key(key)?;
         self.check_retained(h)?;
+        if h.0 == self.version {
+            return self.get(key);
+        }
         let txn = self.read()?;
-        let values = txn.open_table(VALUES).map_err(StateError::db)?;
+        let root = self.root_child_at(&txn, h)?;
+        let nodes = txn.open_table(NODES).map_err(StateError::db)?;
         let kh = key_hash(key);
-        let lo = value_key(&kh, 0);
-        let hi = value_key(&kh, h.0);
-        let mut range = values.range::<&[u8]>(lo.as_slice()..=hi.as_slice()).map_err(StateError::db)?;
-        match range.next_back() {
-            None => Ok(None),
-            Some(entry) => {
-                let (_, v) = entry.map_err(StateError::db)?;
-                decode_value(v.value())
+        let (_, end) = tree::walk(&TableSource(&nodes), root, &kh)?;
+        match end {
+            Child::Leaf { key_hash, hash, version } if key_hash == kh => {
+                read_value(&txn, &kh, &hash, version).map(|(v, _)| Some(v))
             }
+            _ => Ok(None),
         }
     }
 
@@ -307,7 +311,7 @@ impl State {
             .enumerate()
             .map(|(index, ((_, v), kh))| Change {
                 key_hash: *kh,
-                value_hash: v.as_deref().map(value_hash),
+                leaf_hash: v.as_deref().map(|v| leaf_hash(kh, &value_hash(v))),
                 index,
             })
             .collect();
@@ -371,41 +375,45 @@ impl State {
         let kh = key_hash(key);
         let (siblings, end) = tree::walk(&TableSource(&nodes), root, &kh)?;
         match end {
-            Child::Leaf { key_hash, value_hash, version } => {
+            Child::Leaf { key_hash, hash, version } => {
+                // Also for another key's leaf: the verifier needs its value hash.
+                let (value, value_hash) = read_value(&txn, &key_hash, &hash, version)?;
                 let leaf = Some(ProofLeaf { key_hash, value_hash });
-                let value = if key_hash == kh {
-                    let values = txn.open_table(VALUES).map_err(StateError::db)?;
-                    let guard =
-                        values.get(value_key(&kh, version).as_slice()).map_err(StateError::db)?.ok_or_else(
-                            || StateError::Corrupt(format!("value of leaf at version {version} missing")),
-                        )?;
-                    let value = decode_value(guard.value())?;
-                    if value.as_deref().map(tree::value_hash) != Some(value_hash) {
-                        return Err(StateError::Corrupt("stored value does not match its leaf".into()));
-                    }
-                    value
-                } else {
-                    None
-                };
-                Ok((value, Proof { siblings, leaf }))
+                Ok((if key_hash == kh { Some(value) } else { None }, Proof { siblings, leaf }))
             }
             _ => Ok((None, Proof { siblings, leaf: None })),
         }
     }
 }
 
-fn decode_value(stored: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
-    match stored.split_first() {
-        Some((0, [])) => Ok(None),
-        Some((1, v)) => Ok(Some(v.to_vec())),
-        _ => Err(StateError::Corrupt("bad value record".into())),
+/// The value a leaf points at and its hash, checked against the leaf.
+fn read_value(
+    txn: &ReadTransaction,
+    kh: &Hash,
+    leaf: &Hash,
+    version: u64,
+) -> Result<(Vec<u8>, Hash), StateError> {
+    let values = txn.open_table(VALUES).map_err(StateError::db)?;
+    let guard = values
+        .get(value_key(kh, version).as_slice())
+        .map_err(StateError::db)?
+        .ok_or_else(|| StateError::Corrupt(format!("value written at version {version} missing")))?;
+    let value = guard.value().to_vec();
+    let vh = value_hash(&value);
+    if leaf_hash(kh, &vh) != *leaf {
+        return Err(StateError::Corrupt(format!(
+            "value written at version {version} does not match its leaf"
+        )));
     }
+    Ok((value, vh))
 }
 
 /// Writes one staged version and prunes; returns the new oldest retained version.
 fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64) -> Result<u64, StateError> {
     let h = staged.version;
+    // Sorted within each table, so pruning later deletes in key order.
     let mut stale: Vec<u8> = Vec::new();
+    let mut stale_values: Vec<[u8; 40]> = Vec::new();
     let push_stale = |stale: &mut Vec<u8>, tag: u8, key: &[u8]| {
         stale.push(tag);
         stale.push(key.len() as u8);
@@ -414,19 +422,22 @@ fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64
     {
         let mut nodes = txn.open_table(NODES).map_err(StateError::db)?;
         // Sorted, so this version's nodes go in as one append run.
-        let mut new_nodes: Vec<&(Vec<u8>, Node)> = staged.nodes.iter().collect();
+        let mut new_nodes: Vec<&(Vec<u8>, Page)> = staged.nodes.iter().collect();
         new_nodes.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         for (k, n) in new_nodes {
             nodes.insert(k.as_slice(), n.encode().as_slice()).map_err(StateError::db)?;
         }
-        for k in &staged.stale_nodes {
+        let mut stale_nodes: Vec<&Vec<u8>> = staged.stale_nodes.iter().collect();
+        stale_nodes.sort_unstable();
+        for k in stale_nodes {
             push_stale(&mut stale, STALE_NODE, k);
         }
     }
     {
         let mut values = txn.open_table(VALUES).map_err(StateError::db)?;
         let mut latest = txn.open_table(LATEST).map_err(StateError::db)?;
-        let mut record = Vec::new();
+        // Values of this version go in by key hash: one append run after the previous version's.
+        let mut written: Vec<(usize, Hash, &[u8], &[u8])> = Vec::new();
         for ev in &staged.events {
             match *ev {
                 ValueEvent::Written { index } => {
@@ -435,27 +446,31 @@ fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64
                     else {
                         return Err(StateError::Corrupt("staged write has no value".into()));
                     };
-                    record.clear();
-                    record.push(1);
-                    record.extend_from_slice(v);
-                    values.insert(value_key(kh, h).as_slice(), record.as_slice()).map_err(StateError::db)?;
-                    latest.insert(k.as_slice(), v.as_slice()).map_err(StateError::db)?;
+                    written.push((index, *kh, k, v));
                 }
                 ValueEvent::Deleted { index } => {
-                    let (Some((k, _)), Some(kh)) = (staged.entries.get(index), staged.key_hashes.get(index))
-                    else {
+                    let Some((k, _)) = staged.entries.get(index) else {
                         return Err(StateError::Corrupt("staged delete out of range".into()));
                     };
-                    let vk = value_key(kh, h);
-                    values.insert(vk.as_slice(), [0u8].as_slice()).map_err(StateError::db)?;
                     latest.remove(k.as_slice()).map_err(StateError::db)?;
-                    // The tombstone only hides older values; once those are pruned with it, it is not needed.
-                    push_stale(&mut stale, STALE_VALUE, &vk);
                 }
                 ValueEvent::Superseded { key_hash, version } => {
-                    push_stale(&mut stale, STALE_VALUE, &value_key(&key_hash, version));
+                    stale_values.push(value_key(&key_hash, version));
                 }
             }
+        }
+        // Batch order is key order: the latest table is updated in one sweep.
+        written.sort_unstable_by_key(|w| w.0);
+        for (_, _, k, v) in &written {
+            latest.insert(*k, *v).map_err(StateError::db)?;
+        }
+        written.sort_unstable_by_key(|w| w.1);
+        for (_, kh, _, v) in &written {
+            values.insert(value_key(kh, h).as_slice(), *v).map_err(StateError::db)?;
+        }
+        stale_values.sort_unstable();
+        for vk in &stale_values {
+            push_stale(&mut stale, STALE_VALUE, vk);
         }
     }
     {

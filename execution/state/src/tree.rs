@@ -63,14 +63,16 @@ pub(crate) fn common_prefix_bits(a: &Hash, b: &Hash) -> usize {
     MAX_DEPTH
 }
 
-/// A child slot of an internal node (or the root).
+/// A slot of a page (or the root).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Child {
     Empty,
-    /// `version` is when this key's current value was written; it locates the value, it is not hashed.
+    /// `hash` is `leaf_hash(key_hash, value_hash)`, kept so rehashing a page does not rehash its leaves (the
+    /// value hash, needed only for proofs, is recomputed from the value then). `version` is when this key's
+    /// current value was written: it locates the value and is not hashed.
     Leaf {
         key_hash: Hash,
-        value_hash: Hash,
+        hash: Hash,
         version: u64,
     },
     /// `version` is when the node was written; with the node's position it forms the node's storage key.
@@ -84,7 +86,7 @@ impl Child {
     pub(crate) fn hash(&self) -> Hash {
         match self {
             Child::Empty => Hash::ZERO,
-            Child::Leaf { key_hash, value_hash, .. } => leaf_hash(key_hash, value_hash),
+            Child::Leaf { hash, .. } => *hash,
             Child::Internal { hash, .. } => *hash,
         }
     }
@@ -92,10 +94,10 @@ impl Child {
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
         match self {
             Child::Empty => out.push(0),
-            Child::Leaf { key_hash, value_hash, version } => {
+            Child::Leaf { key_hash, hash, version } => {
                 out.push(1);
                 out.extend_from_slice(&key_hash.0);
-                out.extend_from_slice(&value_hash.0);
+                out.extend_from_slice(&hash.0);
                 out.extend_from_slice(&version.to_be_bytes());
             }
             Child::Internal { hash, version } => {
@@ -119,9 +121,9 @@ impl Child {
             0 => Ok((Child::Empty, rest)),
             1 => {
                 let (key_hash, rest) = take_hash(rest)?;
-                let (value_hash, rest) = take_hash(rest)?;
+                let (hash, rest) = take_hash(rest)?;
                 let (version, rest) = take_u64(rest)?;
-                Ok((Child::Leaf { key_hash, value_hash, version }, rest))
+                Ok((Child::Leaf { key_hash, hash, version }, rest))
             }
             2 => {
                 let (hash, rest) = take_hash(rest)?;
@@ -155,32 +157,92 @@ fn take_u64(b: &[u8]) -> Result<(u64, &[u8]), StateError> {
     Ok((u64::from_be_bytes(*v), rest))
 }
 
-/// An internal node: two children, at least one of them not empty, and never a lone leaf beside an empty slot.
+/// Children in one page: the 16 subtrees four levels below the page's depth.
+pub(crate) const FANOUT: usize = 16;
+/// Binary levels a page spans.
+pub(crate) const PAGE_BITS: usize = 4;
+
+/// A stored page: four binary levels of the tree, holding the 16 subtrees below them. Pages are a storage
+/// layout only (as in Diem's JMT): hashing stays binary, computed over the slots by `range_hash`, so a proof is
+/// the same binary Merkle path whatever the page size. A page exists only for a subtree with two or more leaves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Node {
-    pub left: Child,
-    pub right: Child,
+pub(crate) struct Page {
+    pub slots: [Child; FANOUT],
 }
 
-impl Node {
+impl Page {
+    /// `bitmap (u16 BE) ‖ each non-empty slot's child encoding`.
     pub(crate) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(146);
-        self.left.encode_into(&mut out);
-        self.right.encode_into(&mut out);
+        let mut bitmap = 0u16;
+        for (i, c) in self.slots.iter().enumerate() {
+            if *c != Child::Empty {
+                bitmap |= 1 << i;
+            }
+        }
+        let mut out = Vec::with_capacity(2 + bitmap.count_ones() as usize * 73);
+        out.extend_from_slice(&bitmap.to_be_bytes());
+        for c in self.slots.iter().filter(|c| **c != Child::Empty) {
+            c.encode_into(&mut out);
+        }
         out
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<Node, StateError> {
-        let (left, rest) = Child::decode_prefix(bytes)?;
-        let (right, rest) = Child::decode_prefix(rest)?;
-        if !rest.is_empty() {
-            return Err(corrupt("trailing bytes after node"));
+    pub(crate) fn decode(bytes: &[u8]) -> Result<Page, StateError> {
+        let (bitmap, mut rest) = bytes.split_first_chunk::<2>().ok_or_else(|| corrupt("truncated page"))?;
+        let bitmap = u16::from_be_bytes(*bitmap);
+        let mut slots = [Child::Empty; FANOUT];
+        for (i, slot) in slots.iter_mut().enumerate() {
+            if bitmap & (1 << i) != 0 {
+                let (c, r) = Child::decode_prefix(rest)?;
+                if c == Child::Empty {
+                    return Err(corrupt("empty child marked present in page"));
+                }
+                *slot = c;
+                rest = r;
+            }
         }
-        Ok(Node { left, right })
+        if !rest.is_empty() {
+            return Err(corrupt("trailing bytes after page"));
+        }
+        Ok(Page { slots })
+    }
+
+    pub(crate) fn hash(&self) -> Hash {
+        range_hash(&self.slots)
     }
 }
 
-/// Storage key of an internal node: `version (BE) ‖ depth ‖ first ceil(depth/8) bytes of the path, unused bits
+/// What a binary subtree made of `slots` collapses to, if it collapses.
+fn collapse(slots: &[Child]) -> Option<Child> {
+    let mut present = slots.iter().filter(|c| **c != Child::Empty);
+    match (present.next(), present.next()) {
+        (None, _) => Some(Child::Empty),
+        (Some(leaf @ Child::Leaf { .. }), None) => Some(*leaf),
+        _ => None,
+    }
+}
+
+/// Hash of the binary subtree whose bottom is `slots` (a power-of-two run of a page's slots): empty is ZERO, a
+/// lone leaf is that leaf, anything else is `internal_hash` of the two halves.
+pub(crate) fn range_hash(slots: &[Child]) -> Hash {
+    if let Some(c) = collapse(slots) {
+        return c.hash();
+    }
+    match slots {
+        [one] => one.hash(),
+        _ => {
+            let (l, r) = slots.split_at(slots.len() / 2);
+            internal_hash(&range_hash(l), &range_hash(r))
+        }
+    }
+}
+
+/// The 4-bit slot index of a path at a page's depth (a multiple of 4).
+pub(crate) fn nibble(h: &Hash, depth: usize) -> usize {
+    h.0.get(depth / 8).map_or(0, |b| if depth % 8 == 0 { (b >> 4) as usize } else { (b & 0x0f) as usize })
+}
+
+/// Storage key of a page: `version (BE) ‖ depth ‖ first ceil(depth/8) bytes of the path, unused bits
 /// zeroed`. Version first, so one commit's nodes are appended together at the end of the B-tree and pruning a
 /// version deletes a contiguous run.
 pub(crate) fn node_key(version: u64, depth: usize, path: &Hash) -> Vec<u8> {
@@ -197,17 +259,17 @@ pub(crate) fn node_key(version: u64, depth: usize, path: &Hash) -> Vec<u8> {
     k
 }
 
-/// Where internal nodes come from: redb in the store, a map in unit tests.
+/// Where pages come from: redb in the store, a map in unit tests.
 pub(crate) trait NodeSource {
-    fn load(&self, key: &[u8]) -> Result<Node, StateError>;
+    fn load(&self, key: &[u8]) -> Result<Page, StateError>;
 }
 
 /// One key's change, as the tree sees it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Change {
     pub key_hash: Hash,
-    /// `None` deletes.
-    pub value_hash: Option<Hash>,
+    /// `leaf_hash(key_hash, value_hash)` of the new value; `None` deletes.
+    pub leaf_hash: Option<Hash>,
     /// Index of the change in the caller's batch, to find the key and value bytes again.
     pub index: usize,
 }
@@ -223,14 +285,14 @@ pub(crate) enum ValueEvent {
     Superseded { key_hash: Hash, version: u64 },
 }
 
-/// One batched update of the tree from one version to the next. Every touched internal node is read once and
-/// hashed once.
+/// One batched update of the tree from one version to the next. Every touched page is read once and hashed
+/// once.
 pub(crate) struct Updater<'a, S> {
     src: &'a S,
     version: u64,
-    /// Nodes written at `version`, keyed by `node_key`.
-    pub nodes: Vec<(Vec<u8>, Node)>,
-    /// Keys of nodes the new version no longer uses.
+    /// Pages written at `version`, keyed by `node_key`.
+    pub nodes: Vec<(Vec<u8>, Page)>,
+    /// Keys of pages the new version no longer uses.
     pub stale_nodes: Vec<Vec<u8>>,
     pub events: Vec<ValueEvent>,
 }
@@ -240,8 +302,8 @@ impl<'a, S: NodeSource> Updater<'a, S> {
         Updater { src, version, nodes: Vec::new(), stale_nodes: Vec::new(), events: Vec::new() }
     }
 
-    /// Applies `changes` (sorted by key hash, distinct) to the subtree `child` at `depth`, whose keys all share
-    /// their first `depth` bits with the changes. Returns the new subtree.
+    /// Applies `changes` (sorted by key hash, distinct) to the subtree `child` at page depth `depth`, whose keys
+    /// all share their first `depth` bits with the changes. Returns the new subtree.
     pub(crate) fn update(
         &mut self,
         child: Child,
@@ -255,15 +317,15 @@ impl<'a, S: NodeSource> Updater<'a, S> {
             Child::Empty => {
                 let mut leaves = Vec::with_capacity(changes.len());
                 for c in changes {
-                    if let Some(value_hash) = c.value_hash {
+                    if let Some(hash) = c.leaf_hash {
                         self.events.push(ValueEvent::Written { index: c.index });
-                        leaves.push(Leaf { key_hash: c.key_hash, value_hash, version: self.version });
+                        leaves.push(Leaf { key_hash: c.key_hash, hash, version: self.version });
                     }
                 }
                 self.build(depth, &leaves)
             }
-            Child::Leaf { key_hash, value_hash, version } => {
-                let existing = Leaf { key_hash, value_hash, version };
+            Child::Leaf { key_hash, hash, version } => {
+                let existing = Leaf { key_hash, hash, version };
                 let mut leaves = Vec::with_capacity(changes.len() + 1);
                 let mut pending = true;
                 for c in changes {
@@ -273,21 +335,21 @@ impl<'a, S: NodeSource> Updater<'a, S> {
                     }
                     if c.key_hash == key_hash {
                         pending = false;
-                        match c.value_hash {
+                        match c.leaf_hash {
                             None => {
                                 self.events.push(ValueEvent::Superseded { key_hash, version });
                                 self.events.push(ValueEvent::Deleted { index: c.index });
                             }
-                            Some(vh) if vh == value_hash => leaves.push(existing),
-                            Some(vh) => {
+                            Some(new) if new == hash => leaves.push(existing),
+                            Some(new) => {
                                 self.events.push(ValueEvent::Superseded { key_hash, version });
                                 self.events.push(ValueEvent::Written { index: c.index });
-                                leaves.push(Leaf { key_hash, value_hash: vh, version: self.version });
+                                leaves.push(Leaf { key_hash, hash: new, version: self.version });
                             }
                         }
-                    } else if let Some(vh) = c.value_hash {
+                    } else if let Some(new) = c.leaf_hash {
                         self.events.push(ValueEvent::Written { index: c.index });
-                        leaves.push(Leaf { key_hash: c.key_hash, value_hash: vh, version: self.version });
+                        leaves.push(Leaf { key_hash: c.key_hash, hash: new, version: self.version });
                     }
                 }
                 if pending {
@@ -297,19 +359,29 @@ impl<'a, S: NodeSource> Updater<'a, S> {
             }
             Child::Internal { version, .. } => {
                 if depth >= MAX_DEPTH {
-                    return Err(corrupt("internal node below the deepest level"));
+                    return Err(corrupt("page below the deepest level"));
                 }
                 let key = node_key(version, depth, &first.key_hash);
-                let node = self.src.load(&key)?;
-                let split = changes.partition_point(|c| bit(&c.key_hash, depth) == 0);
-                let (l, r) = changes.split_at(split);
-                let left = self.update(node.left, depth + 1, l)?;
-                let right = self.update(node.right, depth + 1, r)?;
-                if left == node.left && right == node.right {
+                let mut slots = self.src.load(&key)?.slots;
+                let mut changed = false;
+                let mut rest = changes;
+                while let Some(c) = rest.first() {
+                    let n = nibble(&c.key_hash, depth);
+                    let (group, tail) =
+                        rest.split_at(rest.partition_point(|x| nibble(&x.key_hash, depth) == n));
+                    rest = tail;
+                    let Some(slot) = slots.get_mut(n) else { continue };
+                    let new = self.update(*slot, depth + PAGE_BITS, group)?;
+                    if new != *slot {
+                        *slot = new;
+                        changed = true;
+                    }
+                }
+                if !changed {
                     return Ok(child);
                 }
                 self.stale_nodes.push(key);
-                Ok(self.join(depth, &first.key_hash, left, right))
+                Ok(self.finish(depth, &first.key_hash, slots))
             }
         }
     }
@@ -323,44 +395,51 @@ impl<'a, S: NodeSource> Updater<'a, S> {
                 if depth >= MAX_DEPTH {
                     return Err(StateError::HashCollision(first.key_hash));
                 }
-                let split = leaves.partition_point(|l| bit(&l.key_hash, depth) == 0);
-                let (l, r) = leaves.split_at(split);
-                let left = self.build(depth + 1, l)?;
-                let right = self.build(depth + 1, r)?;
-                Ok(self.join(depth, &first.key_hash, left, right))
+                let mut slots = [Child::Empty; FANOUT];
+                let mut rest = leaves;
+                while let Some(l) = rest.first() {
+                    let n = nibble(&l.key_hash, depth);
+                    let (group, tail) =
+                        rest.split_at(rest.partition_point(|x| nibble(&x.key_hash, depth) == n));
+                    rest = tail;
+                    let sub = self.build(depth + PAGE_BITS, group)?;
+                    if let Some(slot) = slots.get_mut(n) {
+                        *slot = sub;
+                    }
+                }
+                Ok(self.finish(depth, &first.key_hash, slots))
             }
         }
     }
 
-    /// The subtree with these two children, collapsed to canonical form (a lone leaf moves up).
-    fn join(&mut self, depth: usize, path: &Hash, left: Child, right: Child) -> Child {
-        match (left, right) {
-            (Child::Empty, Child::Empty) => Child::Empty,
-            (leaf @ Child::Leaf { .. }, Child::Empty) | (Child::Empty, leaf @ Child::Leaf { .. }) => leaf,
-            _ => {
-                let hash = internal_hash(&left.hash(), &right.hash());
-                self.nodes.push((node_key(self.version, depth, path), Node { left, right }));
-                Child::Internal { hash, version: self.version }
-            }
+    /// The subtree with these slots, in canonical form: nothing if empty, the leaf itself if it is alone,
+    /// otherwise a new page.
+    fn finish(&mut self, depth: usize, path: &Hash, slots: [Child; FANOUT]) -> Child {
+        if let Some(c @ (Child::Empty | Child::Leaf { .. })) = collapse(&slots) {
+            return c;
         }
+        let page = Page { slots };
+        let hash = page.hash();
+        self.nodes.push((node_key(self.version, depth, path), page));
+        Child::Internal { hash, version: self.version }
     }
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Leaf {
     key_hash: Hash,
-    value_hash: Hash,
+    hash: Hash,
     version: u64,
 }
 
 impl Leaf {
     fn child(&self) -> Child {
-        Child::Leaf { key_hash: self.key_hash, value_hash: self.value_hash, version: self.version }
+        Child::Leaf { key_hash: self.key_hash, hash: self.hash, version: self.version }
     }
 }
 
-/// Walks from `root` towards `key_hash`, returning the sibling hashes from the root down and the child where
-/// the walk stopped (empty, or the leaf occupying the key's path).
+/// Walks from `root` towards `key_hash`, returning the binary sibling hashes from the root down and the subtree
+/// where the walk stopped (empty, or the leaf occupying the key's path).
 pub(crate) fn walk<S: NodeSource>(
     src: &S,
     root: Child,
@@ -371,17 +450,29 @@ pub(crate) fn walk<S: NodeSource>(
     let mut depth = 0;
     while let Child::Internal { version, .. } = cur {
         if depth >= MAX_DEPTH {
-            return Err(corrupt("internal node below the deepest level"));
+            return Err(corrupt("page below the deepest level"));
         }
-        let node = src.load(&node_key(version, depth, key_hash))?;
-        if bit(key_hash, depth) == 0 {
-            siblings.push(node.right.hash());
-            cur = node.left;
-        } else {
-            siblings.push(node.left.hash());
-            cur = node.right;
-        }
-        depth += 1;
+        let page = src.load(&node_key(version, depth, key_hash))?;
+        let mut range: &[Child] = &page.slots;
+        let mut level = 0;
+        cur = loop {
+            if let Some(end) = collapse(range) {
+                return Ok((siblings, end));
+            }
+            if let [one] = range {
+                break *one;
+            }
+            let (l, r) = range.split_at(range.len() / 2);
+            if bit(key_hash, depth + level) == 0 {
+                siblings.push(range_hash(r));
+                range = l;
+            } else {
+                siblings.push(range_hash(l));
+                range = r;
+            }
+            level += 1;
+        };
+        depth += PAGE_BITS;
     }
     Ok((siblings, cur))
 }
@@ -422,10 +513,10 @@ mod tests {
 
     use super::*;
 
-    struct MapSource(BTreeMap<Vec<u8>, Node>);
+    struct MapSource(BTreeMap<Vec<u8>, Page>);
 
     impl NodeSource for MapSource {
-        fn load(&self, key: &[u8]) -> Result<Node, StateError> {
+        fn load(&self, key: &[u8]) -> Result<Page, StateError> {
             self.0.get(key).copied().ok_or_else(|| corrupt("missing"))
         }
     }
@@ -434,7 +525,11 @@ mod tests {
         let mut changes: Vec<Change> = kv
             .iter()
             .enumerate()
-            .map(|(index, (k, v))| Change { key_hash: key_hash(k), value_hash: v.map(value_hash), index })
+            .map(|(index, (k, v))| Change {
+                key_hash: key_hash(k),
+                leaf_hash: v.map(|v| leaf_hash(&key_hash(k), &value_hash(v))),
+                index,
+            })
             .collect();
         changes.sort_by_key(|c| c.key_hash);
         let mut up = Updater::new(&*src, version);
@@ -468,16 +563,46 @@ mod tests {
     }
 
     #[test]
-    fn node_round_trips_and_rejects_garbage() {
-        let n = Node {
-            left: Child::Leaf { key_hash: Hash([1; 32]), value_hash: Hash([2; 32]), version: 9 },
-            right: Child::Internal { hash: Hash([3; 32]), version: 4 },
+    fn page_round_trips_and_rejects_garbage() {
+        let mut slots = [Child::Empty; FANOUT];
+        slots[3] = Child::Leaf { key_hash: Hash([1; 32]), hash: Hash([2; 32]), version: 9 };
+        slots[15] = Child::Internal { hash: Hash([3; 32]), version: 4 };
+        let p = Page { slots };
+        assert_eq!(Page::decode(&p.encode()).unwrap(), p);
+        let bytes = p.encode();
+        assert_eq!(bytes.len(), 2 + 73 + 41);
+        assert!(Page::decode(&bytes[..bytes.len() - 1]).is_err());
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert!(Page::decode(&extra).is_err());
+        assert!(Page::decode(&[0x80, 0x00, 0]).is_err(), "an empty child marked present");
+        assert!(Page::decode(&[0x00, 0x01, 9]).is_err());
+        assert!(Page::decode(&[]).is_err());
+    }
+
+    #[test]
+    fn range_hash_is_the_binary_tree_of_the_slots() {
+        let leaf = |b: u8| Child::Leaf {
+            key_hash: Hash([b; 32]),
+            hash: leaf_hash(&Hash([b; 32]), &Hash([b; 32])),
+            version: 1,
         };
-        assert_eq!(Node::decode(&n.encode()).unwrap(), n);
-        let bytes = n.encode();
-        assert!(Node::decode(&bytes[..bytes.len() - 1]).is_err());
-        assert!(Node::decode(&[9]).is_err());
-        assert!(Node::decode(&[]).is_err());
+        let mut slots = [Child::Empty; FANOUT];
+        assert_eq!(range_hash(&slots), Hash::ZERO);
+        slots[5] = leaf(5);
+        assert_eq!(range_hash(&slots), leaf(5).hash(), "a lone leaf collapses to the top");
+        slots[6] = leaf(6);
+        // 5 = 0101 and 6 = 0110 split at the third level.
+        let pair = internal_hash(&leaf(5).hash(), &leaf(6).hash());
+        let expected = internal_hash(&internal_hash(&Hash::ZERO, &pair), &Hash::ZERO);
+        assert_eq!(range_hash(&slots), expected);
+        let mut one_internal = [Child::Empty; FANOUT];
+        one_internal[0] = Child::Internal { hash: Hash([7; 32]), version: 1 };
+        let mut h = Hash([7; 32]);
+        for _ in 0..4 {
+            h = internal_hash(&h, &Hash::ZERO);
+        }
+        assert_eq!(range_hash(&one_internal), h, "a lone page does not collapse");
     }
 
     #[test]
@@ -503,9 +628,12 @@ mod tests {
         let mut src = MapSource(BTreeMap::new());
         let root =
             apply(&mut src, Child::Empty, 1, &[(b"a", Some(b"1")), (b"b", Some(b"2")), (b"c", Some(b"3"))]);
-        let mut changes =
-            vec![Change { key_hash: key_hash(b"a"), value_hash: Some(value_hash(b"1")), index: 0 }];
-        changes.push(Change { key_hash: key_hash(b"zz"), value_hash: None, index: 1 });
+        let mut changes = vec![Change {
+            key_hash: key_hash(b"a"),
+            leaf_hash: Some(leaf_hash(&key_hash(b"a"), &value_hash(b"1"))),
+            index: 0,
+        }];
+        changes.push(Change { key_hash: key_hash(b"zz"), leaf_hash: None, index: 1 });
         changes.sort_by_key(|c| c.key_hash);
         let mut up = Updater::new(&src, 2);
         let new_root = up.update(root, 0, &changes).unwrap();
