@@ -5,8 +5,10 @@ Stubs are generated at run time, never committed, so they always match `proto/` 
 
 from __future__ import annotations
 
+import atexit
 import importlib
 import os
+import shutil
 import sys
 import tempfile
 
@@ -24,7 +26,9 @@ def generate(out_dir: str | None = None) -> str:
         raise SystemExit(
             "grpcio-tools is missing: python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools pytest"
         ) from e
-    out_dir = out_dir or tempfile.mkdtemp(prefix="cairn-stubs-")
+    if out_dir is None:
+        out_dir = tempfile.mkdtemp(prefix="cairn-stubs-")
+        atexit.register(shutil.rmtree, out_dir, True)
     os.makedirs(out_dir, exist_ok=True)
     args = ["grpc_tools.protoc", "-I", PROTO_ROOT, f"--python_out={out_dir}", f"--grpc_python_out={out_dir}"]
     rc = protoc.main(args + [os.path.join(PROTO_ROOT, p) for p in PROTOS])
