@@ -239,7 +239,8 @@ pub(crate) fn range_hash(slots: &[Child]) -> Hash {
 
 /// The 4-bit slot index of a path at a page's depth (a multiple of 4).
 pub(crate) fn nibble(h: &Hash, depth: usize) -> usize {
-    h.0.get(depth / 8).map_or(0, |b| if depth % 8 == 0 { (b >> 4) as usize } else { (b & 0x0f) as usize })
+    h.0.get(depth / 8)
+        .map_or(0, |b| if depth.is_multiple_of(8) { (b >> 4) as usize } else { (b & 0x0f) as usize })
 }
 
 /// Storage key of a page: `version (BE) ‖ depth ‖ first ceil(depth/8) bytes of the path, unused bits
