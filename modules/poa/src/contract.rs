@@ -25,6 +25,8 @@ const STORAGE_VERSION: Item<u32> = Item::new(b"version");
 const AUTHORITIES: Map<Address, u64> = Map::new(b"auth");
 const PROPOSALS: Map<u64, Proposal> = Map::new(b"prop");
 const PENDING: Map<Address, u64> = Map::new(b"pending");
+/// Open proposals by `(expires_at, id)`, so `end_block` touches only the ones that expire, not every open one.
+const EXPIRY: Map<(u64, u64), ()> = Map::new(b"expiry");
 
 fn authorities() -> Result<BTreeMap<Address, u64>, Error> {
     AUTHORITIES.iter().collect()
@@ -202,8 +204,10 @@ fn settle(set: &BTreeMap<Address, u64>, proposal: Proposal, max: u32) -> Result<
     };
     if status == Status::Open {
         PROPOSALS.save(&id, &proposal)?;
+        EXPIRY.save(&(proposal.expires_at, id), &())?;
     } else {
         PROPOSALS.remove(&id);
+        EXPIRY.remove(&(proposal.expires_at, id));
     }
     Ok(ProposalStatus { id, status })
 }
@@ -227,15 +231,12 @@ fn apply(action: &Action) -> Result<(), Error> {
 /// Close proposals whose voting window has ended: after block `height`, votes come at `height + 1` or later.
 pub fn end_block(_env: &Env, height: u64) -> Result<(), Error> {
     let next = height.saturating_add(1);
-    let expired: Vec<u64> = PROPOSALS
-        .iter()
-        .filter_map(|entry| match entry {
-            Ok((id, p)) if p.expires_at <= next => Some(Ok(id)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e)),
-        })
-        .collect::<Result<_, _>>()?;
-    for id in expired {
+    // Every entry with expires_at ≤ next, i.e. below (next + 1, 0).
+    let end = next.checked_add(1).map(|n| (n, 0));
+    let expired: Vec<(u64, u64)> =
+        EXPIRY.range(None, end.as_ref()).map(|e| e.map(|(k, ())| k)).collect::<Result<_, _>>()?;
+    for (expires_at, id) in expired {
+        EXPIRY.remove(&(expires_at, id));
         PROPOSALS.remove(&id);
         Event::new("proposal_expired").attr("id", id.to_string()).emit();
     }

@@ -264,3 +264,40 @@ fn validator_set_updates_as_query(
 ) -> Result<Vec<(Address, u64)>, cairn_sdk::Error> {
     validator_set_updates(env)
 }
+
+#[test]
+fn end_block_closes_exactly_the_expired_proposals() {
+    let host = setup(&[(1, 1), (2, 1), (3, 1), (4, 1)], 10);
+    for (height, key) in [(100, 10), (103, 11), (105, 12)] {
+        host.set_height(height);
+        propose(&host, 1, Action::Admit { key: addr(key), power: 1 }).unwrap(); // open below height + 10
+    }
+    // A proposal that closes by vote leaves no expiry behind to trip over.
+    host.set_height(106);
+    propose(&host, 1, Action::Admit { key: addr(13), power: 1 }).unwrap();
+    vote(&host, 2, 3, false).unwrap();
+    assert_eq!(vote(&host, 3, 3, false).unwrap().status, Status::Rejected);
+
+    let open_ids = |host: &MockHost| -> Vec<u64> {
+        let all: Vec<Proposal> = host.query_as(query, &QueryMsg::Proposals).unwrap();
+        all.into_iter().map(|p| p.id).collect()
+    };
+    host.take_events();
+    host.set_height(112); // proposal 0 (expires 110) and 1 (expires 113) cannot be voted at 113
+    host.end_block(end_block).unwrap();
+    assert_eq!(open_ids(&host), vec![2]);
+    let expired: Vec<String> = host
+        .take_events()
+        .into_iter()
+        .filter(|e| e.kind == "proposal_expired")
+        .map(|e| e.attributes[0].1.clone())
+        .collect();
+    assert_eq!(expired, vec!["0", "1"]);
+    host.set_height(200);
+    host.end_block(end_block).unwrap();
+    assert!(open_ids(&host).is_empty());
+    assert!(
+        host.storage(&host.env().contract).keys().all(|k| !k.starts_with(&[0, 6, b'e'])),
+        "expiry index is empty"
+    );
+}
