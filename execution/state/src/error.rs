@@ -10,6 +10,8 @@ pub enum StateError {
     #[error("value is {len} bytes, the limit is {max}")]
     ValueTooLarge { len: usize, max: usize },
     #[error("batch has {len} changes, the limit is {max}")]
+    TooManyChanges { len: usize, max: usize },
+    #[error("batch holds {len} bytes of keys and values, the limit is {max}")]
     BatchTooLarge { len: usize, max: usize },
     #[error("cannot stage height {requested}: the next height is {expected}")]
     WrongHeight { requested: Height, expected: Height },

@@ -19,8 +19,10 @@ use crate::tree::{
 pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value accepted: 64 KiB for modules, plus slack for the host's own records.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024 + 1024;
-/// Most changes in one staged batch; bounds the memory a batch holds until commit.
+/// Most changes in one staged batch; with `MAX_BATCH_BYTES`, bounds the memory a batch holds until commit.
 pub const MAX_BATCH_CHANGES: usize = 1 << 22;
+/// Most key and value bytes in one staged batch.
+pub const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
 /// Page cache redb may use; the 1 GB target box also runs the node and wasmtime.
 pub const CACHE_BYTES: usize = 128 * 1024 * 1024;
 
@@ -293,15 +295,19 @@ impl State {
             return Err(StateError::WrongHeight { requested: h, expected });
         }
         if changes.len() > MAX_BATCH_CHANGES {
-            return Err(StateError::BatchTooLarge { len: changes.len(), max: MAX_BATCH_CHANGES });
+            return Err(StateError::TooManyChanges { len: changes.len(), max: MAX_BATCH_CHANGES });
         }
+        let mut bytes = 0usize;
         for (k, v) in &changes {
             check_key(k)?;
-            if let Some(v) = v
-                && v.len() > MAX_VALUE_BYTES
-            {
-                return Err(StateError::ValueTooLarge { len: v.len(), max: MAX_VALUE_BYTES });
+            let vlen = v.as_ref().map_or(0, Vec::len);
+            if vlen > MAX_VALUE_BYTES {
+                return Err(StateError::ValueTooLarge { len: vlen, max: MAX_VALUE_BYTES });
             }
+            bytes = bytes.saturating_add(k.len() + vlen);
+        }
+        if bytes > MAX_BATCH_BYTES {
+            return Err(StateError::BatchTooLarge { len: bytes, max: MAX_BATCH_BYTES });
         }
         let entries: Vec<(Vec<u8>, Option<Vec<u8>>)> = changes.into_iter().collect();
         let key_hashes: Vec<Hash> = entries.iter().map(|(k, _)| key_hash(k)).collect();
@@ -526,8 +532,98 @@ fn prune(txn: &WriteTransaction, oldest: u64, new_oldest: u64) -> Result<(), Sta
         }
     }
     let mut roots = txn.open_table(ROOTS).map_err(StateError::db)?;
-    for v in oldest..new_oldest {
+    let old_roots: Vec<u64> = roots
+        .range(oldest..new_oldest)
+        .map_err(StateError::db)?
+        .map(|e| e.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()
+        .map_err(StateError::db)?;
+    for v in old_roots {
         roots.remove(v).map_err(StateError::db)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(dir: &tempfile::TempDir) -> State {
+        let mut s =
+            State::open(&dir.path().join("s.redb"), StateConfig { prune_window: 0, fsync: false }).unwrap();
+        let batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            (0u32..100).map(|i| (i.to_le_bytes().to_vec(), Some(vec![i as u8; 3]))).collect();
+        s.stage(Height(1), batch).unwrap();
+        s.commit().unwrap();
+        s
+    }
+
+    fn rewrite_all(s: &State, table: TableDefinition<'_, &[u8], &[u8]>, bytes: Option<&[u8]>) {
+        let txn = s.db.begin_write().unwrap();
+        {
+            let mut t = txn.open_table(table).unwrap();
+            let keys: Vec<Vec<u8>> = t.iter().unwrap().map(|e| e.unwrap().0.value().to_vec()).collect();
+            for k in keys {
+                match bytes {
+                    Some(b) => t.insert(k.as_slice(), b).unwrap(),
+                    None => t.remove(k.as_slice()).unwrap(),
+                };
+            }
+        }
+        txn.commit().unwrap();
+    }
+
+    fn is_corrupt<T: std::fmt::Debug>(r: Result<T, StateError>) -> bool {
+        matches!(r, Err(StateError::Corrupt(_)))
+    }
+
+    #[test]
+    fn garbage_pages_are_corruption_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        rewrite_all(&s, NODES, Some(&[0xff, 0xff, 9, 1, 2]));
+        assert!(is_corrupt(s.prove(b"k", Height(1))));
+        assert!(is_corrupt(s.stage(Height(2), [(b"k".to_vec(), Some(b"v".to_vec()))].into_iter().collect())));
+        // The latest table does not need the tree.
+        assert_eq!(s.get(&5u32.to_le_bytes()).unwrap(), Some(vec![5; 3]));
+    }
+
+    #[test]
+    fn missing_pages_and_values_are_corruption_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let batch = [(b"x".to_vec(), Some(b"y".to_vec()))].into_iter().collect();
+        s.stage(Height(2), batch).unwrap();
+        s.commit().unwrap();
+        rewrite_all(&s, VALUES, Some(b"not the value"));
+        assert!(is_corrupt(s.get_at(&5u32.to_le_bytes(), Height(1))));
+        assert!(is_corrupt(s.prove(&5u32.to_le_bytes(), Height(2))));
+        rewrite_all(&s, NODES, None);
+        assert!(is_corrupt(s.get_at(&5u32.to_le_bytes(), Height(1))));
+        assert!(is_corrupt(s.prove(b"k", Height(2))));
+    }
+
+    #[test]
+    fn unknown_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = store(&dir);
+        let txn = s.db.begin_write().unwrap();
+        txn.open_table(META).unwrap().insert("format", 99).unwrap();
+        txn.commit().unwrap();
+        drop(s);
+        let err = State::open(&dir.path().join("s.redb"), StateConfig::default()).unwrap_err();
+        assert!(err.to_string().contains("format 99"), "{err}");
+    }
+
+    #[test]
+    fn too_many_bytes_in_a_batch_is_refused_before_work() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = store(&dir);
+        let v = vec![0u8; MAX_VALUE_BYTES];
+        let n = MAX_BATCH_BYTES / MAX_VALUE_BYTES + 1;
+        let batch: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            (0..n as u32).map(|i| (i.to_le_bytes().to_vec(), Some(v.clone()))).collect();
+        assert!(matches!(s.stage(Height(2), batch), Err(StateError::BatchTooLarge { .. })));
+        assert_eq!(s.staged_root(), None);
+    }
 }
