@@ -74,6 +74,11 @@ pub struct P2pConfig {
     /// How long gossip message ids are remembered for deduplication. Re-broadcasting identical bytes within
     /// this window is a no-op.
     pub dedup_window: Duration,
+    /// Txs are gossiped in batches: a tx waits at most this long for others to join it. Zero sends each tx
+    /// in its own batch at once.
+    pub tx_batch_delay: Duration,
+    /// A batch is sent as soon as it reaches this size (bounded by the txs topic limit).
+    pub tx_batch_bytes: usize,
     /// Liveness pings on idle connections (a crashed peer behind a silent link is dropped after ~2 intervals).
     pub ping_interval: Duration,
 }
@@ -96,12 +101,24 @@ impl P2pConfig {
             ban_duration: Duration::from_secs(60),
             heartbeat: Duration::from_millis(100),
             dedup_window: Duration::from_secs(30),
+            tx_batch_delay: Duration::from_millis(2),
+            tx_batch_bytes: 256 * 1024,
             ping_interval: Duration::from_secs(5),
         }
     }
 
-    /// The size limit for gossip on `topic`.
+    /// The size limit for one item gossiped on `topic` (for txs: one tx, leaving room for its batch framing).
     pub fn topic_limit(&self, topic: Topic) -> usize {
+        match topic {
+            Topic::Txs => {
+                self.wire_limit(topic).saturating_sub(crate::batch::BATCH_HEADER + crate::batch::ITEM_HEADER)
+            }
+            _ => self.wire_limit(topic),
+        }
+    }
+
+    /// The size limit for one gossip message on `topic` as it travels.
+    pub(crate) fn wire_limit(&self, topic: Topic) -> usize {
         match topic {
             Topic::Consensus => self.max_consensus_bytes.min(self.max_message_bytes),
             Topic::Txs | Topic::Blocks => self.max_message_bytes,

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 mod addr;
+mod batch;
 mod codec;
 mod config;
 mod error;

@@ -18,6 +18,7 @@ use libp2p::{
 };
 use tokio::sync::{mpsc, oneshot};
 
+use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::score::{Offence, PeerBook, Verdict};
@@ -77,6 +78,8 @@ pub struct NetStats {
     pub bans: AtomicU64,
     /// Broadcasts that reached no peer (nobody subscribed yet).
     pub broadcasts_without_peers: AtomicU64,
+    /// Tx batches that could not be gossiped (send queues full); their txs stay in the mempools.
+    pub broadcasts_failed: AtomicU64,
 }
 
 impl NetStats {
@@ -193,6 +196,7 @@ impl Network {
             bootstrap,
             is_self: Vec::new(),
             gossip_punished: HashMap::new(),
+            tx_batch: TxBatch::default(),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -313,7 +317,7 @@ fn gossip_config(
     let mut allowed = std::collections::HashSet::new();
     for topic in Topic::ALL {
         let hash = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id)).hash();
-        b.max_transmit_size_for_topic(config.topic_limit(topic) + GOSSIP_ENVELOPE, hash.clone());
+        b.max_transmit_size_for_topic(config.wire_limit(topic) + GOSSIP_ENVELOPE, hash.clone());
         allowed.insert(hash);
     }
     b.max_transmit_size(config.max_message_bytes + GOSSIP_ENVELOPE)
@@ -396,6 +400,10 @@ impl NetworkHandle {
     /// connections (or refused). Having no peers yet is not an error (counted in
     /// [`NetStats::broadcasts_without_peers`]); re-broadcasting identical bytes within the dedup window is a
     /// no-op. We do not receive our own broadcast: the node handles its own messages locally.
+    ///
+    /// Txs are batched (see `tx_batch_delay`): `Ok` means queued, and a batch that later fails to go out is
+    /// counted in [`NetStats::broadcasts_failed`]. A tx may then reach a peer twice in different batches —
+    /// the mempool deduplicates by hash.
     pub async fn broadcast(&self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
         let max = self.inner.config.topic_limit(topic);
         if data.len() > max {
@@ -482,6 +490,16 @@ struct Task {
     is_self: Vec<SocketAddr>,
     /// Gossip score at which each peer was last punished, so one bad message is punished once.
     gossip_punished: HashMap<PeerId, f64>,
+    /// Txs waiting to be gossiped together.
+    tx_batch: TxBatch,
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(tokio::time::Instant::from_std(d)).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl Task {
@@ -498,6 +516,7 @@ impl Task {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.maintain(),
+                _ = sleep_until(self.tx_batch.deadline) => self.flush_txs(),
             }
         };
         let Task { swarm, pending, .. } = self;
@@ -536,6 +555,9 @@ impl Task {
 
     fn on_command(&mut self, cmd: Command) {
         match cmd {
+            Command::Broadcast { topic: Topic::Txs, data, reply } => {
+                let _ = reply.send(self.queue_tx(data));
+            }
             Command::Broadcast { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
             }
@@ -598,6 +620,34 @@ impl Task {
         if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
     }
 
+    /// Adds a tx to the pending batch, sending the batch when it is full (or at once with no batch delay).
+    fn queue_tx(&mut self, data: Vec<u8>) -> Result<(), P2pError> {
+        let max = self.config.topic_limit(Topic::Txs);
+        if data.len() > max {
+            return Err(P2pError::TooLarge { len: data.len(), max });
+        }
+        let target = self.config.tx_batch_bytes.min(self.config.wire_limit(Topic::Txs));
+        if !self.tx_batch.is_empty() && self.tx_batch.size_with(data.len()) > target {
+            self.flush_txs();
+        }
+        self.tx_batch.push(&data, Instant::now() + self.config.tx_batch_delay);
+        if self.tx_batch.len_bytes() >= target || self.config.tx_batch_delay.is_zero() {
+            self.flush_txs();
+        }
+        Ok(())
+    }
+
+    fn flush_txs(&mut self) {
+        if self.tx_batch.is_empty() {
+            return;
+        }
+        let wire = self.tx_batch.take();
+        if let Err(e) = self.publish(Topic::Txs, wire) {
+            self.stats.broadcasts_failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "tx batch not gossiped");
+        }
+    }
+
     fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
         let len = data.len();
         let t = gossipsub::IdentTopic::new(topic.topic_string(&self.config.chain_id));
@@ -608,7 +658,7 @@ impl Task {
                 Ok(())
             }
             Err(gossipsub::PublishError::MessageTooLarge) => {
-                Err(P2pError::TooLarge { len, max: self.config.topic_limit(topic) })
+                Err(P2pError::TooLarge { len, max: self.config.wire_limit(topic) })
             }
             Err(gossipsub::PublishError::AllQueuesFull(n)) => {
                 Err(P2pError::Publish(format!("the send queues of all {n} peers are full")))
@@ -704,13 +754,28 @@ impl Task {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
             return;
         };
-        let max = self.config.topic_limit(topic);
+        let max = self.config.wire_limit(topic);
         if message.data.len() > max {
             let why = format!("gossip of {} bytes on {} (limit {max})", message.data.len(), topic.name());
             self.punish(propagation_source, Offence::Oversized, &why);
             return;
         }
-        self.emit(NetEvent::Gossip { from, topic, data: message.data });
+        if topic != Topic::Txs {
+            self.emit(NetEvent::Gossip { from, topic, data: message.data });
+            return;
+        }
+        match batch::unpack(&message.data) {
+            Ok(txs) => {
+                for data in txs {
+                    self.emit(NetEvent::Gossip { from, topic, data });
+                }
+            }
+            // Signed by its author, so the author (not the relayer) is at fault.
+            Err(e) => match peer_id_of(&from) {
+                Ok(author) => self.punish(author, Offence::Malformed, &format!("tx batch: {e}")),
+                Err(_) => self.punish(propagation_source, Offence::Malformed, &format!("tx batch: {e}")),
+            },
+        }
     }
 
     fn on_direct(&mut self, event: request_response::Event<Frame, Vec<u8>>) {

@@ -178,3 +178,28 @@ async fn requests_time_out_when_the_peer_never_answers() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txs_travel_in_batches_but_arrive_one_by_one_in_order() -> Result<()> {
+    init_tracing();
+    let a = Node::start(110, config(any_port(), vec![])).await?;
+    let mut b = Node::start(111, config(any_port(), vec![a.addr()])).await?;
+    wait_for_mesh(&[a.net.clone(), b.net.clone()], 1).await?;
+    // Sizes up to the per-tx limit: the largest fills a batch by itself.
+    let max = a.net.config().topic_limit(Topic::Txs);
+    let txs: Vec<Vec<u8>> =
+        (0..2000u32).map(|i| i.to_be_bytes().repeat(1 + (i as usize % 50))).chain([vec![9; max]]).collect();
+    for tx in &txs {
+        a.net.broadcast(Topic::Txs, tx.clone()).await?;
+    }
+    assert!(matches!(a.net.broadcast(Topic::Txs, vec![0; max + 1]).await, Err(P2pError::TooLarge { .. })));
+    for (i, tx) in txs.iter().enumerate() {
+        let (from, topic, data) = b.next_gossip().await?;
+        assert_eq!((from, topic), (a.pk(), Topic::Txs));
+        assert!(data == *tx, "tx {i} arrived out of order or changed");
+    }
+    assert_eq!(cairn_p2p::NetStats::get(&a.net.stats().broadcasts_failed), 0);
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
