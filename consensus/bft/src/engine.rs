@@ -416,7 +416,7 @@ impl BftEngine {
                 return;
             }
             // Notarized but not finalized in time: move on; the next leader re-proposes the notarized block.
-            self.enter_view(now, view + 1, fx);
+            self.enter_view(now, view.saturating_add(1), fx);
             return;
         }
         if let Some((block, signature)) = mine.notarized {
@@ -490,7 +490,7 @@ impl BftEngine {
                 }
                 self.round.nullifications.insert(view, cert);
                 if view >= self.view {
-                    self.enter_view(now, view + 1, fx);
+                    self.enter_view(now, view.saturating_add(1), fx);
                 } else {
                     self.try_propose(now, fx);
                     self.try_notarize(now, fx);
@@ -618,6 +618,10 @@ impl BftEngine {
         };
         if !ok_kind {
             self.dropped.malformed += 1;
+            return;
+        }
+        if cert.vote.view > self.view.saturating_add(MAX_VIEW_AHEAD) {
+            self.dropped.far_future += 1;
             return;
         }
         let known = match cert.vote.kind {

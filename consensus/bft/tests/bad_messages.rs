@@ -197,3 +197,14 @@ proptest! {
         prop_assert!(!fx.iter().any(|e| matches!(e, Effect::Persist(_))));
     }
 }
+
+#[test]
+fn far_future_certificate_does_not_jump_views() {
+    let mut t = fixture();
+    // Even a properly signed quorum certificate is refused this far ahead (it bounds view arithmetic and loops).
+    let vote = Vote { kind: VoteKind::Nullify, height: Height(1), view: u64::MAX, block: Hash::ZERO };
+    let signers = (0..3).map(|i| (i as u32, vote.sign(&t.chain, &t.keys[i]))).collect();
+    sends_nothing(&t.deliver(1, Message::Certificate(Certificate { vote, signers }).encode()));
+    assert_eq!(t.engine.status().view, 0);
+    only(t.engine.dropped(), |d| d.far_future = 1);
+}

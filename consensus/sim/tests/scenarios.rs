@@ -173,3 +173,20 @@ fn determinism() {
     let c = serde_json::to_string(&sim(&SimConfig { seed: 43, ..cfg })).unwrap();
     assert_ne!(a, c);
 }
+
+#[test]
+fn large_network() {
+    // 100 validators with 50–150 ms links and 5 % loss: still safe, every decision in its first view.
+    let cfg = SimConfig {
+        nodes: 100,
+        latency: Latency::Uniform(50, 150),
+        loss: 0.05,
+        decisions: 3,
+        seed: 3,
+        ..SimConfig::default()
+    };
+    let r = sim(&cfg);
+    assert_live_and_safe(&r, 3);
+    assert!(r.finality_ms.p50 <= 450, "{:?}", r.finality_ms);
+    assert!(r.msgs_per_node_per_decision < 3.0 * 100.0, "{}", r.msgs_per_node_per_decision);
+}
