@@ -9,6 +9,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use cairn_primitives::Height;
 use cairn_state::{State, StateConfig, verify_proof};
 
 struct Rng(u64);
@@ -116,6 +117,25 @@ fn main() -> anyhow::Result<()> {
         "stage: {:.0} writes/cpu-s, commit: {:.0} writes/cpu-s (cpu time of this process)",
         writes as f64 / stage_cpu.max(1e-9),
         writes as f64 / commit_cpu.max(1e-9)
+    );
+
+    let n_gets = 100_000u64;
+    let get_keys: Vec<Vec<u8>> = (0..n_gets).map(|_| key(rng.next() % next_key.max(1))).collect();
+    let t = Instant::now();
+    let mut found = 0u64;
+    for k in &get_keys {
+        found += u64::from(state.get(k)?.is_some());
+    }
+    let get_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    for k in get_keys.iter().take(10_000) {
+        state.get_at(k, Height(state.version().0.saturating_sub(1)))?;
+    }
+    let get_at_s = t.elapsed().as_secs_f64();
+    println!(
+        "get: {:.0}/s (latest, {found} of {n_gets} found), get_at previous version: {:.0}/s",
+        n_gets as f64 / get_s,
+        10_000.0 / get_at_s
     );
 
     let h = state.version();

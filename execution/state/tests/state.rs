@@ -390,3 +390,46 @@ fn state_is_send_and_sync() {
     fn assert_send_sync<T: Send + Sync>() {}
     assert_send_sync::<State>();
 }
+
+#[test]
+fn readers_on_other_threads_see_whole_versions() {
+    use std::sync::{Arc, RwLock};
+    let dir = tempfile::tempdir().unwrap();
+    let state = Arc::new(RwLock::new(open(&dir, 4)));
+    let keys: Vec<Vec<u8>> = (0u32..40).map(|i| format!("acct/{i}").into_bytes()).collect();
+    let readers: Vec<_> = (0..2)
+        .map(|_| {
+            let state = Arc::clone(&state);
+            let keys = keys.clone();
+            std::thread::spawn(move || {
+                let mut checks = 0;
+                for round in 0..200 {
+                    let s = state.read().unwrap();
+                    let h = s.version();
+                    let root = s.root();
+                    let k = &keys[round % keys.len()];
+                    let (v, proof) = s.prove(k, h).unwrap();
+                    verify_proof(&root, k, v.as_deref(), &proof).unwrap();
+                    // Every key holds the version number it was last written at: all equal within a version.
+                    if h.0 > 0 {
+                        assert_eq!(v, Some(h.0.to_le_bytes().to_vec()));
+                        assert_eq!(s.get(&keys[0]).unwrap(), v);
+                    }
+                    checks += 1;
+                }
+                checks
+            })
+        })
+        .collect();
+    for h in 1u64..=30 {
+        let b: Batch = keys.iter().map(|k| (k.clone(), Some(h.to_le_bytes().to_vec()))).collect();
+        let mut s = state.write().unwrap();
+        let next = s.version().next();
+        s.stage(next, b).unwrap();
+        s.commit().unwrap();
+    }
+    for r in readers {
+        assert_eq!(r.join().unwrap(), 200);
+    }
+    assert_eq!(state.read().unwrap().version(), Height(30));
+}
