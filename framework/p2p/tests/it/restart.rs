@@ -57,3 +57,105 @@ async fn a_bootstrap_peer_that_starts_late_is_connected_to() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+/// The body of the child process in the SIGKILL test: this test binary re-runs itself with only this
+/// (otherwise ignored) test and `CAIRN_P2P_CHILD=SEED,LISTEN` set, and the child prints what it sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "runs only as the child process of the SIGKILL test"]
+async fn child_node_process() -> Result<()> {
+    let spec = std::env::var("CAIRN_P2P_CHILD")?;
+    let (seed, listen) =
+        spec.split_once(',').ok_or_else(|| anyhow::anyhow!("CAIRN_P2P_CHILD=SEED,LISTEN"))?;
+    let mut node = Node::start(seed.parse()?, config(listen.parse()?, vec![])).await?;
+    println!("listening {}", node.addr());
+    while let Some(ev) = node.events.recv().await {
+        if let NetEvent::Gossip { from, topic, data } = ev {
+            println!("gossip {} {from} {}", topic.name(), hex::encode(data));
+        }
+    }
+    Ok(())
+}
+
+struct Child {
+    proc: std::process::Child,
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+}
+
+impl Child {
+    fn spawn(seed: u64, listen: std::net::SocketAddr) -> Result<Child> {
+        use std::io::BufRead;
+        let mut proc = std::process::Command::new(std::env::current_exe()?)
+            .args(["--exact", "restart::child_node_process", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("CAIRN_P2P_CHILD", format!("{seed},{listen}"))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = proc.stdout.take().ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        let (tx, lines) = tokio::sync::mpsc::unbounded_channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(Child { proc, lines })
+    }
+
+    async fn line_starting(&mut self, prefix: &str) -> Result<String> {
+        loop {
+            let line = tokio::time::timeout(WAIT, self.lines.recv())
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("child exited before printing {prefix:?}"))?;
+            // The test harness may print its own "test … ... " before our first line.
+            if let Some(at) = line.find(prefix) {
+                return Ok(line[at..].to_string());
+            }
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.proc.kill();
+        let _ = self.proc.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_process_killed_with_sigkill_is_reconnected_after_restart() -> Result<()> {
+    init_tracing();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let child_key = key(120).public();
+    let mut child = Child::spawn(120, port)?;
+    let listening = child.line_starting("listening ").await?;
+    assert_eq!(listening, format!("listening {child_key}@{port}"));
+
+    let mut a =
+        Node::start(121, config(any_port(), vec![cairn_p2p::PeerAddr::new(Some(child_key), port)])).await?;
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == child_key).then_some(())).await?;
+
+    // SIGKILL: no goodbye, the kernel just closes the sockets.
+    child.proc.kill()?;
+    child.proc.wait()?;
+    a.next(|e| matches!(e, NetEvent::PeerDisconnected(p) if p == child_key).then_some(())).await?;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+
+    let restarted = Instant::now();
+    let mut child = Child::spawn(120, port)?;
+    child.line_starting("listening ").await?;
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == child_key).then_some(())).await?;
+    let took = restarted.elapsed();
+    assert!(took < Duration::from_secs(2), "reconnection took {took:?}");
+    println!("reconnected {took:?} after the process restart");
+
+    // The restarted process hears a's gossip, attributed to a.
+    let payload = b"after kill -9".to_vec();
+    let want = format!("gossip consensus {} {}", a.pk(), hex::encode(&payload));
+    eventually("gossip subscription", || async { !a.net.gossip_peers(Topic::Consensus).await.is_empty() })
+        .await?;
+    a.net.broadcast(Topic::Consensus, payload).await?;
+    assert_eq!(child.line_starting("gossip ").await?, want);
+    a.net.shutdown().await;
+    Ok(())
+}
