@@ -81,7 +81,7 @@ struct Inner {
     host: Host,
     home: Option<PathBuf>,
     /// Genesis writes: staged with the first block (state versions start at height 1).
-    genesis: Option<Batch>,
+    genesis: Option<Arc<Batch>>,
     /// Height finalized and staged, waiting for `commit`.
     staged: Option<Height>,
     verified: LruCache<Hash, ()>,
@@ -200,7 +200,7 @@ impl Inner {
     /// Committed state as seen by CheckTx and queries: before the first block commits, the genesis writes.
     fn view(&self) -> Overlay {
         match &self.genesis {
-            Some(g) => Overlay::new(g.clone()),
+            Some(g) => Overlay::with_shared(g.clone()),
             None => Overlay::default(),
         }
     }
@@ -262,7 +262,7 @@ impl Inner {
         let batch = overlay.into_batch();
         let app_hash = self.host.base.stage(Height(1), batch.clone()).map_err(internal)?;
         self.host.base.discard_staged();
-        self.genesis = Some(batch);
+        self.genesis = Some(Arc::new(batch));
         Ok(InitChainResponse {
             consensus_params: None,
             validators: validators.into_iter().filter(|v| v.power > 0).collect(),
@@ -389,7 +389,7 @@ impl Inner {
         }
         self.host.base.discard_staged();
         self.staged = None;
-        let mut overlay = Overlay::new(self.genesis.clone().unwrap_or_default());
+        let mut overlay = self.view();
         let params = self.params(&overlay).map_err(internal)?;
         let block =
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::ops::Bound;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use cairn_primitives::{Hash, Height};
 
@@ -168,12 +168,19 @@ impl Backend for MemBackend {
 /// nested call, merges it down on success and drops it on failure.
 #[derive(Default, Debug)]
 pub struct Overlay {
+    /// Read-only writes below every layer (genesis, before the first block commits); shared, not copied.
+    shared: Option<Arc<Batch>>,
     layers: Vec<Batch>,
 }
 
 impl Overlay {
     pub fn new(block: Batch) -> Overlay {
-        Overlay { layers: vec![block] }
+        Overlay { shared: None, layers: vec![block] }
+    }
+
+    /// An overlay whose bottom is `shared` (not copied until `into_batch`).
+    pub fn with_shared(shared: Arc<Batch>) -> Overlay {
+        Overlay { shared: Some(shared), layers: vec![Batch::new()] }
     }
 
     pub fn push(&mut self) {
@@ -212,7 +219,15 @@ impl Overlay {
         while self.layers.len() > 1 {
             self.merge_top();
         }
-        self.layers.pop().unwrap_or_default()
+        let top = self.layers.pop().unwrap_or_default();
+        match self.shared {
+            Some(shared) => {
+                let mut all = Arc::unwrap_or_clone(shared);
+                all.extend(top);
+                all
+            }
+            None => top,
+        }
     }
 
     pub fn set(&mut self, key: Vec<u8>, value: Option<Vec<u8>>) {
@@ -225,7 +240,7 @@ impl Overlay {
     }
 
     pub fn get(&self, base: &dyn Backend, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        for layer in self.layers.iter().rev() {
+        for layer in self.layers.iter().rev().chain(self.shared.as_deref()) {
             if let Some(v) = layer.get(key) {
                 return Ok(v.clone());
             }
@@ -253,7 +268,7 @@ impl Overlay {
             };
             // Smallest candidate key across the backend and all layers (tombstones included).
             let mut best: Option<Vec<u8>> = base.next_entry(&cursor, end)?.map(|(k, _)| k);
-            for layer in &self.layers {
+            for layer in self.layers.iter().chain(self.shared.as_deref()) {
                 if let Some((k, _)) =
                     layer.range::<[u8], _>((Bound::Included(cursor.as_slice()), upper)).next()
                     && best.as_ref().is_none_or(|b| k < b)

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use cairn_primitives::Hash;
 use lru::LruCache;
-use wasmtime::{Config, Engine, InstancePre, Linker, Module};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module, PoolingAllocationConfig,
+};
 
 use crate::instance::HostState;
 use crate::{HostError, HostResult, imports};
@@ -50,8 +52,31 @@ pub fn engine_config(max_wasm_stack: usize) -> Config {
         .memory_reservation(16 * 1024 * 1024)
         .memory_guard_size(64 * 1024)
         .memory_reservation_for_growth(0);
+    // Instances come from a pool of pre-reserved slots: one tx instantiates at least one module, and mapping a
+    // fresh memory per instance (the on-demand allocator) costs more than running a bank transfer.
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(POOL_SLOTS)
+        .total_memories(POOL_SLOTS)
+        .total_tables(POOL_SLOTS * MAX_TABLES)
+        .total_component_instances(0)
+        .max_memories_per_module(1)
+        .max_tables_per_module(MAX_TABLES)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .table_elements(MAX_TABLE_ELEMENTS)
+        .linear_memory_keep_resident(256 * 1024)
+        .table_keep_resident(64 * 1024);
+    c.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     c
 }
+
+/// Instance (and memory) slots per engine: one tx holds at most `MAX_CALL_DEPTH` instances at once.
+pub const POOL_SLOTS: u32 = 64;
+/// Tables a module may define (checked at upload).
+pub const MAX_TABLES: u32 = 4;
+/// The memory cap in bytes (256 pages); matches `Limits::default().max_memory_pages`.
+pub const MAX_MEMORY_BYTES: usize = 16 * 1024 * 1024;
+/// Elements per table; matches `Limits::default().max_table_elements`.
+pub const MAX_TABLE_ELEMENTS: usize = 10_000;
 
 pub struct ModuleCache {
     engine: Engine,

@@ -112,11 +112,19 @@ impl Session {
         self.store.into_data().overlay
     }
 
+    /// The compiled code for `code_id`, which must be stored in state (the cache may also hold code of uploads
+    /// whose tx failed, so the cache alone does not prove it exists on chain).
     fn compiled(&mut self, code_id: &Hash) -> Outcome<Arc<Compiled>> {
         let (overlay, base) = self.parts();
         if !registry::code_exists(overlay, base, code_id)? {
             return Err(ExecError::UnknownCode(*code_id).into());
         }
+        self.compiled_stored(code_id)
+    }
+
+    /// The compiled code of an instance: its code is on chain (code is never deleted), so no existence check.
+    fn compiled_stored(&mut self, code_id: &Hash) -> Outcome<Arc<Compiled>> {
+        let (overlay, base) = self.parts();
         let cache = self.store.data().cache.clone();
         let (c, _) = cache.get(code_id, || registry::read_code(overlay, base, code_id))?;
         Ok(c)
@@ -227,7 +235,7 @@ impl Session {
     /// `Message::Execute`.
     pub fn execute(&mut self, caller: &Address, contract: &Address, msg: &[u8]) -> Outcome<Vec<u8>> {
         let info = self.instance(contract)?;
-        let code = self.compiled(&info.code_id)?;
+        let code = self.compiled_stored(&info.code_id)?;
         self.run(&code, *contract, *caller, "execute", msg)
     }
 
@@ -281,7 +289,7 @@ impl Session {
     /// Runs an arbitrary entry point (hooks) with the zero address as caller.
     pub fn execute_entry(&mut self, contract: &Address, entry: &'static str, msg: &[u8]) -> Outcome<Vec<u8>> {
         let info = self.instance(contract)?;
-        let code = self.compiled(&info.code_id)?;
+        let code = self.compiled_stored(&info.code_id)?;
         let has = match entry {
             "end_block" => code.has_end_block,
             "validator_set_updates" => code.has_validator_set_updates,

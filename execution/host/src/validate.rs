@@ -148,6 +148,14 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationE
     }
     info.memory_pages = (mem.initial, mem.maximum);
 
+    let max_tables = u64::from(crate::cache::MAX_TABLES);
+    if u64::from(types.table_count()) > max_tables {
+        return Err(ValidationError::Count {
+            section: "table",
+            count: types.table_count().into(),
+            max: max_tables,
+        });
+    }
     for t in 0..types.table_count() {
         let table = types.table_at(t);
         if table.initial > limits.max_table_elements {
