@@ -523,7 +523,7 @@ impl BftEngine {
         self.active = false;
         fx.push(Effect::CancelTimer { id: VIEW_TIMER });
         fx.push(Effect::CancelTimer { id: RETRY_TIMER });
-        self.sets = self.sets.split_off(&height);
+        self.sets = self.sets.split_off(&height.next());
         if let Some(peer) = from {
             // We learned this from a peer, so we are probably behind: ask it for the next one right away.
             fx.push(Effect::Send { to: peer, bytes: Message::SyncRequest { height: self.height }.encode() });
@@ -563,6 +563,12 @@ impl BftEngine {
                 return;
             }
         };
+        if !self.active && !matches!(msg, Message::SyncRequest { .. }) {
+            // Waiting for this height's validator set (e.g. two heights finalized in one batch): keep the
+            // message and judge it once the set is known.
+            self.buffer(from, bytes, &msg);
+            return;
+        }
         if !self.is_known(&from) {
             self.dropped.unknown_sender += 1;
             return;
@@ -590,12 +596,8 @@ impl BftEngine {
             }
             return;
         }
-        if height > self.height || !self.active {
-            if height.0 > self.height.0.saturating_add(2) || self.future.len() >= MAX_FUTURE_MESSAGES {
-                self.dropped.far_future += 1;
-            } else {
-                self.future.push((from, bytes));
-            }
+        if height > self.height {
+            self.buffer(from, bytes, &msg);
             return;
         }
         match msg {
@@ -606,6 +608,24 @@ impl BftEngine {
             Message::Retry { vote, signature } => self.on_vote(now, from, vote, signature, Via::Retry, fx),
             Message::Certificate(cert) => self.on_certificate(now, from, cert, fx),
             Message::SyncRequest { .. } => {}
+        }
+    }
+
+    /// Keeps a message for a later height (at most two ahead, at most `MAX_FUTURE_MESSAGES` in all).
+    fn buffer(&mut self, from: PublicKey, bytes: Bytes, msg: &Message) {
+        let height = match msg {
+            Message::Proposal { vote, .. } | Message::Vote { vote, .. } | Message::Retry { vote, .. } => {
+                vote.height
+            }
+            Message::Certificate(c) => c.vote.height,
+            Message::SyncRequest { height } => *height,
+        };
+        if height.0 > self.height.0.saturating_add(2) || self.future.len() >= MAX_FUTURE_MESSAGES {
+            self.dropped.far_future += 1;
+        } else if height >= self.height {
+            self.future.push((from, bytes));
+        } else {
+            self.dropped.stale += 1;
         }
     }
 
