@@ -116,3 +116,26 @@ mod tests {
         assert!(unpack(&[0, 0, 0, 1, 0, 0, 0, 1, 5, 6]).unwrap_err().contains("after the last"));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = unpack(&data);
+        }
+
+        #[test]
+        fn any_batch_round_trips(items in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..64), 0..32)) {
+            let mut b = TxBatch::default();
+            for it in &items {
+                b.push(it, Instant::now());
+            }
+            prop_assert_eq!(unpack(&b.take()).unwrap(), items);
+        }
+    }
+}

@@ -238,3 +238,22 @@ mod tests {
         assert!(block_on(c.write_response(&proto(), &mut buf, vec![0; 101])).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use futures::io::Cursor;
+    use libp2p::request_response::Codec;
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic_the_reader(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let mut c = FrameCodec { max_payload: 128 };
+            let p = StreamProtocol::new("/test/1");
+            let _ = futures::executor::block_on(c.read_request(&p, &mut Cursor::new(data.clone())));
+            let _ = futures::executor::block_on(c.read_response(&p, &mut Cursor::new(data)));
+        }
+    }
+}

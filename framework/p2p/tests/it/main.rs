@@ -2,5 +2,6 @@
 
 mod abuse;
 mod basics;
+mod properties;
 mod restart;
 mod support;
