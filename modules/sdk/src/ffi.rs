@@ -8,6 +8,7 @@ use core::cell::UnsafeCell;
 
 use borsh::BorshDeserialize;
 
+use crate::arena::Arena;
 use crate::env::{Address, Env};
 use crate::event::Event;
 
@@ -175,7 +176,7 @@ pub(crate) fn reset_heap() {
     ALLOCATOR.reset();
 }
 
-/// A bump allocator that frees everything at once.
+/// A bump allocator that frees everything at once (the arithmetic is [`Arena`], tested natively).
 ///
 /// Why not a general allocator: an entry point is short-lived and allocates little (decode a message, a few
 /// storage values, one output), so per-object `free` buys nothing while costing code size and fuel. Memory is
@@ -183,8 +184,8 @@ pub(crate) fn reset_heap() {
 /// returns, so an instance the host reuses does not grow. The one rule this imposes — no heap data may outlive
 /// an entry point — holds because module state lives in storage, never in statics.
 pub(crate) struct BumpAllocator {
-    /// Next free address; 0 until first use (then the heap starts at `__heap_base`).
-    next: UnsafeCell<usize>,
+    /// `None` until first use; then an arena starting at `__heap_base`.
+    arena: UnsafeCell<Option<Arena>>,
 }
 
 // SAFETY: wasm32-unknown-unknown guests are single-threaded; there is no concurrent access.
@@ -197,15 +198,29 @@ unsafe extern "C" {
     static __heap_base: u8;
 }
 
+/// Grow linear memory so that it reaches `end`; false if the host refuses.
+fn grow_to(end: usize) -> bool {
+    let have = core::arch::wasm32::memory_size(0) * PAGE;
+    end <= have || core::arch::wasm32::memory_grow(0, (end - have).div_ceil(PAGE)) != usize::MAX
+}
+
 impl BumpAllocator {
-    fn heap_base() -> usize {
+    /// The arena, created on first use.
+    ///
+    /// # Safety
+    /// No other reference into the cell may be alive (true: single-threaded, and no caller holds it across a
+    /// call that could re-enter the allocator).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn arena(&self) -> &mut Arena {
+        // SAFETY: see the function's contract.
+        let slot = unsafe { &mut *self.arena.get() };
         // Only the linker-provided symbol's address is taken, never its value.
-        core::ptr::addr_of!(__heap_base) as usize
+        slot.get_or_insert_with(|| Arena::new(core::ptr::addr_of!(__heap_base) as usize))
     }
 
     fn reset(&self) {
-        // SAFETY: single-threaded (see `Sync` above); no reference into the cell is held across calls.
-        unsafe { *self.next.get() = Self::heap_base() }
+        // SAFETY: called between allocations, never while one is in progress.
+        unsafe { self.arena() }.reset();
     }
 }
 
@@ -213,74 +228,74 @@ impl BumpAllocator {
 // overlap until `reset`, which only runs when no allocation is live (see the type's docs).
 unsafe impl GlobalAlloc for BumpAllocator {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        // SAFETY: single-threaded, no outstanding reference to the cell.
-        let next = unsafe { &mut *self.next.get() };
-        if *next == 0 {
-            *next = Self::heap_base();
+        // SAFETY: single-threaded; the reference does not outlive this call.
+        let arena = unsafe { self.arena() };
+        match arena.alloc(layout.size(), layout.align(), &mut grow_to) {
+            Some(addr) => addr as *mut u8,
+            None => core::ptr::null_mut(),
         }
-        let align = layout.align();
-        let Some(start) = next.checked_add(align - 1).map(|n| n & !(align - 1)) else {
-            return core::ptr::null_mut();
-        };
-        let Some(end) = start.checked_add(layout.size()) else {
-            return core::ptr::null_mut();
-        };
-        let have = core::arch::wasm32::memory_size(0) * PAGE;
-        if end > have {
-            let pages = (end - have).div_ceil(PAGE);
-            if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                return core::ptr::null_mut();
-            }
-        }
-        *next = end;
-        start as *mut u8
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: single-threaded, no outstanding reference to the cell.
-        let next = unsafe { &mut *self.next.get() };
-        // Give back the most recent allocation: cheap, and it makes push-then-drop temporaries free.
-        if ptr as usize + layout.size() == *next {
-            *next = ptr as usize;
-        }
+        // SAFETY: single-threaded; the reference does not outlive this call.
+        unsafe { self.arena() }.dealloc(ptr as usize, layout.size());
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // SAFETY: single-threaded, no outstanding reference to the cell.
-        let next = unsafe { &mut *self.next.get() };
-        // Grow the most recent allocation in place: a Vec being built is almost always the last allocation.
-        if ptr as usize + layout.size() == *next {
-            let end = ptr as usize + new_size;
-            let have = core::arch::wasm32::memory_size(0) * PAGE;
-            if end > have {
-                let pages = (end - have).div_ceil(PAGE);
-                if core::arch::wasm32::memory_grow(0, pages) == usize::MAX {
-                    return core::ptr::null_mut();
-                }
+        // SAFETY: single-threaded; the reference does not outlive this call.
+        let arena = unsafe { self.arena() };
+        match arena.realloc(ptr as usize, layout.size(), new_size, layout.align(), &mut grow_to) {
+            Some((addr, false)) => addr as *mut u8,
+            Some((addr, true)) => {
+                let new = addr as *mut u8;
+                // SAFETY: both blocks are valid for the copied length, and a moved block starts after every
+                // live block, so they do not overlap.
+                unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
+                new
             }
-            *next = end;
-            return ptr;
+            None => core::ptr::null_mut(),
         }
-        // SAFETY: `new_size` is non-zero and the layout valid, as `GlobalAlloc::realloc` guarantees.
-        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
-        // SAFETY: as above.
-        let new = unsafe { self.alloc(new_layout) };
-        if !new.is_null() {
-            // SAFETY: both blocks are valid for the copied length and do not overlap (`new` is past `ptr`'s end).
-            unsafe { core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size)) };
-        }
-        new
     }
 }
 
 #[global_allocator]
-static ALLOCATOR: BumpAllocator = BumpAllocator { next: UnsafeCell::new(0) };
+static ALLOCATOR: BumpAllocator = BumpAllocator { arena: UnsafeCell::new(None) };
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
-    // A panic is a bug in the module, not a host crash: it fails the call with the panic's message.
-    let message = alloc::format!("module panicked: {}", info.message());
-    abort(&message)
+    // A panic is a bug in the module, not a host crash: it fails the call with the panic's message. The message
+    // is formatted into a stack buffer, not the heap, so a panic caused by running out of memory still reports.
+    use core::fmt::Write;
+    let mut message = MessageBuf { bytes: [0; 1024], len: 0 };
+    let _ = write!(message, "module panicked: {}", info.message());
+    abort(message.as_str())
+}
+
+/// A fixed buffer that keeps the first 1 KiB of what is written to it (the host truncates logs to 1 KiB anyway).
+struct MessageBuf {
+    bytes: [u8; 1024],
+    len: usize,
+}
+
+impl MessageBuf {
+    fn as_str(&self) -> &str {
+        let bytes = &self.bytes[..self.len];
+        match core::str::from_utf8(bytes) {
+            Ok(s) => s,
+            // Cut inside a multi-byte character: keep the valid prefix.
+            Err(e) => core::str::from_utf8(&bytes[..e.valid_up_to()]).unwrap_or(""),
+        }
+    }
+}
+
+impl core::fmt::Write for MessageBuf {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let room = self.bytes.len() - self.len;
+        let n = s.len().min(room);
+        self.bytes[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
 }
 
 /// The body of an entry-point export: run [`dispatch`](crate::entry::dispatch) on the host's input buffer, then

@@ -8,6 +8,8 @@ extern crate alloc;
 #[cfg(not(target_arch = "wasm32"))]
 extern crate std;
 
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+mod arena;
 mod crypto;
 mod entry;
 mod env;
