@@ -79,6 +79,8 @@ pub struct P2pConfig {
     pub tx_batch_delay: Duration,
     /// A batch is sent as soon as it reaches this size (bounded by the txs topic limit).
     pub tx_batch_bytes: usize,
+    /// How long a dial (TCP connect + noise + yamux) may take before it counts as failed and is retried.
+    pub dial_timeout: Duration,
     /// Liveness pings on idle connections (a crashed peer behind a silent link is dropped after ~2 intervals).
     pub ping_interval: Duration,
 }
@@ -103,6 +105,7 @@ impl P2pConfig {
             dedup_window: Duration::from_secs(30),
             tx_batch_delay: Duration::from_millis(2),
             tx_batch_bytes: 256 * 1024,
+            dial_timeout: Duration::from_secs(3),
             ping_interval: Duration::from_secs(5),
         }
     }
@@ -139,6 +142,9 @@ impl P2pConfig {
             || self.max_pending_requests == 0
         {
             return bad("max_peers, event_queue, command_queue and max_pending_requests must be positive");
+        }
+        if self.dial_timeout.is_zero() || self.ping_interval.is_zero() {
+            return bad("dial_timeout and ping_interval must be positive");
         }
         if self.heartbeat.is_zero() || self.redial_initial.is_zero() || self.redial_max < self.redial_initial
         {

@@ -225,6 +225,7 @@ fn build_swarm(
     let request_timeout = config.request_timeout;
     let max_message = config.max_message_bytes;
     let ping_interval = config.ping_interval;
+    let dial_timeout = config.dial_timeout;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -264,6 +265,8 @@ fn build_swarm(
             c.with_idle_connection_timeout(Duration::from_secs(24 * 3600))
                 .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
         })
+        // A dial into a black hole (a partitioned link) must fail soon, or redial waits behind it.
+        .with_connection_timeout(dial_timeout)
         .build();
     Ok(swarm)
 }

@@ -159,3 +159,39 @@ async fn a_peer_process_killed_with_sigkill_is_reconnected_after_restart() -> Re
     a.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_into_a_black_hole_times_out_and_is_retried() -> Result<()> {
+    init_tracing();
+    // A tarpit on the peer's port: accepts TCP and never answers, like a link that drops everything.
+    let tarpit = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = tarpit.local_addr()?;
+    let held = std::sync::Arc::new(tokio::sync::Mutex::new(Vec::new()));
+    let keep = held.clone();
+    let pit = tokio::spawn(async move {
+        while let Ok((sock, _)) = tarpit.accept().await {
+            keep.lock().await.push(sock);
+        }
+    });
+    let mut cfg = config(any_port(), vec![cairn_p2p::PeerAddr::new(Some(key(131).public()), port)]);
+    cfg.dial_timeout = Duration::from_millis(500);
+    let mut a = Node::start(130, cfg).await?;
+    eventually("a dialled the tarpit", || async { !held.lock().await.is_empty() }).await?;
+
+    // The link heals: the real peer listens there now, while a's first dial still hangs in the tarpit.
+    pit.abort();
+    let _ = pit.await;
+    let healed = Instant::now();
+    let b = Node::start(131, config(port, vec![])).await?;
+    let pb = b.pk();
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await?;
+    let took = healed.elapsed();
+    assert!(took < Duration::from_secs(2), "connected {took:?} after the link healed");
+    assert!(
+        !held.lock().await.is_empty(),
+        "the hung connection must still be open for the test to mean anything"
+    );
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
