@@ -89,9 +89,11 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationE
         return Err(ValidationError::TooLarge { len: bytes.len(), max: limits.max_module_bytes });
     }
     let mut validator = Validator::new_with_features(features());
-    let types = validator
-        .validate_all(bytes)
-        .map_err(|e| ValidationError::Invalid { offset: e.offset(), message: e.message().to_string() })?;
+    let types = validator.validate_all(bytes).map_err(|e| ValidationError::Invalid {
+        offset: e.offset(),
+        // Some wasmparser messages are multi-line debug output: keep the log on one line.
+        message: e.message().split_whitespace().collect::<Vec<_>>().join(" "),
+    })?;
     let types = types.as_ref();
 
     let mut info = ModuleInfo::default();

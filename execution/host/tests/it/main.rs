@@ -7,3 +7,4 @@ mod determinism;
 mod hostile;
 mod lifecycle;
 mod poa;
+mod remote;
