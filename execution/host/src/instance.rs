@@ -298,7 +298,7 @@ pub(crate) fn nested_call(
     let event_mark = c.data().events.len();
     let result = run_entry(&mut *c, &compiled, target, self_addr, "execute", &msg, given);
     let left = c.get_fuel().unwrap_or(0);
-    c.set_fuel(available - given + left)?;
+    c.set_fuel(available.saturating_sub(given).saturating_add(left))?;
     if let Some(fatal) = &c.data().fatal {
         return Err(wasmtime::Error::msg(format!("host failure: {fatal}")));
     }

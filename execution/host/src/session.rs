@@ -38,6 +38,8 @@ pub struct Session {
     store: Store<HostState>,
     fuel_limit: u64,
     limits: Limits,
+    /// Whether `store` has run an entry point (and so holds instances until it is dropped).
+    used: bool,
 }
 
 impl Session {
@@ -51,7 +53,35 @@ impl Session {
         store.limiter(|s| &mut s.limiter);
         // Fuel is always on in our engine config; set_fuel cannot fail then.
         let _ = store.set_fuel(fuel_limit);
-        Session { store, fuel_limit, limits: host.limits.clone() }
+        Session { store, fuel_limit, limits: host.limits.clone(), used: false }
+    }
+
+    /// Moves the state into a fresh store, so the instances of earlier entry points are freed: a tx of many
+    /// messages then holds at most one call stack of instances at a time (the pool and the limiter are bounded).
+    fn renew_store(&mut self) {
+        let fuel = self.store.get_fuel().unwrap_or(0);
+        let engine = self.store.engine().clone();
+        let d = self.store.data_mut();
+        let limiter = Limiter {
+            max_memory_bytes: d.limiter.max_memory_bytes,
+            max_table_elements: d.limiter.max_table_elements,
+        };
+        let mut state = HostState::new(
+            d.cache.clone(),
+            d.base.clone(),
+            std::mem::take(&mut d.overlay),
+            d.block.clone(),
+            d.origin,
+            limiter,
+        );
+        state.read_only = d.read_only;
+        state.events = std::mem::take(&mut d.events);
+        state.fatal = d.fatal.take();
+        let mut store = Store::new(&engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let _ = store.set_fuel(fuel);
+        self.store = store;
+        self.used = false;
     }
 
     pub fn fuel_used(&self) -> u64 {
@@ -146,6 +176,10 @@ impl Session {
         input: &[u8],
     ) -> Outcome<Vec<u8>> {
         self.charge(PRICE_ENTRY)?;
+        if self.used {
+            self.renew_store();
+        }
+        self.used = true;
         let mark = self.begin();
         let result =
             instance::run_entry(&mut self.store, code, contract, caller, entry, input, self.fuel_limit);

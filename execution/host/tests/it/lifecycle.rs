@@ -209,3 +209,47 @@ fn store_queries_carry_proofs_that_verify() {
     cairn_state::verify_proof(&info.last_app_hash, &nonce_key, Some(&r.value), &proof).expect("verifies");
     assert!(cairn_state::verify_proof(&Hash::digest(b"other"), &nonce_key, Some(&r.value), &proof).is_err());
 }
+
+#[test]
+fn a_tx_of_many_messages_reuses_no_stale_instances() {
+    // 64 messages (the maximum), each instantiating the module: the host frees each message's instances.
+    let mut chain = Chain::new(json!({}));
+    let k = key(1);
+    let id = chain.upload(&k, &counter());
+    let a = chain.instantiate(&k, id, "a", None);
+    let msgs = (0..64).map(|_| Message::Execute { contract: a, msg: vec![0] }).collect();
+    let r = chain.send(&k, msgs);
+    assert!(r.is_ok(), "{}", r.log);
+    assert_eq!(counter_value(&chain, a), 64);
+}
+
+#[test]
+fn end_block_hooks_run_every_block_and_any_sybil_module_drives_validators() {
+    let code = wat("sybil.wat");
+    let pk = key(7).public();
+    let init = borsh::to_vec(&vec![(pk.0, 5u64)]).expect("init");
+    let mut chain = Chain {
+        app: cairn_execution::ExecApp::in_memory(cairn_execution::ExecConfig::default()).expect("app"),
+        chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
+        height: 0,
+        nonces: Default::default(),
+    };
+    let init = chain
+        .init(&json!({
+            "modules": [{ "label": "sybil", "wasm_hex": hex::encode(&code), "init_msg_hex": hex::encode(init) }],
+            "sybil_module": "sybil",
+        }))
+        .expect("init");
+    assert_eq!(init.validators, vec![cairn_primitives::Validator { public_key: pk, power: 5 }]);
+    let addr = genesis_instance(&code, 0);
+    for _ in 0..3 {
+        assert!(chain.block(vec![]).validator_updates.is_empty());
+    }
+    let blocks = chain.query(&format!("module/{}", addr.to_hex()), vec![]);
+    assert_eq!(u64::try_from_slice(&blocks.value).expect("u64"), 3, "end_block ran once per block");
+    let update = borsh::to_vec(&vec![(pk.0, 0u64)]).expect("update");
+    let tx = chain.tx(&key(1), vec![Message::Execute { contract: addr, msg: update }]);
+    let resp = chain.block(vec![tx]);
+    assert!(resp.tx_results[0].is_ok());
+    assert_eq!(resp.validator_updates, vec![cairn_primitives::Validator { public_key: pk, power: 0 }]);
+}
