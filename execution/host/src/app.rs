@@ -294,10 +294,21 @@ impl Inner {
         };
         match <Vec<([u8; 32], u64)>>::try_from_slice(&out) {
             Ok(list) => {
-                let v = list
-                    .into_iter()
-                    .map(|(pk, power)| Validator { public_key: PublicKey(pk), power })
-                    .collect();
+                // A key that is not a valid ed25519 point could never sign a vote: drop it rather than hand the
+                // engine a validator set it must reject.
+                let mut v = Vec::with_capacity(list.len());
+                for (pk, power) in list {
+                    let public_key = PublicKey(pk);
+                    if public_key.validate().is_ok() {
+                        v.push(Validator { public_key, power });
+                    } else {
+                        events.push(
+                            Event::new("sybil_invalid_key")
+                                .attr("module", sybil.to_hex())
+                                .attr("key", public_key.to_hex()),
+                        );
+                    }
+                }
                 Ok((v, overlay, events))
             }
             Err(e) => {
