@@ -4,7 +4,8 @@
 //!
 //! All nodes run in this process on one tokio runtime, so send and receive times come from one clock. Each
 //! round waits for every delivery before the next, so the figures are unloaded latencies; the burst then
-//! measures how fast one node's small gossip messages reach the other three.
+//! measures how fast one node's small gossip messages reach the other three, and the last 10 s measure the
+//! CPU an idle, connected node uses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -95,6 +96,16 @@ async fn collect(
         }
     }
     Ok(())
+}
+
+/// CPU time (user + system) this process has used, from /proc (Linux only).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields overall.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
 #[tokio::main]
@@ -189,6 +200,15 @@ async fn main() -> Result<()> {
         burst * (NODES as u64 - 1),
         seen as f64 / (NODES as f64 - 1.0) / secs
     );
+    // Idle: the 4 connected nodes with nothing to say (pings, gossipsub heartbeats, redial/ban ticks).
+    if let Some(before) = cpu_seconds() {
+        let idle = Duration::from_secs(10);
+        tokio::time::sleep(idle).await;
+        if let Some(after) = cpu_seconds() {
+            let per_node = (after - before) / idle.as_secs_f64() / NODES as f64 * 100.0;
+            println!("idle: {per_node:.2} % of one core per node over {idle:?}");
+        }
+    }
     let all = Arc::new(nets);
     for n in all.iter() {
         n.shutdown().await;

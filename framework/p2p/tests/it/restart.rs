@@ -195,3 +195,24 @@ async fn a_dial_into_a_black_hole_times_out_and_is_retried() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_every_handle_stops_the_network_and_frees_the_port() -> Result<()> {
+    let node = Node::start(140, config(any_port(), vec![])).await?;
+    let port = node.net.local_addr();
+    let clone = node.net.clone();
+    drop(node);
+    // One handle is still alive: the port stays taken.
+    assert!(Node::start(141, config(port, vec![])).await.is_err());
+    drop(clone);
+    let deadline = Instant::now() + WAIT;
+    let restarted = loop {
+        match Node::start(140, config(port, vec![])).await {
+            Ok(n) => break n,
+            Err(e) if Instant::now() > deadline => anyhow::bail!("the port never came free: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    };
+    restarted.net.shutdown().await;
+    Ok(())
+}
