@@ -120,6 +120,9 @@ pub struct Crash {
     pub node: usize,
     pub at: Time,
     pub restart: Option<Time>,
+    /// Crash in the middle of the node's first batch at or after `at` that persists a WAL record: the records
+    /// are durable, the messages that were to follow them are never sent (the worst moment for double votes).
+    pub torn: bool,
 }
 
 /// How a Byzantine node misbehaves. Each lives in its own file under `byzantine/`.

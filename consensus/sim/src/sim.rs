@@ -26,7 +26,7 @@ pub fn node_key(i: usize) -> Keypair {
 enum Kind {
     Deliver { to: usize, from: usize, bytes: Bytes },
     Timer { node: usize, id: TimerId, generation: u64 },
-    Crash { node: usize },
+    Crash { node: usize, torn: bool },
     Restart { node: usize },
 }
 
@@ -66,6 +66,8 @@ struct Node {
     sent_bytes: u64,
     /// Counters of engines that crashed (the live engine's are read at the end).
     dropped: DropCounters,
+    /// Crash inside the next batch that persists something (see `Crash::torn`).
+    torn_pending: bool,
 }
 
 impl Node {
@@ -161,6 +163,7 @@ impl<'a> Simulation<'a> {
                 sent: 0,
                 sent_bytes: 0,
                 dropped: DropCounters::default(),
+                torn_pending: false,
             });
         }
         let index_of = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
@@ -192,7 +195,7 @@ impl<'a> Simulation<'a> {
             if crash.node >= sim.nodes.len() {
                 return Err(Error::Config(format!("crash of node {} which does not exist", crash.node)));
             }
-            sim.push(crash.at, Kind::Crash { node: crash.node });
+            sim.push(crash.at, Kind::Crash { node: crash.node, torn: crash.torn });
             if let Some(at) = crash.restart {
                 sim.push(at.max(crash.at), Kind::Restart { node: crash.node });
             }
@@ -246,6 +249,22 @@ impl<'a> Simulation<'a> {
             let Some(engine) = self.nodes[i].engine.as_mut() else { return };
             effects.clear();
             engine.handle(self.now, input, &mut effects);
+            if self.nodes[i].torn_pending && effects.iter().any(|e| matches!(e, Effect::Persist(_))) {
+                // Perform what came before the first record, write every record, drop the rest, and die.
+                let mut persisted = false;
+                for effect in effects.drain(..) {
+                    match effect {
+                        Effect::Persist(record) => {
+                            persisted = true;
+                            self.nodes[i].wal.push(record);
+                        }
+                        other if !persisted => self.perform(i, other, &mut queue),
+                        _ => {}
+                    }
+                }
+                self.crash(i);
+                return;
+            }
             for effect in effects.drain(..) {
                 self.perform(i, effect, &mut queue);
             }
@@ -376,6 +395,14 @@ impl<'a> Simulation<'a> {
         self.push(now + base + jitter, Kind::Deliver { to, from, bytes });
     }
 
+    fn crash(&mut self, i: usize) {
+        self.nodes[i].torn_pending = false;
+        if let Some(engine) = self.nodes[i].engine.take() {
+            self.nodes[i].dropped.add(&engine.dropped());
+        }
+        self.nodes[i].timers.clear();
+    }
+
     fn max_time(&self) -> Time {
         if self.cfg.max_time > 0 {
             self.cfg.max_time
@@ -415,15 +442,18 @@ impl<'a> Simulation<'a> {
                         self.drive(node, vec![Input::Timer(id)]);
                     }
                 }
-                Kind::Crash { node } => {
+                Kind::Crash { node, torn } => {
                     self.digest.update(&[5]);
-                    if let Some(engine) = self.nodes[node].engine.take() {
-                        self.nodes[node].dropped.add(&engine.dropped());
+                    if torn {
+                        self.nodes[node].torn_pending = true;
+                    } else {
+                        self.crash(node);
                     }
-                    self.nodes[node].timers.clear();
                 }
                 Kind::Restart { node } => {
                     self.digest.update(&[6]);
+                    // A torn crash that found no batch to tear before its restart time does not happen.
+                    self.nodes[node].torn_pending = false;
                     if self.nodes[node].engine.is_none() {
                         self.boot(node);
                     }

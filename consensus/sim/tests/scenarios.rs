@@ -105,14 +105,18 @@ fn partition_heal() {
 
 #[test]
 fn unclean_restart() {
+    // Crashes mid-view, some of them torn: the vote is in the WAL but was never sent.
+    let crash = |node, at, restart, torn| Crash { node, at, restart: Some(restart), torn };
     let crashes = vec![
-        Crash { node: 1, at: 730, restart: Some(1_530) },
-        Crash { node: 2, at: 1_215, restart: Some(2_640) },
-        Crash { node: 3, at: 2_055, restart: Some(2_410) },
-        Crash { node: 1, at: 3_020, restart: Some(3_100) },
+        crash(1, 730, 1_530, false),
+        crash(2, 1_215, 2_640, true),
+        crash(3, 2_055, 2_410, true),
+        crash(1, 3_020, 3_100, true),
+        crash(4, 3_333, 3_340, true),
     ];
     let r = sim(&SimConfig { crashes, loss: 0.05, ..seven(40) });
     assert_live_and_safe(&r, 40);
+    assert!(r.network.to_crashed > 0, "the crashes must have happened");
     // Restarted nodes re-join from their WAL: no conflicting vote by anyone honest.
     assert_eq!(r.evidence, 0);
 }

@@ -74,7 +74,7 @@ fn parse_crash(s: &str) -> anyhow::Result<Crash> {
         Some((a, r)) => (a.trim().parse().with_context(bad)?, Some(r.trim().parse().with_context(bad)?)),
         None => (when.trim().parse().with_context(bad)?, None),
     };
-    Ok(Crash { node, at, restart })
+    Ok(Crash { node, at, restart, torn: false })
 }
 
 fn config(args: &Args) -> anyhow::Result<SimConfig> {
