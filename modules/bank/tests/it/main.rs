@@ -1,0 +1,4 @@
+//! One integration-test binary per crate (faster to link than one per file).
+
+mod bank;
+mod model;
