@@ -287,3 +287,48 @@ impl SimConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_latency() {
+        assert_eq!("50ms".parse::<Latency>().unwrap(), Latency::Constant(50));
+        assert_eq!("50".parse::<Latency>().unwrap(), Latency::Constant(50));
+        assert_eq!("50ms..150ms".parse::<Latency>().unwrap(), Latency::Uniform(50, 150));
+        assert!("150ms..50ms".parse::<Latency>().is_err());
+        assert!("fast".parse::<Latency>().is_err());
+    }
+
+    #[test]
+    fn parses_partitions() {
+        let p = Partition::parse("0-2|3,5-6@1000..4000", 7).unwrap();
+        assert_eq!(p.groups, vec![vec![0, 1, 2], vec![3, 5, 6]]);
+        // Node 4 is in no group: a group of its own.
+        assert!(p.cuts(1000, 0, 4) && p.cuts(3999, 3, 4) && !p.cuts(4000, 0, 4) && !p.cuts(999, 0, 3));
+        assert!(!p.cuts(2000, 5, 6));
+        let h = Partition::parse("halves@0..10", 4).unwrap();
+        assert_eq!(h.groups, vec![vec![0, 1], vec![2, 3]]);
+        assert!(Partition::parse("0-9@0..10", 7).is_err());
+        assert!(Partition::parse("0-2|3-6", 7).is_err());
+        assert!(Partition::parse("0-2@10..0", 7).is_err());
+    }
+
+    #[test]
+    fn parses_behaviours() {
+        for b in Behaviour::ALL_BFT {
+            assert_eq!(b.name().parse::<Behaviour>().unwrap(), b);
+        }
+        assert_eq!("balance".parse::<Behaviour>().unwrap(), Behaviour::Balance);
+        assert!("evil".parse::<Behaviour>().is_err());
+    }
+
+    #[test]
+    fn rejects_bad_configs() {
+        assert!(SimConfig { nodes: 0, ..SimConfig::default() }.validate().is_err());
+        assert!(SimConfig { loss: 1.0, ..SimConfig::default() }.validate().is_err());
+        assert!(SimConfig::default().with_byzantine(4, Behaviour::Silent).validate().is_err());
+        assert!(SimConfig::default().validate().is_ok());
+    }
+}

@@ -196,3 +196,16 @@ fn large_network() {
     assert!(r.finality_ms.p50 <= 450, "{:?}", r.finality_ms);
     assert!(r.msgs_per_node_per_decision < 3.0 * 100.0, "{}", r.msgs_per_node_per_decision);
 }
+
+#[test]
+fn region_matrix() {
+    // Two regions, 20 ms inside, 100 ms across; 4 nodes in each. A quorum (6 of 8) always spans both regions,
+    // so each of the three phases costs the cross-region delay: 300 ms.
+    let latency = Latency::Regions {
+        region_of: vec![0, 0, 0, 0, 1, 1, 1, 1],
+        matrix: vec![vec![20, 100], vec![100, 20]],
+    };
+    let r = sim(&SimConfig { nodes: 8, latency, decisions: 10, ..SimConfig::default() });
+    assert_live_and_safe(&r, 10);
+    assert!(r.finality_ms.p50 >= 220 && r.finality_ms.max <= 300, "{:?}", r.finality_ms);
+}
