@@ -489,7 +489,7 @@ fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64
     }
     let new_oldest = if window == 0 { oldest } else { oldest.max(h.saturating_sub(window)) };
     if new_oldest > oldest {
-        prune(txn, oldest, new_oldest)?;
+        prune(txn, new_oldest)?;
     }
     let mut meta = txn.open_table(META).map_err(StateError::db)?;
     meta.insert("version", h).map_err(StateError::db)?;
@@ -499,7 +499,7 @@ fn write_batch(txn: &WriteTransaction, staged: &Staged, oldest: u64, window: u64
 
 /// Deletes everything only versions `< new_oldest` used. An entry that stopped being current at version `s` is
 /// used by versions `< s` only, so it goes once `s <= new_oldest`.
-fn prune(txn: &WriteTransaction, oldest: u64, new_oldest: u64) -> Result<(), StateError> {
+fn prune(txn: &WriteTransaction, new_oldest: u64) -> Result<(), StateError> {
     let mut stale_table = txn.open_table(STALE).map_err(StateError::db)?;
     let mut nodes = txn.open_table(NODES).map_err(StateError::db)?;
     let mut values = txn.open_table(VALUES).map_err(StateError::db)?;
@@ -533,7 +533,7 @@ fn prune(txn: &WriteTransaction, oldest: u64, new_oldest: u64) -> Result<(), Sta
     }
     let mut roots = txn.open_table(ROOTS).map_err(StateError::db)?;
     let old_roots: Vec<u64> = roots
-        .range(oldest..new_oldest)
+        .range(..new_oldest)
         .map_err(StateError::db)?
         .map(|e| e.map(|(k, _)| k.value()))
         .collect::<Result<_, _>>()
@@ -601,6 +601,76 @@ mod tests {
         rewrite_all(&s, NODES, None);
         assert!(is_corrupt(s.get_at(&5u32.to_le_bytes(), Height(1))));
         assert!(is_corrupt(s.prove(b"k", Height(2))));
+    }
+
+    fn collect_pages(
+        nodes: &ReadOnlyTable<&'static [u8], &'static [u8]>,
+        child: Child,
+        depth: usize,
+        path: Hash,
+        out: &mut std::collections::BTreeSet<Vec<u8>>,
+    ) {
+        let Child::Internal { version, .. } = child else { return };
+        let key = tree::node_key(version, depth, &path);
+        let page = TableSource(nodes).load(&key).unwrap();
+        out.insert(key);
+        for (n, slot) in page.slots.iter().enumerate() {
+            let mut p = path;
+            let byte = &mut p.0[depth / 8];
+            *byte |= if depth.is_multiple_of(8) { (n as u8) << 4 } else { n as u8 };
+            collect_pages(nodes, *slot, depth + 4, p, out);
+        }
+    }
+
+    fn count(s: &State, table: TableDefinition<'_, &[u8], &[u8]>) -> usize {
+        let txn = s.db.begin_read().unwrap();
+        let t = txn.open_table(table).unwrap();
+        t.iter().unwrap().count()
+    }
+
+    #[test]
+    fn pruning_deletes_what_only_old_versions_used() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s =
+            State::open(&dir.path().join("p.redb"), StateConfig { prune_window: 2, fsync: false }).unwrap();
+        // Two fixed keys keep a page alive; "hot" is rewritten every version.
+        let fixed: BTreeMap<Vec<u8>, Option<Vec<u8>>> =
+            [(b"a".to_vec(), Some(b"1".to_vec())), (b"b".to_vec(), Some(b"2".to_vec()))]
+                .into_iter()
+                .collect();
+        s.stage(Height(1), fixed).unwrap();
+        s.commit().unwrap();
+        for h in 2u64..=20 {
+            s.stage(Height(h), [(b"hot".to_vec(), Some(h.to_le_bytes().to_vec()))].into_iter().collect())
+                .unwrap();
+            s.commit().unwrap();
+        }
+        assert_eq!(s.oldest_version(), Height(18));
+        // Values: a, b, and hot as of versions 18, 19, 20.
+        assert_eq!(count(&s, VALUES), 5);
+        let txn = s.db.begin_read().unwrap();
+        let roots: Vec<u64> =
+            txn.open_table(ROOTS).unwrap().iter().unwrap().map(|e| e.unwrap().0.value()).collect();
+        assert_eq!(roots, vec![18, 19, 20]);
+        let stale: Vec<u64> =
+            txn.open_table(STALE).unwrap().iter().unwrap().map(|e| e.unwrap().0.value()).collect();
+        assert!(stale.iter().all(|v| *v > 18), "{stale:?}");
+        // Pages: exactly those reachable from the retained roots, no garbage left.
+        let nodes = txn.open_table(NODES).unwrap();
+        let mut reachable = std::collections::BTreeSet::new();
+        for v in &roots {
+            let root =
+                Child::decode(txn.open_table(ROOTS).unwrap().get(*v).unwrap().unwrap().value()).unwrap();
+            collect_pages(&nodes, root, 0, Hash::ZERO, &mut reachable);
+        }
+        assert!(!reachable.is_empty());
+        assert_eq!(count(&s, NODES), reachable.len());
+        drop(nodes);
+        drop(txn);
+        for h in 18u64..=20 {
+            assert_eq!(s.get_at(b"hot", Height(h)).unwrap(), Some(h.to_le_bytes().to_vec()));
+            assert_eq!(s.get_at(b"a", Height(h)).unwrap(), Some(b"1".to_vec()));
+        }
     }
 
     #[test]
