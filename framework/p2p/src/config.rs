@@ -74,6 +74,10 @@ pub struct P2pConfig {
     /// How long gossip message ids are remembered for deduplication. Re-broadcasting identical bytes within
     /// this window is a no-op.
     pub dedup_window: Duration,
+    /// Messages per second one peer may put in front of the node (direct messages, requests, and gossip by
+    /// author, a tx batch counting once); beyond it they are dropped and counted
+    /// ([`crate::NetStats::rate_limited`]), so one flooding peer cannot crowd out the others.
+    pub max_peer_msgs_per_sec: u32,
     /// Txs are gossiped in batches: a tx waits at most this long for others to join it. Zero sends each tx
     /// in its own batch at once.
     pub tx_batch_delay: Duration,
@@ -103,6 +107,7 @@ impl P2pConfig {
             ban_duration: Duration::from_secs(60),
             heartbeat: Duration::from_millis(100),
             dedup_window: Duration::from_secs(30),
+            max_peer_msgs_per_sec: 5000,
             tx_batch_delay: Duration::from_millis(2),
             tx_batch_bytes: 256 * 1024,
             dial_timeout: Duration::from_secs(3),

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod identity;
 mod network;
+mod rate;
 mod score;
 
 pub use addr::PeerAddr;

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
+use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
 use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
 
@@ -80,6 +81,8 @@ pub struct NetStats {
     pub broadcasts_without_peers: AtomicU64,
     /// Tx batches that could not be gossiped (send queues full); their txs stay in the mempools.
     pub broadcasts_failed: AtomicU64,
+    /// Inbound messages dropped because their peer exceeded `max_peer_msgs_per_sec`.
+    pub rate_limited: AtomicU64,
 }
 
 impl NetStats {
@@ -197,6 +200,7 @@ impl Network {
             is_self: Vec::new(),
             gossip_punished: HashMap::new(),
             tx_batch: TxBatch::default(),
+            rate: RateLimiter::new(config.max_peer_msgs_per_sec),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -495,6 +499,7 @@ struct Task {
     gossip_punished: HashMap<PeerId, f64>,
     /// Txs waiting to be gossiped together.
     tx_batch: TxBatch,
+    rate: RateLimiter,
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -530,6 +535,15 @@ impl Task {
         if let Some(done) = done {
             let _ = done.send(());
         }
+    }
+
+    /// Whether `peer` is within its message rate; counts the drop when it is not.
+    fn admit(&mut self, peer: PeerId) -> bool {
+        let ok = self.rate.allow(peer, Instant::now());
+        if !ok {
+            self.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        ok
     }
 
     fn emit(&self, event: NetEvent) {
@@ -763,6 +777,10 @@ impl Task {
             self.punish(propagation_source, Offence::Oversized, &why);
             return;
         }
+        let author = message.source.unwrap_or(propagation_source);
+        if !self.admit(author) {
+            return;
+        }
         if topic != Topic::Txs {
             self.emit(NetEvent::Gossip { from, topic, data: message.data });
             return;
@@ -786,6 +804,10 @@ impl Task {
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
                 let Some(from) = public_key_of(&peer) else { return };
+                if !matches!(request, Frame::Invalid(_)) && !self.admit(peer) {
+                    // Dropping the channel fails the peer's request; a one-way message gets no receipt.
+                    return;
+                }
                 match request {
                     Frame::OneWay(data) => {
                         // The empty answer is the delivery receipt that closes the stream.
@@ -849,6 +871,7 @@ impl Task {
         }
         self.pending.retain(|_, reply| !reply.is_closed());
         self.check_gossip_scores();
+        self.rate.forget_full(now);
         for i in 0..self.bootstrap.len() {
             let Some(b) = self.bootstrap.get(i) else { continue };
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));

@@ -285,3 +285,40 @@ async fn oversized_gossip_is_dropped_and_its_sender_punished() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flooding_peer_is_held_to_its_rate_and_others_still_get_through() -> Result<()> {
+    init_tracing();
+    let mut cfg = config(any_port(), vec![]);
+    cfg.max_peer_msgs_per_sec = 50;
+    let mut a = Node::start(150, cfg).await?;
+    let flood = Node::start(151, config(any_port(), vec![a.addr()])).await?;
+    let calm = Node::start(152, config(any_port(), vec![a.addr()])).await?;
+    let (pa, pf, pc) = (a.pk(), flood.pk(), calm.pk());
+    eventually("both connected", || async { a.net.peers().await.len() == 2 }).await?;
+
+    let started = std::time::Instant::now();
+    for i in 0..500u32 {
+        flood.net.send(pa, i.to_be_bytes().to_vec()).await?;
+    }
+    calm.net.send(pa, b"calm".to_vec()).await?;
+    eventually("the flood is rate limited", || async { NetStats::get(&a.net.stats().rate_limited) >= 300 })
+        .await?;
+    let mut from_flood = 0;
+    let mut calm_arrived = false;
+    while let Ok(Some(ev)) = tokio::time::timeout(Duration::from_millis(300), a.events.recv()).await {
+        match ev {
+            NetEvent::Direct { from, .. } if from == pf => from_flood += 1,
+            NetEvent::Direct { from, data } if from == pc => calm_arrived = data == b"calm",
+            _ => {}
+        }
+    }
+    let allowance = 50 + (started.elapsed().as_secs_f64() * 50.0).ceil() as usize;
+    assert!(from_flood <= allowance, "{from_flood} flood messages got through (allowance {allowance})");
+    assert!(from_flood >= 50, "the burst allowance was not honoured: {from_flood}");
+    assert!(calm_arrived, "the calm peer's message was lost in the flood");
+    for n in [&a.net, &flood.net, &calm.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
