@@ -711,7 +711,14 @@ impl Task {
                 }
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
-                tracing::debug!(?peer_id, %error, "dial failed");
+                if let libp2p::swarm::DialError::WrongPeerId { obtained, address } = &error {
+                    // A configuration error, not a network hiccup: say so (it repeats on every redial).
+                    let found =
+                        public_key_of(obtained).map(|k| k.to_hex()).unwrap_or_else(|| obtained.to_string());
+                    tracing::warn!(%address, found, "bootstrap peer answered with another key than configured");
+                } else {
+                    tracing::debug!(?peer_id, %error, "dial failed");
+                }
                 let now = Instant::now();
                 let max = self.config.redial_max;
                 for b in self.bootstrap.iter_mut().filter(|b| b.dialing == Some(connection_id)) {

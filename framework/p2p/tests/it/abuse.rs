@@ -322,3 +322,23 @@ async fn a_flooding_peer_is_held_to_its_rate_and_others_still_get_through() -> R
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_address_pinned_to_another_key_is_never_connected() -> Result<()> {
+    init_tracing();
+    let b = Node::start(160, config(any_port(), vec![])).await?;
+    // a expects key 161 at b's address; b holds key 160. The noise handshake proves it is not 161.
+    let wrong = cairn_p2p::PeerAddr::new(Some(key(161).public()), b.net.local_addr());
+    let a = Node::start(162, config(any_port(), vec![wrong])).await?;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert!(a.net.peers().await.is_empty(), "connected to an impostor");
+    assert!(b.net.peers().await.is_empty());
+    // Control: the right key at the same address connects.
+    let c = Node::start(163, config(any_port(), vec![b.addr()])).await?;
+    let pb = b.pk();
+    eventually("the correctly pinned peer connects", || async { c.net.peers().await == vec![pb] }).await?;
+    for n in [&a.net, &b.net, &c.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
