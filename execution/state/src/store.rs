@@ -23,8 +23,9 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024 + 1024;
 pub const MAX_BATCH_CHANGES: usize = 1 << 22;
 /// Most key and value bytes in one staged batch.
 pub const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
-/// Page cache redb may use; the 1 GB target box also runs the node and wasmtime.
-pub const CACHE_BYTES: usize = 128 * 1024 * 1024;
+/// Page cache redb may use by default (`State::open`). It grows with use and counts in the node's memory; the
+/// 1 GB target box also runs consensus and wasmtime. Beyond it, reads fall back to the OS page cache.
+pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Bumped when the on-disk layout changes, so an old binary refuses a new store rather than misreading it.
 const FORMAT: u64 = 1;
@@ -135,7 +136,16 @@ fn check_key(key: &[u8]) -> Result<(), StateError> {
 impl State {
     /// Opens the store at `path`, creating an empty one (version 0, empty root) if the file does not exist.
     pub fn open(path: &Path, config: StateConfig) -> Result<State, StateError> {
-        let db = Database::builder().set_cache_size(CACHE_BYTES).create(path).map_err(StateError::db)?;
+        State::open_with_cache(path, config, CACHE_BYTES)
+    }
+
+    /// `open` with redb's page cache limited to `cache_bytes`.
+    pub fn open_with_cache(
+        path: &Path,
+        config: StateConfig,
+        cache_bytes: usize,
+    ) -> Result<State, StateError> {
+        let db = Database::builder().set_cache_size(cache_bytes).create(path).map_err(StateError::db)?;
         let txn = db.begin_write().map_err(StateError::db)?;
         let (version, oldest, root) = {
             let mut meta = txn.open_table(META).map_err(StateError::db)?;
