@@ -27,8 +27,9 @@ pub const MAX_BATCH_BYTES: usize = 256 * 1024 * 1024;
 /// 1 GB target box also runs consensus and wasmtime. Beyond it, reads fall back to the OS page cache.
 pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Bumped when the on-disk layout changes, so an old binary refuses a new store rather than misreading it.
-const FORMAT: u64 = 1;
+/// Bumped when the on-disk layout changes, so an old binary refuses a new store rather than misreading it
+/// (1: binary nodes, never released; 2: 16-slot pages).
+const FORMAT: u64 = 2;
 
 /// `"format"`, `"version"` (last committed), `"oldest"` (oldest retained).
 const META: TableDefinition<'_, &str, u64> = TableDefinition::new("meta");
