@@ -495,7 +495,7 @@ mod tests {
         assert_eq!(NodeKeyFile::load(&path).unwrap().public(), k.public());
         let other = NodeKeyFile { public_key: Keypair::derived("t", 2).public(), secret_key: k.secret_hex() };
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
-        let err = NodeKeyFile::load(&path).unwrap_err().to_string();
+        let err = NodeKeyFile::load(&path).err().unwrap().to_string();
         assert!(err.contains("public_key"), "{err}");
     }
 }

@@ -593,7 +593,7 @@ impl Driver {
         let switched = next_state.engine_epoch != self.state.engine_epoch;
         self.state = next_state;
         self.last_commit_at = Instant::now();
-        if height.0 % WAL_PRUNE_EVERY == 0 {
+        if height.0.is_multiple_of(WAL_PRUNE_EVERY) {
             let wal = &mut self.wal;
             blocking(|| wal.prune_below(height.next()))?;
         }

@@ -58,7 +58,9 @@ pub async fn handshake(
 
     let recorded_genesis = ChainState::load_genesis(store)?;
     let (mut app_height, mut app_hash) = (info.last_height, info.last_app_hash);
-    if info.last_height <= base {
+    let already_initialised = info.last_height == base
+        && recorded_genesis.as_ref().is_some_and(|g| g.app_hash == info.last_app_hash);
+    if info.last_height <= base && !already_initialised {
         let resp = app.init_chain(genesis.init_chain_request()).await?;
         report.initialised = true;
         let validators = if resp.validators.is_empty() {

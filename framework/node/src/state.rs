@@ -186,8 +186,10 @@ mod tests {
     #[test]
     fn engine_switch_starts_a_new_epoch_at_its_height() {
         let s0 = ChainState::genesis(Height(1), Hash::ZERO, ConsensusParams::default(), set(4));
-        let mut params = ConsensusParams::default();
-        params.engine_switch = Some(EngineSwitch { engine: EngineKind::Bft, height: Height(3) });
+        let params = ConsensusParams {
+            engine_switch: Some(EngineSwitch { engine: EngineKind::Bft, height: Height(3) }),
+            ..ConsensusParams::default()
+        };
         let r1 = FinalizeBlockResponse { consensus_param_updates: Some(params), ..Default::default() };
         let s1 = s0.advance(&block(1), &r1).unwrap();
         assert_eq!(s1.engine_epoch, Height(1));

@@ -1,0 +1,234 @@
+//! Restart from the WAL, block sync of a late joiner, rejection of bad certificates.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cairn_abci::Application;
+use cairn_consensus::Certificate;
+use cairn_node::NodeHandle;
+use cairn_node::net::{MemoryHub, NetEvent};
+use cairn_node::wire::{self, CertifiedBlock, SyncRequest, SyncResponse};
+use cairn_primitives::Height;
+use kvstore::KvStore;
+
+use crate::common::*;
+
+fn kv() -> Arc<dyn Application> {
+    Arc::new(KvStore::new())
+}
+
+async fn submit(node: &NodeHandle, from: usize, count: usize) -> anyhow::Result<Vec<cairn_primitives::Hash>> {
+    let mut out = Vec::new();
+    for i in from..from + count {
+        out.push(node.broadcast_tx(format!("r{i}=v{i}").into_bytes()).await?.0);
+    }
+    Ok(out)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restarted_validator_resumes_from_its_wal_and_catches_up() -> anyhow::Result<()> {
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("restart", 4);
+    let genesis = genesis("restart", &keys);
+    let mut nodes = start_p2p_net(dir.path(), &keys, &genesis, |_| kv()).await?;
+    {
+        let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.handle()).collect();
+        wait_height(&handles, 3, Duration::from_secs(30)).await?;
+    }
+
+    // Stop node 3 (drop its handle after shutdown); the other three keep a quorum (30 of 40).
+    let stopped = nodes[3].handle.take().expect("running");
+    let stopped_at = stopped.status().height.0;
+    stopped.shutdown().await;
+    drop(stopped);
+    let hashes = submit(nodes[0].handle(), 0, 10).await?;
+    for h in &hashes {
+        wait_tx(nodes[1].handle(), h, Duration::from_secs(30)).await?;
+    }
+    let ahead = nodes[0].handle().status().height.0 + 3;
+    wait_height(&[nodes[0].handle(), nodes[1].handle(), nodes[2].handle()], ahead, Duration::from_secs(30))
+        .await?;
+    assert!(ahead > stopped_at + 3, "the others moved on without node 3");
+
+    // Restart node 3 from its home with a fresh in-memory app: handshake replays its blocks, block sync
+    // fetches the rest, then it votes again.
+    let bootstrap = peer_addrs(&nodes[..3]);
+    let handle = start(&nodes[3].home, &keys[3], &genesis, config(bootstrap), kv()).await?;
+    nodes[3].handle = Some(handle);
+    let target = nodes[0].handle().status().height.0 + 3;
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.handle()).collect();
+    wait_height(&handles, target, Duration::from_secs(60)).await?;
+    let restarted = nodes[3].handle();
+    assert!(restarted.counters().blocks_synced > 0, "node 3 caught up by block sync");
+    for h in &hashes {
+        let rec = wait_tx(restarted, h, Duration::from_secs(5)).await?;
+        assert_eq!(rec.result.code, 0);
+    }
+    // Node 3 takes part again: with it, blocks finalize even when another validator stops.
+    let other = nodes[2].handle.take().expect("running");
+    other.shutdown().await;
+    let handles: Vec<&NodeHandle> = [0, 1, 3].iter().map(|i| nodes[*i].handle()).collect();
+    let top = handles.iter().map(|h| h.status().height.0).max().unwrap_or(0);
+    wait_height(&handles, top + 3, Duration::from_secs(60)).await?;
+    let top = handles.iter().map(|h| h.status().height.0).min().unwrap_or(0);
+    assert_same_chain(&handles, top)?;
+    for h in &handles {
+        assert_eq!(h.counters().evidence, 0, "no double vote anywhere");
+    }
+    for n in &nodes {
+        if let Some(h) = &n.handle {
+            h.shutdown().await;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn late_joiner_syncs_from_height_one_with_validator_updates() -> anyhow::Result<()> {
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("late", 5);
+    // Genesis has validators 0..4; node 4 is added by a tx, then joins late and must sync everything.
+    let genesis = genesis("late", &keys[..4]);
+    let mut nodes = start_p2p_net(dir.path(), &keys[..4], &genesis, |_| kv()).await?;
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.handle()).collect();
+    wait_height(&handles, 2, Duration::from_secs(30)).await?;
+    let add = format!("val:{}!10", keys[4].public().to_hex());
+    let (hash, _) = handles[0].broadcast_tx(add.into_bytes()).await?;
+    let rec = wait_tx(handles[0], &hash, Duration::from_secs(20)).await?;
+    assert_eq!(rec.result.code, 0, "{}", rec.result.log);
+    // The update returned at H applies at H+2.
+    wait_height(&handles, rec.height.0 + 2, Duration::from_secs(20)).await?;
+    let (b1, _) = handles[0].block(Height(rec.height.0 + 1))?.expect("stored");
+    let (b2, _) = handles[0].block(Height(rec.height.0 + 2))?.expect("stored");
+    assert_eq!(b1.header.validators_hash, nodes_set_hash(&keys[..4]), "H+1 still under the old set");
+    assert_eq!(b2.header.validators_hash, nodes_set_hash(&keys[..5]), "H+2 under the new set");
+    submit(handles[1], 100, 10).await?;
+    let target = handles[0].status().height.0 + 4;
+    wait_height(&handles, target, Duration::from_secs(30)).await?;
+
+    // The 5th validator starts from nothing.
+    let home = dir.path().join("node4");
+    let handle = start(&home, &keys[4], &genesis, config(peer_addrs(&nodes)), kv()).await?;
+    nodes.push(crate::common::TestNode { key: keys[4].clone(), home, handle: Some(handle) });
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.handle()).collect();
+    let target = handles[0].status().height.0 + 3;
+    wait_height(&handles, target, Duration::from_secs(60)).await?;
+    assert!(handles[4].counters().blocks_synced >= 5, "synced: {:?}", handles[4].counters());
+    assert!(handles[4].status().is_validator);
+    let top = handles.iter().map(|h| h.status().height.0).min().unwrap_or(0);
+    assert_same_chain(&handles, top)?;
+    for n in &nodes {
+        n.handle().shutdown().await;
+    }
+    Ok(())
+}
+
+fn nodes_set_hash(keys: &[cairn_primitives::Keypair]) -> cairn_primitives::Hash {
+    genesis("x", keys).validator_set().unwrap().hash()
+}
+
+/// A fake peer on the hub that serves `blocks` for every sync request, optionally with broken certificates.
+fn fake_server(hub: &MemoryHub, key: cairn_primitives::PublicKey, blocks: Vec<CertifiedBlock>) {
+    let (_t, mut rx) = hub.join(key, 1024);
+    tokio::spawn(async move {
+        let _keep = _t;
+        while let Some(ev) = rx.recv().await {
+            if let NetEvent::Request { data, reply, .. } = ev {
+                let resp = match wire::decode::<SyncRequest>(&data, 1 << 20) {
+                    Ok(SyncRequest::Blocks { from, .. }) => SyncResponse::Blocks(
+                        blocks.iter().filter(|b| b.block.header.height >= from).cloned().collect(),
+                    ),
+                    Ok(SyncRequest::Status) => SyncResponse::Status {
+                        height: Height(blocks.len() as u64),
+                        last_block_id: cairn_primitives::Hash::ZERO,
+                    },
+                    _ => SyncResponse::Body(None),
+                };
+                let _ = reply.send(wire::encode(&resp));
+            }
+        }
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_rejects_blocks_with_bad_certificates() -> anyhow::Result<()> {
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("badcert", 1);
+    let genesis = genesis("badcert", &keys);
+    // A real one-validator chain produces blocks with genuine certificates.
+    let source = start(&dir.path().join("source"), &keys[0], &genesis, config(vec![]), kv()).await?;
+    source.broadcast_tx(b"a=1".to_vec()).await?;
+    wait_height(&[&source], 4, Duration::from_secs(20)).await?;
+    let mut genuine = Vec::new();
+    for h in 1..=4 {
+        let (block, certificate) = source.block(Height(h))?.expect("stored");
+        genuine.push(CertifiedBlock { block, certificate });
+    }
+    source.shutdown().await;
+
+    // Forged: the signature bytes of block 1's certificate are altered.
+    let mut forged = genuine.clone();
+    let mut cert: Certificate = cairn_primitives::decode(&forged[0].certificate, 1 << 20)?;
+    cert.signers[0].1.0[5] ^= 1;
+    forged[0].certificate = cairn_primitives::encode(&cert);
+    // And one signed by a key that is not a validator.
+    let stranger = cairn_primitives::Keypair::derived("stranger", 0);
+    let mut wrong_signer = genuine.clone();
+    let mut cert: Certificate = cairn_primitives::decode(&wrong_signer[0].certificate, 1 << 20)?;
+    cert.signers[0].1 = cert.vote.sign(&genesis.chain_id, &stranger);
+    wrong_signer[0].certificate = cairn_primitives::encode(&cert);
+
+    for (name, bad) in [("forged signature", forged), ("non-validator signer", wrong_signer)] {
+        let hub = MemoryHub::new();
+        let liar = cairn_primitives::Keypair::derived("liar", 0).public();
+        fake_server(&hub, liar, bad);
+        // A full node (not a validator) that can only learn blocks by sync.
+        let me = cairn_primitives::Keypair::derived("follower", 0);
+        let (t, rx) = hub.join(me.public(), 1024);
+        let follower = cairn_node::Node::builder(dir.path().join(format!("follower-{name}")))
+            .config(config(vec![]))
+            .genesis(genesis.clone())
+            .key(me.clone())
+            .app(kv())
+            .transport(t, rx)
+            .start()
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while follower.counters().rejected_blocks == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(follower.counters().rejected_blocks > 0, "{name}: the bad block was rejected");
+        assert_eq!(follower.status().height, Height(0), "{name}: nothing was applied");
+        assert!(
+            hub.reports().iter().any(|(by, peer, _)| *by == me.public() && *peer == liar),
+            "{name}: liar reported"
+        );
+        follower.shutdown().await;
+    }
+
+    // The genuine certificates sync.
+    let hub = MemoryHub::new();
+    let honest = cairn_primitives::Keypair::derived("honest", 0).public();
+    fake_server(&hub, honest, genuine);
+    let me = cairn_primitives::Keypair::derived("follower", 1);
+    let (t, rx) = hub.join(me.public(), 1024);
+    let follower = cairn_node::Node::builder(dir.path().join("follower-ok"))
+        .config(config(vec![]))
+        .genesis(genesis.clone())
+        .key(me)
+        .app(kv())
+        .transport(t, rx)
+        .start()
+        .await?;
+    wait_height(&[&follower], 4, Duration::from_secs(10)).await?;
+    assert_eq!(follower.counters().rejected_blocks, 0);
+    let resp = follower
+        .query(cairn_abci::QueryRequest { path: "/store".into(), data: b"a".to_vec(), ..Default::default() })
+        .await?;
+    assert_eq!(resp.value, b"1");
+    follower.shutdown().await;
+    Ok(())
+}
