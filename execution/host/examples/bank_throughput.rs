@@ -60,6 +60,12 @@ impl Backend for Timed {
     }
 }
 
+/// CPU time of this thread in ns (Linux `schedstat`), so a busy shared machine does not distort tx/s.
+fn thread_cpu_ns() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    s.split_whitespace().next()?.parse().ok()
+}
+
 fn main() -> anyhow::Result<()> {
     let args: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let blocks = args.first().copied().unwrap_or(3);
@@ -140,6 +146,7 @@ fn main() -> anyhow::Result<()> {
             backend.stage_ns.load(Ordering::Relaxed),
             backend.commit_ns.load(Ordering::Relaxed),
         );
+        let cpu0 = thread_cpu_ns();
         let t = Instant::now();
         let resp = app.finalize_block_sync(FinalizeBlockRequest {
             txs,
@@ -150,6 +157,10 @@ fn main() -> anyhow::Result<()> {
             misbehavior: vec![],
         })?;
         let finalize_s = t.elapsed().as_secs_f64();
+        let finalize_cpu_s = match (cpu0, thread_cpu_ns()) {
+            (Some(a), Some(b)) => Some((b - a) as f64 / 1e9),
+            _ => None,
+        };
         let t = Instant::now();
         app.commit_sync()?;
         let commit_s = t.elapsed().as_secs_f64();
@@ -167,6 +178,7 @@ fn main() -> anyhow::Result<()> {
             "height": b + 1,
             "txs": per_block,
             "execute_tx_per_s": (n / finalize_s).round(),
+            "execute_tx_per_cpu_s": finalize_cpu_s.map(|c| (n / c).round()),
             "execute_plus_commit_tx_per_s": (n / (finalize_s + commit_s)).round(),
             "check_tx_per_s": (n / check_s).round(),
             "split_ms": {
