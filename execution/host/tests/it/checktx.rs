@@ -15,10 +15,12 @@ fn a_good_tx_is_accepted_with_its_sender() {
     let mut chain = Chain::new(json!({}));
     let k = key(1);
     let tx = chain.tx(&k, noop());
-    let r = chain.check(tx);
+    let r = chain.check(tx.clone());
     assert_eq!(r.code, 0, "{}", r.log);
     assert_eq!(r.sender, k.public().0.to_vec());
     assert_eq!(r.gas_wanted, FUEL);
+    // A recheck (same bytes) passes too; the signature is remembered, not verified again.
+    assert_eq!(chain.check(tx).code, 0);
 }
 
 #[test]
