@@ -142,3 +142,27 @@ fn queries_cannot_write() {
     assert_ne!(r.code, 0);
     assert!(r.log.contains("read-only"), "{}", r.log);
 }
+
+#[test]
+fn the_block_fuel_limit_caps_a_block_and_resets_with_the_next() {
+    let code = counter();
+    let mut chain = Chain::new(json!({
+        "modules": [{ "label": "counter", "wasm_hex": hex::encode(&code) }],
+        "max_block_fuel": FUEL + FUEL / 2,
+    }));
+    let addr = genesis_instance(&code, 0);
+    let k = key(1);
+    let txs = vec![
+        chain.tx(&k, vec![Message::Execute { contract: addr, msg: vec![1] }]),
+        chain.tx(&k, vec![Message::Execute { contract: addr, msg: vec![1] }]),
+        chain.tx(&k, vec![Message::Execute { contract: addr, msg: vec![0] }]),
+    ];
+    let resp = chain.block(txs);
+    let codes_seen: Vec<u32> = resp.tx_results.iter().map(|r| r.code).collect();
+    assert_eq!(codes_seen, vec![codes::OUT_OF_FUEL, codes::OUT_OF_FUEL, codes::BLOCK_FUEL]);
+    assert_eq!(resp.tx_results[1].gas_used, FUEL / 2, "the second tx gets only what the block has left");
+    // The refused tx did not spend its nonce: resubmitted in the next block, it runs.
+    let again = chain.tx_with(&k, 2, FUEL, vec![Message::Execute { contract: addr, msg: vec![0] }]);
+    let resp = chain.block(vec![again]);
+    assert!(resp.tx_results[0].is_ok(), "{}", resp.tx_results[0].log);
+}
