@@ -49,7 +49,7 @@ pub enum WalEntry {
 
 /// How a vote reached us.
 enum Via {
-    Proposal(Option<Certificate>),
+    Proposal(Vec<Certificate>),
     Vote,
     Retry,
 }
@@ -228,6 +228,18 @@ impl BftEngine {
         (start..view).all(|v| self.round.nullifications.contains_key(&v))
     }
 
+    /// The certificates that justify a proposal in `view` extending the notarization of `justify` (or nothing):
+    /// that notarization and the nullifications of the views in between (the last `MAX_VIEW_AHEAD` of them), so a
+    /// validator that missed one of them can still check the proposal.
+    fn justification_certs(&self, view: u64, justify: Option<u64>) -> Vec<Certificate> {
+        let start = justify.map_or(0, |p| p.saturating_add(1));
+        let start = start.max(view.saturating_sub(MAX_VIEW_AHEAD));
+        let mut certs: Vec<Certificate> =
+            justify.and_then(|p| self.round.notarizations.get(&p).cloned()).into_iter().collect();
+        certs.extend(self.round.nullifications.range(start..view).map(|(_, c)| c.clone()));
+        certs
+    }
+
     fn try_propose(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let view = self.view;
         if self.leader_of(view) != Some(self.me) || self.my_index().is_none() {
@@ -239,8 +251,8 @@ impl BftEngine {
         }
         match self.justification(view) {
             Some(Some(p)) => {
-                let Some(cert) = self.round.notarizations.get(&p).cloned() else { return };
-                self.propose(now, cert.vote.block, Some(cert), fx);
+                let Some(block) = self.round.notarizations.get(&p).map(|c| c.vote.block) else { return };
+                self.propose(now, block, Some(p), fx);
             }
             Some(None) => {
                 self.round.building = Some(view);
@@ -250,7 +262,7 @@ impl BftEngine {
         }
     }
 
-    fn propose(&mut self, now: Time, block: Hash, justify: Option<Certificate>, fx: &mut Vec<Effect>) {
+    fn propose(&mut self, now: Time, block: Hash, justify: Option<u64>, fx: &mut Vec<Effect>) {
         let view = self.view;
         let Some(me) = self.my_index() else { return };
         let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block };
@@ -259,7 +271,8 @@ impl BftEngine {
         let mine = self.round.mine.entry(view).or_default();
         mine.notarized = Some((block, signature));
         mine.proposed = true;
-        self.round.proposals.insert(view, Proposal { block, justify: justify.as_ref().map(|c| c.vote.view) });
+        self.round.proposals.insert(view, Proposal { block, justify });
+        let justify = self.justification_certs(view, justify);
         self.round.verdicts.insert(block, true);
         fx.push(Effect::Broadcast { bytes: Message::Proposal { vote, signature, justify }.encode() });
         self.arm_retry(now, fx);
@@ -382,13 +395,8 @@ impl BftEngine {
         let (vote, signature) = vote;
         let msg = if mine.proposed && vote.kind == VoteKind::Notarize {
             // Peers that lost the proposal need the proposal itself, not just our vote.
-            let justify = self
-                .round
-                .proposals
-                .get(&view)
-                .and_then(|p| p.justify)
-                .and_then(|p| self.round.notarizations.get(&p).cloned());
-            Message::Proposal { vote, signature, justify }
+            let justify = self.round.proposals.get(&view).and_then(|p| p.justify);
+            Message::Proposal { vote, signature, justify: self.justification_certs(view, justify) }
         } else {
             Message::Retry { vote, signature }
         };
@@ -424,13 +432,8 @@ impl BftEngine {
             // that hold the view's certificate to send it.
             let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block };
             let msg = if mine.proposed {
-                let justify = self
-                    .round
-                    .proposals
-                    .get(&view)
-                    .and_then(|p| p.justify)
-                    .and_then(|p| self.round.notarizations.get(&p).cloned());
-                Message::Proposal { vote, signature, justify }
+                let justify = self.round.proposals.get(&view).and_then(|p| p.justify);
+                Message::Proposal { vote, signature, justify: self.justification_certs(view, justify) }
             } else {
                 Message::Retry { vote, signature }
             };
@@ -710,22 +713,38 @@ impl BftEngine {
                 self.dropped.invalid_proposal += 1;
                 return;
             }
+            if justify.len() > MAX_VIEW_AHEAD as usize + 1 {
+                self.dropped.invalid_proposal += 1;
+                return;
+            }
             let mut justify_view = None;
-            if let Some(cert) = justify {
-                let fits = cert.vote.kind == VoteKind::Notarize
-                    && cert.vote.height == self.height
-                    && cert.vote.view < vote.view
-                    && cert.vote.block == vote.block;
-                if !fits || cert.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
+            for cert in justify {
+                let c = &cert.vote;
+                let fits = c.height == self.height
+                    && c.view < vote.view
+                    && match c.kind {
+                        VoteKind::Notarize => c.block == vote.block && justify_view.replace(c.view).is_none(),
+                        VoteKind::Nullify => c.block == Hash::ZERO,
+                        _ => false,
+                    };
+                if !fits {
                     self.dropped.invalid_proposal += 1;
                     return;
                 }
-                justify_view = Some(cert.vote.view);
-                if !self.round.notarizations.contains_key(&cert.vote.view) {
-                    self.apply_certificate(now, cert, None, fx);
-                    if vote.height != self.height {
-                        return;
-                    }
+                let known = match c.kind {
+                    VoteKind::Notarize => self.round.notarizations.contains_key(&c.view),
+                    _ => self.round.nullifications.contains_key(&c.view),
+                };
+                if known {
+                    continue;
+                }
+                if cert.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
+                    self.dropped.invalid_proposal += 1;
+                    return;
+                }
+                self.apply_certificate(now, cert, None, fx);
+                if vote.height != self.height {
+                    return;
                 }
             }
             self.round

@@ -9,9 +9,10 @@ use cairn_primitives::{Height, Signature};
 /// sent by its signer (votes of others travel inside certificates, which name signers by index).
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub enum Message {
-    /// The leader's proposal. `vote` is the leader's own `Notarize` vote for the block; `justify` is the
-    /// notarization certificate of an earlier view when the leader re-proposes that view's block.
-    Proposal { vote: Vote, signature: Signature, justify: Option<Certificate> },
+    /// The leader's proposal. `vote` is the leader's own `Notarize` vote for the block; `justify` holds the
+    /// certificates that allow it: the notarization of an earlier view when the leader re-proposes that view's
+    /// block, and the nullifications of the views skipped since (empty in the common case).
+    Proposal { vote: Vote, signature: Signature, justify: Vec<Certificate> },
     /// A `Notarize`, `Nullify` or `Finalize` vote by the sender.
     Vote { vote: Vote, signature: Signature },
     /// The same vote again, sent when a view's timer expires: "I am stuck here; if you hold the certificate

@@ -153,7 +153,7 @@ fn proposal_from_non_leader() {
     let mut t = fixture();
     let who = t.non_leader(0);
     let (vote, signature) = t.vote(who, VoteKind::Notarize, 0, Hash::digest(b"block"));
-    let fx = t.deliver(who, Message::Proposal { vote, signature, justify: None }.encode());
+    let fx = t.deliver(who, Message::Proposal { vote, signature, justify: vec![] }.encode());
     assert!(
         !fx.iter().any(|e| matches!(e, Effect::VerifyPayload { .. })),
         "must not verify a non-leader's block"

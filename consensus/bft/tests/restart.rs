@@ -31,7 +31,7 @@ fn boot(me: &Keypair, set: &Arc<ValidatorSet>, wal: Vec<WalRecord>) -> (BftEngin
 
 fn proposal(chain: &ChainId, leader_key: &Keypair, block: &[u8]) -> Bytes {
     let vote = Vote { kind: VoteKind::Notarize, height: Height(1), view: 0, block: Hash::digest(block) };
-    Message::Proposal { vote, signature: vote.sign(chain, leader_key), justify: None }.encode()
+    Message::Proposal { vote, signature: vote.sign(chain, leader_key), justify: vec![] }.encode()
 }
 
 fn notarize_votes(fx: &[Effect]) -> Vec<Vote> {

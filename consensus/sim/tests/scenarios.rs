@@ -85,7 +85,7 @@ fn lossy_links() {
     // Nodes that catch up several heights in one go buffer what arrives meanwhile instead of refusing it.
     assert_eq!(r.engine_drops.unknown_sender, 0);
     // Lost votes are re-sent every half leader timeout (250 ms): slower, never stuck.
-    assert!(r.finality_ms.p50 <= 500 && r.finality_ms.max <= 2_000, "{:?}", r.finality_ms);
+    assert!(r.finality_ms.p50 <= 500 && r.finality_ms.max <= 3_000, "{:?}", r.finality_ms);
 }
 
 #[test]

@@ -32,10 +32,9 @@ fn config(seed: u64) -> SimConfig {
     }
 }
 
-#[test]
-fn thousand_seeds_are_safe_and_live() {
+fn sweep(seeds: std::ops::Range<u64>) {
     let mut stuck = Vec::new();
-    for seed in 0..1_000 {
+    for seed in seeds {
         let cfg = config(seed);
         let r = run(&Bft, &cfg, &mut |_| {}).expect("valid config");
         assert_eq!(r.safety_violations, 0, "seed {seed}: {cfg:?}\n{r:#?}");
@@ -45,4 +44,16 @@ fn thousand_seeds_are_safe_and_live() {
         }
     }
     assert!(stuck.is_empty(), "seeds that did not decide: {stuck:?}");
+}
+
+#[test]
+fn thousand_seeds_are_safe_and_live() {
+    sweep(0..1_000);
+}
+
+/// `cargo test --release -p cairn-sim --test sweep -- --ignored` (about a minute).
+#[test]
+#[ignore]
+fn twenty_thousand_more_seeds() {
+    sweep(1_000..21_000);
 }

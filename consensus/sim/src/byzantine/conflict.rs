@@ -34,12 +34,11 @@ impl Engine for Conflict {
         self.inner.handle(now, input, &mut self.buf);
         for effect in std::mem::take(&mut self.buf) {
             match (outgoing(&effect), &effect) {
-                (Some(Message::Proposal { vote, signature, .. }), Effect::Broadcast { .. }) => {
+                (Some(Message::Proposal { vote, signature, justify }), Effect::Broadcast { .. }) => {
                     let other = Vote { block: evil_twin(&vote.block), ..vote };
                     let other_sig = other.sign(&self.chain_id, &self.key);
-                    let first = Message::Proposal { vote, signature, justify: None }.encode();
-                    let second =
-                        Message::Proposal { vote: other, signature: other_sig, justify: None }.encode();
+                    let first = Message::Proposal { vote, signature, justify: justify.clone() }.encode();
+                    let second = Message::Proposal { vote: other, signature: other_sig, justify }.encode();
                     send_all(&self.halves.0, &first, effects);
                     send_all(&self.halves.1, &second, effects);
                 }

@@ -39,9 +39,9 @@ impl Engine for Equivocate {
         self.inner.handle(now, input, &mut self.buf);
         for effect in std::mem::take(&mut self.buf) {
             let twin = match outgoing(&effect) {
-                Some(Message::Proposal { vote, .. }) => {
+                Some(Message::Proposal { vote, justify, .. }) => {
                     let (vote, signature) = self.twin(&vote);
-                    Some(Message::Proposal { vote, signature, justify: None })
+                    Some(Message::Proposal { vote, signature, justify })
                 }
                 Some(Message::Vote { vote, .. }) if vote.kind != VoteKind::Nullify => {
                     let (vote, signature) = self.twin(&vote);
