@@ -72,7 +72,9 @@ pub struct P2pConfig {
     /// Gossipsub heartbeat: mesh maintenance and lazy gossip (publishing itself never waits for it).
     pub heartbeat: Duration,
     /// How long gossip message ids are remembered for deduplication. Re-broadcasting identical bytes within
-    /// this window is a no-op.
+    /// this window is a no-op; after it, they go out again (an engine re-sending a vote after a partition
+    /// heals needs that; gossipsub expires its cache lazily, on the next message). Receivers apply their own
+    /// window, so keep it the same on every node. Must exceed the time a message takes to cross the mesh.
     pub dedup_window: Duration,
     /// Messages per second one peer may put in front of the node (direct messages, requests, and gossip by
     /// author, a tx batch counting once); beyond it they are dropped and counted
@@ -106,7 +108,7 @@ impl P2pConfig {
             redial_max: Duration::from_secs(1),
             ban_duration: Duration::from_secs(60),
             heartbeat: Duration::from_millis(100),
-            dedup_window: Duration::from_secs(30),
+            dedup_window: Duration::from_secs(5),
             max_peer_msgs_per_sec: 5000,
             tx_batch_delay: Duration::from_millis(2),
             tx_batch_bytes: 256 * 1024,

@@ -203,3 +203,33 @@ async fn txs_travel_in_batches_but_arrive_one_by_one_in_order() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_gossip_is_one_message_within_the_dedup_window_and_goes_out_again_after_it() -> Result<()> {
+    init_tracing();
+    let mut cfg = config(any_port(), vec![]);
+    cfg.dedup_window = Duration::from_millis(500);
+    let a = Node::start(170, cfg.clone()).await?;
+    // The receiver's window is what decides whether a copy counts as new.
+    cfg.bootstrap = vec![a.addr()];
+    let mut b = Node::start(171, cfg).await?;
+    wait_for_mesh(&[a.net.clone(), b.net.clone()], 1).await?;
+
+    let vote = b"the same vote".to_vec();
+    a.net.broadcast(Topic::Consensus, vote.clone()).await?;
+    a.net.broadcast(Topic::Consensus, vote.clone()).await?;
+    a.net.broadcast(Topic::Consensus, b"marker".to_vec()).await?;
+    assert_eq!(b.next_gossip().await?.2, vote);
+    assert_eq!(b.next_gossip().await?.2, b"marker", "the duplicate was delivered twice");
+
+    // After the window (and some traffic, which is when gossipsub expires its cache) the same bytes go out
+    // again, as an engine re-sending its vote after a partition heals needs.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    a.net.broadcast(Topic::Consensus, b"traffic".to_vec()).await?;
+    assert_eq!(b.next_gossip().await?.2, b"traffic");
+    a.net.broadcast(Topic::Consensus, vote.clone()).await?;
+    assert_eq!(b.next_gossip().await?.2, vote);
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
