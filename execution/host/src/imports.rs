@@ -42,6 +42,8 @@ pub const MAX_KEY: usize = 256;
 pub const MAX_VALUE: usize = 64 * 1024;
 pub const MAX_EVENT_BYTES: usize = 8 * 1024;
 pub const MAX_EVENTS_PER_TX: usize = 1_024;
+/// Total size of one tx's events (kind and attribute strings); bounds FinalizeBlock responses.
+pub const MAX_EVENT_BYTES_PER_TX: usize = 64 * 1024;
 pub const MAX_OUTPUT: usize = 256 * 1024;
 pub const MAX_CALL_MSG: usize = 256 * 1024;
 pub const MAX_HASH_INPUT: usize = 1024 * 1024;

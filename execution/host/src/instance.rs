@@ -9,7 +9,7 @@ use wasmtime::{AsContextMut, Caller, Memory, ResourceLimiter, Trap};
 
 use crate::backend::{Backend, Entry, Overlay};
 use crate::cache::{Compiled, ModuleCache};
-use crate::imports::{self, Env, MAX_CALL_DEPTH, MAX_EVENTS_PER_TX, MAX_OUTPUT};
+use crate::imports::{self, Env, MAX_CALL_DEPTH, MAX_EVENT_BYTES_PER_TX, MAX_EVENTS_PER_TX, MAX_OUTPUT};
 use crate::registry::{self, InstanceInfo};
 use crate::{ExecError, HostError};
 
@@ -78,6 +78,8 @@ pub struct HostState {
     pub(crate) read_only: bool,
     pub(crate) frames: Vec<Frame>,
     pub(crate) events: Vec<Event>,
+    /// Size of `events` (strings), kept in step with it.
+    event_bytes: usize,
     /// The return buffer of the last host call that produced variable-length data.
     ret: Vec<u8>,
     /// A failure of the host itself (state backend): the block cannot go on.
@@ -103,6 +105,7 @@ impl HostState {
             read_only: false,
             frames: Vec::new(),
             events: Vec::new(),
+            event_bytes: 0,
             ret: Vec::new(),
             fatal: None,
             limiter,
@@ -152,11 +155,40 @@ impl HostState {
         if self.events.len() >= MAX_EVENTS_PER_TX {
             return Err(wasmtime::Error::msg(format!("more than {MAX_EVENTS_PER_TX} events in one tx")));
         }
+        let size = event_size(&kind, attrs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        if self.event_bytes + size > MAX_EVENT_BYTES_PER_TX {
+            return Err(wasmtime::Error::msg(format!(
+                "events of one tx exceed {MAX_EVENT_BYTES_PER_TX} bytes"
+            )));
+        }
+        self.event_bytes += size;
         let mut attributes = Vec::with_capacity(attrs.len() + 1);
         attributes.push(EventAttribute { key: "_contract".into(), value: contract.to_hex() });
         attributes.extend(attrs.into_iter().map(|(key, value)| EventAttribute { key, value }));
         self.events.push(Event { kind, attributes });
         Ok(())
+    }
+
+    /// Drops the events after `mark` (a failed call or tx).
+    pub(crate) fn truncate_events(&mut self, mark: usize) {
+        self.events.truncate(mark);
+        self.event_bytes = self
+            .events
+            .iter()
+            .map(|e| event_size(&e.kind, e.attributes.iter().map(|a| (a.key.as_str(), a.value.as_str()))))
+            .sum();
+    }
+
+    /// Moves the events out (the tx is done with them).
+    pub(crate) fn take_events(&mut self) -> Vec<Event> {
+        self.event_bytes = 0;
+        std::mem::take(&mut self.events)
+    }
+
+    /// Moves events and their count from another state (a renewed store).
+    pub(crate) fn adopt_events(&mut self, other: &mut HostState) {
+        self.events = std::mem::take(&mut other.events);
+        self.event_bytes = other.event_bytes;
     }
 
     pub(crate) fn env_bytes(&self) -> wasmtime::Result<Vec<u8>> {
@@ -190,6 +222,11 @@ impl HostState {
             f.abort = Some(msg);
         }
     }
+}
+
+/// What an event counts against [`MAX_EVENT_BYTES_PER_TX`] (its strings, without the host's `_contract`).
+fn event_size<'a>(kind: &str, attrs: impl Iterator<Item = (&'a str, &'a str)>) -> usize {
+    kind.len() + attrs.map(|(k, v)| k.len() + v.len()).sum::<usize>()
 }
 
 /// The memory of the module that is running now (the top frame).
@@ -309,7 +346,7 @@ pub(crate) fn nested_call(
         }
         Err(e) => {
             c.data_mut().overlay.drop_top();
-            c.data_mut().events.truncate(event_mark);
+            c.data_mut().truncate_events(event_mark);
             Ok(Err(imports::truncate_utf8(e.to_string().as_bytes(), imports::MAX_ABORT_MSG)))
         }
     }

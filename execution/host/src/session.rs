@@ -75,7 +75,7 @@ impl Session {
             limiter,
         );
         state.read_only = d.read_only;
-        state.events = std::mem::take(&mut d.events);
+        state.adopt_events(d);
         state.fatal = d.fatal.take();
         let mut store = Store::new(&engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -128,13 +128,13 @@ impl Session {
             d.overlay.merge_top();
         } else {
             d.overlay.drop_top();
-            d.events.truncate(mark);
+            d.truncate_events(mark);
         }
     }
 
     /// Takes the events emitted so far.
     pub fn take_events(&mut self) -> Vec<Event> {
-        std::mem::take(&mut self.store.data_mut().events)
+        self.store.data_mut().take_events()
     }
 
     /// Ends the session, handing back the overlay with its writes.

@@ -166,3 +166,12 @@ fn the_block_fuel_limit_caps_a_block_and_resets_with_the_next() {
     let resp = chain.block(vec![again]);
     assert!(resp.tx_results[0].is_ok(), "{}", resp.tx_results[0].log);
 }
+
+#[test]
+fn an_event_flood_fails_the_tx() {
+    let (mut chain, addr) = setup();
+    let r = chain.exec(&key(1), addr, vec![11]);
+    assert_eq!(r.code, codes::EXEC_FAILED);
+    assert!(r.log.contains("more than 1024 events"), "{}", r.log);
+    assert!(r.events.is_empty());
+}
