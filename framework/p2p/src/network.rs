@@ -83,6 +83,8 @@ pub struct NetStats {
     pub broadcasts_failed: AtomicU64,
     /// Inbound messages dropped because their peer exceeded `max_peer_msgs_per_sec`.
     pub rate_limited: AtomicU64,
+    /// Queued one-way messages dropped because their peer disconnected before they could be sent.
+    pub sends_dropped: AtomicU64,
 }
 
 impl NetStats {
@@ -200,6 +202,8 @@ impl Network {
             is_self: Vec::new(),
             gossip_punished: HashMap::new(),
             tx_batch: TxBatch::default(),
+            outbox: HashMap::new(),
+            in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
         };
         tokio::spawn(task.run(cmd_rx));
@@ -419,8 +423,10 @@ impl NetworkHandle {
         self.call(|reply| Command::Broadcast { topic, data, reply }).await?
     }
 
-    /// A one-way direct message to a connected peer. Returns once it is queued on the connection; delivery
-    /// failures later are logged, not reported (consensus retransmits by its own timers).
+    /// A one-way direct message to a connected peer (each on its own stream, so not ordered with others).
+    /// Returns once it is queued: at most 64 messages per peer are on the wire at once and up to 8192 more
+    /// wait behind them (beyond that: [`P2pError::Busy`]). Delivery failures later are logged, not reported
+    /// (consensus retransmits by its own timers).
     pub async fn send(&self, to: PublicKey, data: Vec<u8>) -> Result<(), P2pError> {
         let max = self.inner.config.max_message_bytes;
         if data.len() > max {
@@ -472,6 +478,20 @@ impl NetworkHandle {
     }
 }
 
+/// Direct streams one peer may have open to another at once, per kind. The receiver refuses streams beyond
+/// its per-connection limit (256) without telling anyone, so a burst must queue here instead.
+const MAX_IN_FLIGHT: usize = 64;
+/// One-way messages queued per peer behind the window; beyond it `send` answers [`P2pError::Busy`].
+const MAX_QUEUED: usize = 8192;
+
+/// The sending side of the direct protocol towards one peer.
+#[derive(Debug, Default)]
+struct PeerOut {
+    one_way_in_flight: usize,
+    requests_in_flight: usize,
+    queue: std::collections::VecDeque<Vec<u8>>,
+}
+
 /// A bootstrap peer and its redial state.
 struct Bootstrap {
     addr: PeerAddr,
@@ -499,6 +519,10 @@ struct Task {
     gossip_punished: HashMap<PeerId, f64>,
     /// Txs waiting to be gossiped together.
     tx_batch: TxBatch,
+    /// Per-peer windows of direct streams.
+    outbox: HashMap<PeerId, PeerOut>,
+    /// Direct streams in flight: whose, and whether one-way.
+    in_flight: HashMap<request_response::OutboundRequestId, (PeerId, bool)>,
     rate: RateLimiter,
 }
 
@@ -579,9 +603,7 @@ impl Task {
                 let _ = reply.send(self.publish(topic, data));
             }
             Command::Send { to, data, reply } => {
-                let result = self.connected_peer(to).map(|peer| {
-                    self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
-                });
+                let result = self.connected_peer(to).and_then(|peer| self.send_one_way(peer, data));
                 let _ = reply.send(result);
             }
             Command::Request { to, data, reply } => {
@@ -589,15 +611,22 @@ impl Task {
                     let _ = reply.send(Err(P2pError::Busy(self.config.max_pending_requests)));
                     return;
                 }
-                match self.connected_peer(to) {
-                    Ok(peer) => {
-                        let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::Request(data));
-                        self.pending.insert(id, reply);
-                    }
+                let peer = match self.connected_peer(to) {
+                    Ok(peer) => peer,
                     Err(e) => {
                         let _ = reply.send(Err(e));
+                        return;
                     }
+                };
+                let out = self.outbox.entry(peer).or_default();
+                if out.requests_in_flight >= MAX_IN_FLIGHT {
+                    let _ = reply.send(Err(P2pError::Busy(MAX_IN_FLIGHT)));
+                    return;
                 }
+                out.requests_in_flight += 1;
+                let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::Request(data));
+                self.in_flight.insert(id, (peer, false));
+                self.pending.insert(id, reply);
             }
             Command::Respond { channel, data } => {
                 // Err means the peer is gone or its request timed out: nobody to tell.
@@ -635,6 +664,39 @@ impl Task {
     fn connected_peer(&self, to: PublicKey) -> Result<PeerId, P2pError> {
         let peer = peer_id_of(&to)?;
         if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
+    }
+
+    /// Sends a one-way message now if the peer's window has room, else queues it behind the window.
+    fn send_one_way(&mut self, peer: PeerId, data: Vec<u8>) -> Result<(), P2pError> {
+        let out = self.outbox.entry(peer).or_default();
+        if out.one_way_in_flight < MAX_IN_FLIGHT && out.queue.is_empty() {
+            out.one_way_in_flight += 1;
+            let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
+            self.in_flight.insert(id, (peer, true));
+            Ok(())
+        } else if out.queue.len() < MAX_QUEUED {
+            out.queue.push_back(data);
+            Ok(())
+        } else {
+            Err(P2pError::Busy(MAX_QUEUED))
+        }
+    }
+
+    /// A direct stream finished (answered or failed): frees its slot in the window and sends what waited.
+    fn release(&mut self, id: request_response::OutboundRequestId) {
+        let Some((peer, one_way)) = self.in_flight.remove(&id) else { return };
+        let Some(out) = self.outbox.get_mut(&peer) else { return };
+        if one_way {
+            out.one_way_in_flight = out.one_way_in_flight.saturating_sub(1);
+        } else {
+            out.requests_in_flight = out.requests_in_flight.saturating_sub(1);
+        }
+        while out.one_way_in_flight < MAX_IN_FLIGHT {
+            let Some(data) = out.queue.pop_front() else { break };
+            out.one_way_in_flight += 1;
+            let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
+            self.in_flight.insert(id, (peer, true));
+        }
     }
 
     /// Adds a tx to the pending batch, sending the batch when it is full (or at once with no batch delay).
@@ -702,6 +764,12 @@ impl Task {
                 self.on_connected(peer_id, connection_id, num_established.get(), &endpoint);
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                // What waited for this peer is lost with the connection (consensus re-sends on its timers);
+                // streams still in flight fail on their own, and must not count against a new connection.
+                if let Some(out) = self.outbox.remove(&peer_id) {
+                    self.stats.sends_dropped.fetch_add(out.queue.len() as u64, Ordering::Relaxed);
+                }
+                self.in_flight.retain(|_, (p, _)| *p != peer_id);
                 let now = Instant::now();
                 for b in self.bootstrap.iter_mut().filter(|b| b.peer == Some(peer_id)) {
                     b.next_dial = now + self.config.redial_initial;
@@ -837,11 +905,13 @@ impl Task {
                 }
             }
             Event::Message { message: Message::Response { request_id, response }, .. } => {
+                self.release(request_id);
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let _ = reply.send(Ok(response));
                 }
             }
             Event::OutboundFailure { peer, request_id, error, .. } => {
+                self.release(request_id);
                 if let OutboundFailure::Io(e) = &error
                     && let Some(v) = violation_of(e)
                 {

@@ -233,3 +233,30 @@ async fn identical_gossip_is_one_message_within_the_dedup_window_and_goes_out_ag
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_direct_messages_arrives_complete() -> Result<()> {
+    init_tracing();
+    let mut a = Node::start(180, config(any_port(), vec![])).await?;
+    let b = Node::start(181, config(any_port(), vec![a.addr()])).await?;
+    let pa = a.pk();
+    eventually("connected", || async { b.net.peers().await.contains(&pa) }).await?;
+    const N: u32 = 2000;
+    for i in 0..N {
+        b.net.send(pa, i.to_be_bytes().to_vec()).await?;
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < N as usize {
+        let data = a
+            .next(|e| match e {
+                NetEvent::Direct { data, .. } => Some(data),
+                _ => None,
+            })
+            .await?;
+        seen.insert(data);
+    }
+    assert_eq!(seen.len(), N as usize);
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
