@@ -318,6 +318,8 @@ impl<'a> Simulation<'a> {
                 local.push_back(Input::PayloadBuilt { height, view, payload });
             }
             Effect::VerifyPayload { height, payload, .. } => {
+                // A payload no honest node built (a Byzantine leader's twin) is timed from its first arrival.
+                self.proposed_at.entry(payload).or_insert(now);
                 local.push_back(Input::PayloadVerdict { height, payload, valid: true });
             }
             Effect::Finalized(f) => {
