@@ -55,8 +55,9 @@ pub struct P2pConfig {
     pub max_consensus_bytes: usize,
     /// Most peers connected at once (at most two connections each).
     pub max_peers: usize,
-    /// Capacity of the event queue to the node; when it is full, events are dropped and counted
-    /// ([`crate::NetStats::events_dropped`]) so a slow node never stalls the network task.
+    /// Capacity of the event queue to the node; when it is full, messages are dropped and counted
+    /// ([`crate::NetStats::events_dropped`]) so a slow node never stalls the network task (connection events
+    /// wait in a small backlog instead).
     pub event_queue: usize,
     /// Capacity of the command queue from handles; callers wait when it is full (backpressure).
     pub command_queue: usize,

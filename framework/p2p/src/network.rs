@@ -203,6 +203,7 @@ impl Network {
             gossip_punished: HashMap::new(),
             tx_batch: TxBatch::default(),
             outbox: HashMap::new(),
+            backlog: std::collections::VecDeque::new(),
             in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
         };
@@ -481,6 +482,8 @@ impl NetworkHandle {
 /// Direct streams one peer may have open to another at once, per kind. The receiver refuses streams beyond
 /// its per-connection limit (256) without telling anyone, so a burst must queue here instead.
 const MAX_IN_FLIGHT: usize = 64;
+/// Connection events held while the node's event queue is full.
+const MAX_BACKLOG: usize = 1024;
 /// One-way messages queued per peer behind the window; beyond it `send` answers [`P2pError::Busy`].
 const MAX_QUEUED: usize = 8192;
 
@@ -521,6 +524,8 @@ struct Task {
     tx_batch: TxBatch,
     /// Per-peer windows of direct streams.
     outbox: HashMap<PeerId, PeerOut>,
+    /// Connection events waiting for room in the event queue.
+    backlog: std::collections::VecDeque<NetEvent>,
     /// Direct streams in flight: whose, and whether one-way.
     in_flight: HashMap<request_response::OutboundRequestId, (PeerId, bool)>,
     rate: RateLimiter,
@@ -539,6 +544,8 @@ impl Task {
         let period = self.config.redial_initial.min(Duration::from_millis(100));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // A second handle on the event queue, so waiting for room does not borrow `self`.
+        let events = self.events.clone();
         let done = loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -549,6 +556,11 @@ impl Task {
                 event = self.swarm.select_next_some() => self.on_swarm_event(event),
                 _ = tick.tick() => self.maintain(),
                 _ = sleep_until(self.tx_batch.deadline) => self.flush_txs(),
+                permit = events.reserve(), if !self.backlog.is_empty() => {
+                    if let (Ok(permit), Some(event)) = (permit, self.backlog.pop_front()) {
+                        permit.send(event);
+                    }
+                }
             }
         };
         let Task { swarm, pending, .. } = self;
@@ -570,9 +582,28 @@ impl Task {
         ok
     }
 
-    fn emit(&self, event: NetEvent) {
-        // Drop-and-count: a slow node must not stall pings, gossip forwarding and every other peer.
-        if self.events.try_send(event).is_err() {
+    fn emit(&mut self, event: NetEvent) {
+        // Messages are dropped and counted when the node falls behind: a slow node must not stall pings,
+        // gossip forwarding and every other peer. Connection changes are few and the node's view of its
+        // peers depends on every one of them, so they wait in a small backlog instead.
+        let is_connection = matches!(event, NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_));
+        if is_connection && !self.backlog.is_empty() {
+            self.defer(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) if is_connection => self.defer(event),
+            Err(_) => {
+                self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn defer(&mut self, event: NetEvent) {
+        if self.backlog.len() < MAX_BACKLOG {
+            self.backlog.push_back(event);
+        } else {
             self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
         }
     }

@@ -260,3 +260,36 @@ async fn a_burst_of_direct_messages_arrives_complete() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_falls_behind_loses_messages_but_never_connection_events() -> Result<()> {
+    init_tracing();
+    let mut cfg = config(any_port(), vec![]);
+    cfg.event_queue = 2;
+    let mut a = Node::start(190, cfg).await?;
+    let pa = a.pk();
+    let b = Node::start(191, config(any_port(), vec![a.addr()])).await?;
+    eventually("b connected", || async { b.net.peers().await.contains(&pa) }).await?;
+    // a's node is not reading: b's messages overflow its queue and are dropped (and counted).
+    for i in 0..50u32 {
+        b.net.send(pa, i.to_be_bytes().to_vec()).await?;
+    }
+    eventually("messages dropped", || async { cairn_p2p::NetStats::get(&a.net.stats().events_dropped) > 0 })
+        .await?;
+    let c = Node::start(192, config(any_port(), vec![a.addr()])).await?;
+    let d = Node::start(193, config(any_port(), vec![a.addr()])).await?;
+    eventually("c and d connected", || async {
+        c.net.peers().await.contains(&pa) && d.net.peers().await.contains(&pa)
+    })
+    .await?;
+    // Connection events waited: a learns of every peer once it reads again.
+    let mut connected = std::collections::BTreeSet::new();
+    while connected.len() < 3 {
+        connected.insert(a.next(|e| if let NetEvent::PeerConnected(p) = e { Some(p) } else { None }).await?);
+    }
+    assert_eq!(connected, [b.pk(), c.pk(), d.pk()].into_iter().collect());
+    for n in [&a.net, &b.net, &c.net, &d.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
