@@ -355,3 +355,69 @@ async fn a_bootstrap_address_pinned_to_another_key_is_never_connected() -> Resul
     }
     Ok(())
 }
+
+/// A bare gossipsub client: publishes exactly the bytes it is given on the chain's txs topic.
+async fn publish_raw_txs(i: u64, target: &Node, payloads: Vec<Vec<u8>>) -> Result<()> {
+    use cairn_p2p::libp2p::gossipsub;
+    let identity = libp2p_keypair(&key(i))?;
+    let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
+        .with_tokio()
+        .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
+        .with_behaviour(|key| -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
+            let cfg =
+                gossipsub::ConfigBuilder::default().heartbeat_interval(Duration::from_millis(50)).build()?;
+            Ok(gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)?)
+        })?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
+        .build();
+    let topic = gossipsub::IdentTopic::new(cairn_p2p::Topic::Txs.topic_string(&chain()));
+    swarm.behaviour_mut().subscribe(&topic)?;
+    swarm.dial(target.addr().to_multiaddr())?;
+    let target_id = peer_id_of(&target.pk())?;
+    // Wait until the node has told us it subscribes to the topic, then publish.
+    tokio::time::timeout(WAIT, async {
+        loop {
+            if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) =
+                swarm.select_next_some().await
+                && peer_id == target_id
+            {
+                break;
+            }
+        }
+    })
+    .await?;
+    for p in payloads {
+        swarm.behaviour_mut().publish(topic.clone(), p)?;
+    }
+    // Keep driving the swarm briefly so the messages leave.
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        loop {
+            swarm.select_next_some().await;
+        }
+    })
+    .await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_tx_batch_punishes_its_author() -> Result<()> {
+    init_tracing();
+    let mut node = Node::start(200, config(any_port(), vec![])).await?;
+    // A well-formed batch of two txs from the bare client is unpacked into two events…
+    let good = [&[0u8, 0, 0, 2][..], &[0, 0, 0, 1, 7], &[0, 0, 0, 2, 8, 9]].concat();
+    publish_raw_txs(201, &node, vec![good]).await?;
+    let first = node.next_gossip().await?;
+    let second = node.next_gossip().await?;
+    assert_eq!((first.0, first.2, second.2), (key(201).public(), vec![7], vec![8, 9]));
+    assert_eq!(NetStats::get(&node.net.stats().offences), 0);
+    // …a batch that claims more than it holds is an offence of its (signature-proven) author.
+    publish_raw_txs(202, &node, vec![vec![0, 0, 0, 9, 0, 0, 0, 1]]).await?;
+    eventually("the malformed batch is punished", || async {
+        NetStats::get(&node.net.stats().offences) >= 1
+    })
+    .await?;
+    let no_event = tokio::time::timeout(Duration::from_millis(200), node.next_gossip()).await;
+    assert!(no_event.is_err(), "a malformed batch produced an event: {no_event:?}");
+    node.net.shutdown().await;
+    Ok(())
+}
