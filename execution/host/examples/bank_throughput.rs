@@ -164,6 +164,7 @@ fn main() -> anyhow::Result<()> {
         let t = Instant::now();
         app.commit_sync()?;
         let commit_s = t.elapsed().as_secs_f64();
+        let response_bytes = borsh::to_vec(&resp)?.len();
         let failed = resp.tx_results.iter().filter(|r| !r.is_ok()).count();
         anyhow::ensure!(
             failed == 0,
@@ -177,6 +178,7 @@ fn main() -> anyhow::Result<()> {
         results.push(serde_json::json!({
             "height": b + 1,
             "txs": per_block,
+            "finalize_response_borsh_bytes": response_bytes,
             "execute_tx_per_s": (n / finalize_s).round(),
             "execute_tx_per_cpu_s": finalize_cpu_s.map(|c| (n / c).round()),
             "execute_plus_commit_tx_per_s": (n / (finalize_s + commit_s)).round(),

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use cairn_execution::{ExecApp, ExecConfig};
 
+/// Largest gRPC message the app accepts or sends; a node's client must allow as much.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+
 #[derive(clap::Args)]
 pub struct Args {
     /// The app's home: state in HOME/state, compiled modules in HOME/cache (created if missing).
@@ -42,13 +45,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        cairn_abci::server::serve_with_shutdown(
-            app,
-            listener,
-            cairn_abci::server::ServerConfig::default(),
-            shutdown,
-        )
-        .await
-        .context("the app server failed")
+        // FinalizeBlock requests carry whole blocks (up to 8 MiB of txs) and responses their results and events
+        // (~300 bytes per bank transfer): well over gRPC's 4 MiB default.
+        let config = cairn_abci::server::ServerConfig {
+            max_message_bytes: MAX_MESSAGE_BYTES,
+            ..cairn_abci::server::ServerConfig::default()
+        };
+        cairn_abci::server::serve_with_shutdown(app, listener, config, shutdown)
+            .await
+            .context("the app server failed")
     })
 }
