@@ -67,3 +67,31 @@ async fn same_blocks_give_identical_app_hashes_on_two_apps() {
     let (_, hit) = reopened.module_cache().get(&Hash::digest(&code), || Ok(Vec::new())).expect("cached");
     assert_eq!(hit, CacheHit::Disk, "restart must not recompile");
 }
+
+#[test]
+fn a_restart_between_finalize_and_commit_replays_the_block_to_the_same_hash() {
+    let code = counter();
+    let genesis = json!({ "modules": [{ "label": "counter", "wasm_hex": hex::encode(&code) }] });
+    let addr = genesis_instance(&code, 0);
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut chain = Chain::open(dir.path(), genesis);
+    chain.exec(&key(1), addr, vec![0]);
+    let tx = chain.tx(&key(1), vec![Message::Execute { contract: addr, msg: vec![0] }]);
+    let req = FinalizeBlockRequest {
+        txs: vec![tx],
+        hash: Hash::ZERO,
+        height: Height(2),
+        time_ms: 9,
+        proposer: PublicKey::default(),
+        misbehavior: vec![],
+    };
+    let first = chain.app.finalize_block_sync(req.clone()).expect("finalize");
+    drop(chain); // crash: no commit
+    let app =
+        ExecApp::open(dir.path(), ExecConfig { fsync: false, ..ExecConfig::default() }).expect("reopen");
+    assert_eq!(app.info_sync().last_height, Height(1), "the uncommitted block is gone");
+    let again = app.finalize_block_sync(req).expect("replay");
+    assert_eq!(first, again);
+    app.commit_sync().expect("commit");
+    assert_eq!(app.info_sync().last_app_hash, first.app_hash);
+}
