@@ -574,6 +574,9 @@ impl Inner {
             r.log = what;
             r
         };
+        if height > latest {
+            return Ok(bad(resp, format!("height {height} is not committed yet (the latest is {latest})")));
+        }
         let overlay = self.view();
         let base = &*self.host.base;
         match kind {

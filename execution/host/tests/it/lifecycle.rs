@@ -81,6 +81,12 @@ fn labels_are_unique_and_resolve() {
     assert!(r.log.contains("taken"), "{}", r.log);
     let r = chain.query("label/one", vec![]);
     assert_eq!(r.value, addr.0.to_vec());
+    let future = chain
+        .app
+        .query_sync(QueryRequest { path: "label/one".into(), data: vec![], height: Height(99), prove: false })
+        .expect("query");
+    assert_eq!(future.code, codes::INVALID);
+    assert!(future.log.contains("not committed yet"), "{}", future.log);
     assert_eq!(chain.query("label/two", vec![]).code, codes::NOT_FOUND);
     // The second instance by the same creator gets the next counter.
     let second = chain.instantiate(&k, id, "two", None);
