@@ -9,7 +9,8 @@ use crate::registry::UploadPermission;
 use crate::{HostError, HostResult};
 
 /// Default fuel cap per tx.
-pub const DEFAULT_MAX_TX_FUEL: u64 = 50_000_000;
+/// (Uploading a 4 MiB module costs 4 Mi × 20 ≈ 84 M fuel, so the default leaves room for the largest module.)
+pub const DEFAULT_MAX_TX_FUEL: u64 = 100_000_000;
 /// Default fuel cap per block.
 pub const DEFAULT_MAX_BLOCK_FUEL: u64 = 50_000_000_000;
 /// Largest `app_state` accepted.
