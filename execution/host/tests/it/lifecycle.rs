@@ -259,3 +259,28 @@ fn end_block_hooks_run_every_block_and_any_sybil_module_drives_validators() {
     assert!(resp.tx_results[0].is_ok());
     assert_eq!(resp.validator_updates, vec![cairn_primitives::Validator { public_key: pk, power: 0 }]);
 }
+
+#[test]
+fn call_depth_is_limited_to_eight() {
+    let mut chain = Chain::new(json!({}));
+    let k = key(1);
+    let id = chain.upload(&k, &counter());
+    let addrs: Vec<Address> = (0..9).map(|i| chain.instantiate(&k, id, &format!("m{i}"), None)).collect();
+    // m0 calls m1 calls m2 ... : the message for m0 is 6‖m1‖6‖m2‖…‖6‖m_last.
+    let chain_msg = |n: usize| {
+        let mut msg = Vec::new();
+        for a in &addrs[1..n] {
+            msg.push(6);
+            msg.extend_from_slice(&a.0);
+        }
+        msg
+    };
+    // Depth 8 (m0..m7) works: the innermost callee runs the default message (increment).
+    let out = output(&chain.exec(&k, addrs[0], chain_msg(8)));
+    assert!(!String::from_utf8_lossy(&out).contains("depth"));
+    assert_eq!(counter_value(&chain, addrs[7]), 1);
+    // Depth 9 is refused at the 9th module; the error travels back up as data.
+    let out = output(&chain.exec(&k, addrs[0], chain_msg(9)));
+    assert!(String::from_utf8_lossy(&out).contains("call depth limit of 8 reached"));
+    assert_eq!(counter_value(&chain, addrs[8]), 0);
+}
