@@ -88,7 +88,7 @@ pub struct P2pConfig {
     pub tx_batch_bytes: usize,
     /// How long a dial (TCP connect + noise + yamux) may take before it counts as failed and is retried.
     pub dial_timeout: Duration,
-    /// Liveness pings on idle connections (a crashed peer behind a silent link is dropped after ~2 intervals).
+    /// Liveness pings; a connection whose ping times out (2 intervals) is closed, so a silent link is noticed.
     pub ping_interval: Duration,
 }
 

@@ -216,3 +216,65 @@ async fn dropping_every_handle_stops_the_network_and_frees_the_port() -> Result<
     restarted.net.shutdown().await;
     Ok(())
 }
+
+/// A TCP relay between two nodes that can be frozen: it keeps both sockets open but swallows every byte, like
+/// a partitioned link that never sends a FIN or RST.
+async fn freezable_relay(
+    target: std::net::SocketAddr,
+) -> Result<(std::net::SocketAddr, std::sync::Arc<std::sync::atomic::AtomicBool>)> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let frozen = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let Ok(outbound) = tokio::net::TcpStream::connect(target).await else { continue };
+            let (ri, wi) = inbound.into_split();
+            let (ro, wo) = outbound.into_split();
+            for (mut from, mut to) in [(ri, wo), (ro, wi)] {
+                let flag = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if flag.load(Ordering::Relaxed) {
+                            continue;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    Ok((addr, frozen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_that_goes_silent_is_detected_by_ping_and_closed() -> Result<()> {
+    init_tracing();
+    let mut fast = config(any_port(), vec![]);
+    fast.ping_interval = Duration::from_millis(200);
+    let b = Node::start(210, fast.clone()).await?;
+    let (relay, frozen) = freezable_relay(b.net.local_addr()).await?;
+    fast.bootstrap = vec![cairn_p2p::PeerAddr::new(Some(b.pk()), relay)];
+    let mut a = Node::start(211, fast).await?;
+    let pb = b.pk();
+    a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await?;
+
+    frozen.store(true, std::sync::atomic::Ordering::Relaxed);
+    let cut = Instant::now();
+    a.next(|e| matches!(e, NetEvent::PeerDisconnected(p) if p == pb).then_some(())).await?;
+    let took = cut.elapsed();
+    assert!(took < Duration::from_secs(3), "the silent link was noticed after {took:?}");
+    println!("silent link closed {took:?} after it froze");
+    a.net.shutdown().await;
+    b.net.shutdown().await;
+    Ok(())
+}
