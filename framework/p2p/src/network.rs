@@ -789,13 +789,13 @@ impl Task {
                 let why = format!("peer speaks {:?}", info.protocol_version);
                 self.punish(peer_id, Offence::WrongNetwork, &why);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) })) => {
-                // libp2p's ping only reports; a link that went silent (partition, dead host without a FIN)
-                // is ours to close, so the peer is seen as gone and redialled.
-                if !matches!(e, ping::Failure::Unsupported) {
-                    tracing::debug!(%peer, error = %e, "ping failed; closing the connection");
-                    self.swarm.close_connection(connection);
-                }
+            // libp2p's ping only reports; a link that went silent (partition, dead host without a FIN) is
+            // ours to close, so the peer is seen as gone and redialled.
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) }))
+                if !matches!(e, ping::Failure::Unsupported) =>
+            {
+                tracing::debug!(%peer, error = %e, "ping failed; closing the connection");
+                self.swarm.close_connection(connection);
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id, connection_id, num_established, endpoint, ..
