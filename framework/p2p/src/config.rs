@@ -114,7 +114,7 @@ impl P2pConfig {
             tx_batch_delay: Duration::from_millis(2),
             tx_batch_bytes: 256 * 1024,
             dial_timeout: Duration::from_secs(3),
-            ping_interval: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(2),
         }
     }
 
