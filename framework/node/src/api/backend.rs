@@ -122,7 +122,9 @@ impl Backend for crate::NodeHandle {
         let digest = Hash::digest(&tx);
         match crate::NodeHandle::broadcast_tx(self, tx).await {
             Ok((hash, check)) => Ok(BroadcastOutcome { hash, code: check.code, log: check.log }),
-            Err(NodeError::Mempool(M::Rejected { code, log })) => Ok(BroadcastOutcome { hash: digest, code, log }),
+            Err(NodeError::Mempool(M::Rejected { code, log })) => {
+                Ok(BroadcastOutcome { hash: digest, code, log })
+            }
             Err(NodeError::Mempool(e @ M::TooLarge { .. })) => Err(BackendError::TooLarge(e.to_string())),
             Err(NodeError::Mempool(e @ M::Duplicate(_))) => Err(BackendError::AlreadyExists(e.to_string())),
             Err(NodeError::Mempool(e @ (M::Full { .. } | M::SenderLimit { .. }))) => {

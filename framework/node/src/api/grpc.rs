@@ -20,7 +20,7 @@ use super::{
 use crate::types::{NodeEvent, NodeStatus, TxRecord};
 
 pub(super) async fn serve<B: Backend>(backend: Arc<B>, listener: TcpListener, rx: watch::Receiver<bool>) {
-    let service = NodeServer::new(NodeService { backend })
+    let service = NodeServer::new(NodeService { backend, stop: rx.clone() })
         .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
         .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES);
     let reflection = tonic_reflection::server::Builder::configure()
@@ -40,6 +40,8 @@ pub(super) async fn serve<B: Backend>(backend: Arc<B>, listener: TcpListener, rx
 
 struct NodeService<B> {
     backend: Arc<B>,
+    /// Ends event streams on shutdown (a graceful shutdown waits for open streams).
+    stop: watch::Receiver<bool>,
 }
 
 pub(super) fn to_status(e: BackendError) -> Status {
@@ -279,9 +281,15 @@ impl<B: Backend> Node for NodeService<B> {
         let mut rx = self.backend.subscribe();
         let (tx, out) =
             tokio::sync::mpsc::channel::<Result<pb::EventNotification, Status>>(super::EVENT_BUFFER);
+        let stop = super::stopped(self.stop.clone());
         tokio::spawn(async move {
+            tokio::pin!(stop);
             loop {
-                let ev = match rx.recv().await {
+                let next = tokio::select! {
+                    _ = &mut stop => return,
+                    next = rx.recv() => next,
+                };
+                let ev = match next {
                     Ok(ev) => ev,
                     Err(broadcast::error::RecvError::Lagged(n)) => {
                         let _ = tx

@@ -41,6 +41,8 @@ pub const MAX_GRPC_REQUEST_BYTES: usize = MAX_TX_BODY_BYTES + 4 * 1024;
 pub const MAX_GRPC_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// How long `BROADCAST_MODE_COMMIT` / `?wait=commit` waits for finalization.
 pub const COMMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a shutdown waits for in-flight requests before cutting them off.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 /// Events buffered per subscriber before it is told it lagged and the stream ends.
 pub const EVENT_BUFFER: usize = 4096;
 
@@ -64,11 +66,14 @@ pub struct ApiServers {
 }
 
 impl ApiServers {
-    /// Stops accepting requests and waits for the servers to finish.
+    /// Stops accepting requests and waits (at most [`SHUTDOWN_GRACE`]) for the servers to finish.
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
-            let _ = t.await;
+            let abort = t.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, t).await.is_err() {
+                abort.abort();
+            }
         }
     }
 }
