@@ -23,9 +23,29 @@ enum Command {
     App(commands::app::Args),
     /// Work with Wasm modules: `cairn module check FILE.wasm`.
     Module(commands::module::Args),
+    /// The main job: a 4-validator chain on loopback, signed bank transfers, live progress, a verified summary.
+    Demo(commands::demo::Args),
+    /// Create and inspect keys (accounts and validators).
+    Keys(commands::keys::Args),
+    /// Create a node home: a validator key, config.toml and a genesis from a template.
+    Init(commands::init::Args),
+    /// Run a node from its home directory until SIGINT/SIGTERM.
+    Start(commands::start::Args),
+    /// Show where a node is: chain, height, peers, validators.
+    Status(commands::status::Args),
+    /// Run N validators as processes on loopback (logs per node); Ctrl-C stops them.
+    Localnet(commands::localnet::Args),
+    /// Create a ready chain directory from a template that starts with one command.
+    New(commands::new::Args),
+    /// Sign and submit transactions: transfers, module upload/instantiate/execute/migrate.
+    Tx(commands::tx::Args),
+    /// Read chain state: balances, nonces, modules, blocks, txs, raw app queries.
+    Query(commands::query::Args),
     /// Simulate a consensus engine on a deterministic virtual network (latency, loss, partitions, Byzantine
     /// nodes) and report finality, traffic and safety.
     Sim(commands::sim::Args),
+    /// Benchmarks that print JSON: throughput and latency of a localnet, idle cost, block-sync speed.
+    Bench(commands::bench::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +54,16 @@ fn main() -> std::process::ExitCode {
         Command::Version(args) => commands::version::run(args),
         Command::App(args) => commands::app::run(args),
         Command::Module(args) => commands::module::run(args),
+        Command::Demo(args) => commands::demo::run(args),
+        Command::Keys(args) => commands::keys::run(args),
+        Command::Init(args) => commands::init::run(args),
+        Command::Start(args) => commands::start::run(args),
+        Command::Status(args) => commands::status::run(args),
+        Command::Localnet(args) => commands::localnet::run(args),
+        Command::New(args) => commands::new::run(args),
+        Command::Tx(args) => commands::tx::run(args),
+        Command::Query(args) => commands::query::run(args),
+        Command::Bench(args) => commands::bench::run(args),
         Command::Sim(args) => commands::sim::run(args),
     };
     match result {

@@ -1,0 +1,153 @@
+//! `cairn query …`: read chain state through a node (balances, nonces, modules, raw app queries, blocks, txs).
+
+use anyhow::{Context, Result, bail};
+use cairn_primitives::{Address, Hash, PublicKey};
+use cairn_proto::node::v1 as pb;
+
+use super::{bank, client};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// gRPC API of the node.
+    #[arg(long, global = true, default_value = client::DEFAULT_NODE, env = "CAIRN_NODE")]
+    node: String,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Bank balance of an account (hex address = public key).
+    Balance {
+        address: String,
+        /// Label of the bank module instance.
+        #[arg(long, default_value = bank::BANK_LABEL)]
+        bank: String,
+    },
+    /// The next nonce the chain expects from a sender (hex public key).
+    Nonce { public_key: String },
+    /// Address of the module instance with this label.
+    Module { label: String },
+    /// Any application query: a path and hex data.
+    Raw {
+        /// e.g. `label/bank`, `module/<address>`, `store/<key hex>`, `nonce/<public key>`.
+        #[arg(long)]
+        path: String,
+        /// Query data as hex.
+        #[arg(long, default_value = "")]
+        data: String,
+        /// Height (0: latest).
+        #[arg(long, default_value_t = 0)]
+        height: u64,
+        /// Ask for a Merkle proof.
+        #[arg(long)]
+        prove: bool,
+    },
+    /// A finalized block (0: the latest).
+    Block { height: u64 },
+    /// A finalized tx and its result, by hash.
+    Tx { hash: String },
+}
+
+pub fn run(args: Args) -> Result<()> {
+    client::runtime()?.block_on(async {
+        let url = args.node.clone();
+        let mut c = client::connect(&url).await?;
+        match args.cmd {
+            Cmd::Balance { address, bank: label } => {
+                let account = Address::from_hex(&address).context("ADDRESS")?;
+                let bank = bank::module_address(&mut c, &url, &label).await?;
+                let amount = bank::balance(&mut c, &url, &bank, &account).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({"address": account.to_hex(), "balance": amount.to_string()}));
+                } else {
+                    println!("{amount}");
+                }
+            }
+            Cmd::Nonce { public_key } => {
+                let pk = PublicKey::from_hex(&public_key).context("PUBLIC_KEY")?;
+                let n = bank::next_nonce(&mut c, &url, &pk).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({"public_key": pk.to_hex(), "next_nonce": n}));
+                } else {
+                    println!("{n}");
+                }
+            }
+            Cmd::Module { label } => {
+                let addr = bank::module_address(&mut c, &url, &label).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({"label": label, "address": addr.to_hex()}));
+                } else {
+                    println!("{addr}");
+                }
+            }
+            Cmd::Raw { path, data, height, prove } => {
+                let data = hex::decode(data.trim()).context("--data must be hex")?;
+                let r = c
+                    .query(pb::QueryRequest { path: path.clone(), data, height, prove })
+                    .await
+                    .map_err(|s| client::rpc_error("Query", &url, s))?
+                    .into_inner();
+                let v = serde_json::json!({
+                    "code": r.code, "log": r.log, "height": r.height,
+                    "key": hex::encode(&r.key), "value": hex::encode(&r.value), "proof": hex::encode(&r.proof),
+                });
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("code:   {}\nlog:    {}\nheight: {}\nvalue:  {}", r.code, r.log, r.height, hex::encode(&r.value));
+                    if prove {
+                        println!("proof:  {}", hex::encode(&r.proof));
+                    }
+                }
+                if r.code != 0 {
+                    bail!("query {path:?} failed with code {}: {}", r.code, r.log);
+                }
+            }
+            Cmd::Block { height } => {
+                let b = c
+                    .get_block(pb::GetBlockRequest { height })
+                    .await
+                    .map_err(|s| client::rpc_error("GetBlock", &url, s))?
+                    .into_inner();
+                let h = b.header.unwrap_or_default();
+                let v = serde_json::json!({
+                    "id": hex::encode(&b.block_id), "height": h.height, "time_ms": h.time_ms,
+                    "proposer": hex::encode(&h.proposer), "parent": hex::encode(&h.parent),
+                    "app_hash": hex::encode(&h.app_hash), "num_txs": b.num_txs,
+                });
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+            Cmd::Tx { hash } => {
+                let hash = Hash::from_hex(&hash).context("HASH")?;
+                let t = c
+                    .get_tx(pb::GetTxRequest { hash: hash.0.to_vec() })
+                    .await
+                    .map_err(|s| client::rpc_error("GetTx", &url, s))?
+                    .into_inner();
+                let r = t.result.unwrap_or_default();
+                let v = serde_json::json!({
+                    "hash": hash.to_hex(), "height": t.height, "index": t.index,
+                    "code": r.code, "log": r.log, "gas_used": r.gas_used,
+                    "events": r.events.iter().map(|e| serde_json::json!({
+                        "kind": e.kind,
+                        "attributes": e.attributes.iter().map(|a| (a.key.clone(), serde_json::Value::String(a.value.clone()))).collect::<serde_json::Map<_, _>>(),
+                    })).collect::<Vec<_>>(),
+                });
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,143 @@
+//! Chain templates (`templates/<name>/template.toml`), embedded in the binary so `cairn` works from any
+//! directory. `cairn init`, `cairn new`, `cairn localnet`, `cairn demo` and `cairn bench localnet` read them.
+
+use anyhow::{Context, Result, bail};
+use cairn_primitives::{Address, ChainId, Keypair};
+use serde::Deserialize;
+
+/// `(name, template.toml)` of every template the binary knows.
+const TEMPLATES: &[(&str, &str)] = &[("small", include_str!("../../../../templates/small/template.toml"))];
+
+/// A parsed `template.toml` (see templates/README.md for the fields).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Template {
+    pub name: String,
+    pub description: String,
+    pub chain_id: String,
+    pub validators: usize,
+    pub validator_power: u64,
+    pub engine: String,
+    pub sybil: String,
+    pub block: BlockParams,
+    #[serde(default)]
+    pub modules: Vec<ModuleSpec>,
+    pub poa: Option<PoaParams>,
+    pub accounts: Accounts,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockParams {
+    pub max_block_txs: u64,
+    pub max_block_bytes: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleSpec {
+    pub name: String,
+    pub wasm: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoaParams {
+    pub max_authorities: u32,
+    /// Blocks a proposal to admit/remove an authority stays open.
+    pub proposal_ttl: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Accounts {
+    pub denom: String,
+    pub users: u64,
+    pub balance: u128,
+}
+
+/// Names of the embedded templates.
+pub fn names() -> Vec<&'static str> {
+    TEMPLATES.iter().map(|(n, _)| *n).collect()
+}
+
+/// Loads and validates the embedded template `name`.
+pub fn load(name: &str) -> Result<Template> {
+    let Some((_, text)) = TEMPLATES.iter().find(|(n, _)| *n == name) else {
+        bail!("unknown template {name:?}: choose one of {}", names().join(", "));
+    };
+    parse(text).with_context(|| format!("embedded template {name:?} is invalid"))
+}
+
+/// Parses and validates a `template.toml`; errors name the offending field.
+pub fn parse(text: &str) -> Result<Template> {
+    let t: Template = toml::from_str(text).context("template.toml does not parse")?;
+    ChainId::new(t.chain_id.clone()).context("field `chain_id`")?;
+    if t.validators == 0 || t.validators > 100 {
+        bail!("field `validators` must be between 1 and 100, got {}", t.validators);
+    }
+    if t.validator_power == 0 {
+        bail!("field `validator_power` must be positive");
+    }
+    if t.engine != "bft" {
+        bail!("field `engine`: only \"bft\" runs on a node today, got {:?}", t.engine);
+    }
+    if t.sybil == "poa" && t.poa.is_none() {
+        bail!("field `sybil` is \"poa\" but the template has no [poa] section");
+    }
+    if !t.modules.iter().any(|m| m.name == t.sybil) {
+        bail!("field `sybil` names {:?}, which is not among the template's [[modules]]", t.sybil);
+    }
+    Ok(t)
+}
+
+/// Devnet user key `i` of `chain_id`: deterministic, so every tool of a localnet agrees on the funded accounts.
+/// Never use these keys on a real chain.
+pub fn user_key(chain_id: &str, i: u64) -> Keypair {
+    Keypair::derived(&format!("{chain_id}/user"), i)
+}
+
+/// Devnet validator key `i` of `chain_id` (localnet and demo only; `cairn init` makes a random key).
+pub fn validator_key(chain_id: &str, i: u64) -> Keypair {
+    Keypair::derived(&format!("{chain_id}/validator"), i)
+}
+
+/// Address of devnet user `i`.
+pub fn user_address(chain_id: &str, i: u64) -> Address {
+    Address::from(user_key(chain_id, i).public())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_embedded_template_loads() {
+        for name in names() {
+            let t = load(name).unwrap();
+            assert_eq!(t.name, name);
+        }
+        let small = load("small").unwrap();
+        assert_eq!(small.validators, 4);
+        assert_eq!(small.sybil, "poa");
+        assert!(small.modules.iter().any(|m| m.name == "bank"));
+    }
+
+    #[test]
+    fn unknown_template_is_named() {
+        let err = load("huge").unwrap_err().to_string();
+        assert!(err.contains("huge") && err.contains("small"), "{err}");
+    }
+
+    #[test]
+    fn bad_field_is_named() {
+        let text = include_str!("../../../../templates/small/template.toml")
+            .replace("validators = 4", "validators = 0");
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("validators"), "{err}");
+        let text = include_str!("../../../../templates/small/template.toml")
+            .replace("engine = \"bft\"", "engine = \"pow\"");
+        let err = format!("{:#}", parse(&text).unwrap_err());
+        assert!(err.contains("engine"), "{err}");
+    }
+}

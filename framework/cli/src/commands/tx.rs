@@ -1,0 +1,211 @@
+//! `cairn tx …`: sign and submit transactions (bank transfers; module upload, instantiate, execute, migrate).
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use cairn_primitives::{Address, Hash, Keypair, Message, Tx};
+use cairn_proto::node::v1 as pb;
+
+use super::{bank, client, keyfile, template};
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[command(flatten)]
+    common: Common,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args)]
+struct Common {
+    /// Key file of the signer (from `cairn keys new --file FILE`).
+    #[arg(long, global = true, conflicts_with = "user")]
+    from_key: Option<PathBuf>,
+    /// Sign as funded devnet user I of a template chain (localnets only).
+    #[arg(long, global = true)]
+    user: Option<u64>,
+    /// gRPC API of the node.
+    #[arg(long, global = true, default_value = client::DEFAULT_NODE, env = "CAIRN_NODE")]
+    node: String,
+    /// Nonce (default: the next one the chain expects from the signer).
+    #[arg(long, global = true)]
+    nonce: Option<u64>,
+    /// Most fuel the tx may burn.
+    #[arg(long, global = true, default_value_t = 20_000_000)]
+    fuel: u64,
+    /// Return once the mempool accepted the tx instead of waiting until it is finalized.
+    #[arg(long, global = true)]
+    no_wait: bool,
+    /// Print as JSON.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Send bank tokens.
+    Transfer {
+        /// Recipient address (hex).
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: u128,
+        /// Label of the bank module instance.
+        #[arg(long, default_value = bank::BANK_LABEL)]
+        bank: String,
+    },
+    /// Store Wasm code (its code id is blake3 of the bytes).
+    Upload {
+        /// The .wasm file.
+        #[arg(long)]
+        wasm: PathBuf,
+    },
+    /// Create a module instance from uploaded code.
+    Instantiate {
+        #[arg(long)]
+        code_id: String,
+        #[arg(long)]
+        label: String,
+        /// Who may migrate it (hex address); none: immutable.
+        #[arg(long)]
+        admin: Option<String>,
+        /// The init message: borsh bytes as hex.
+        #[arg(long, default_value = "")]
+        msg: String,
+    },
+    /// Call a module's `execute` entry point.
+    Execute {
+        /// Module address (hex), or `label:NAME`.
+        #[arg(long)]
+        contract: String,
+        /// The message: borsh bytes as hex.
+        #[arg(long)]
+        msg: String,
+    },
+    /// Switch a module instance to new code (admin only).
+    Migrate {
+        /// Module address (hex), or `label:NAME`.
+        #[arg(long)]
+        contract: String,
+        #[arg(long)]
+        code_id: String,
+        /// The migrate message: borsh bytes as hex.
+        #[arg(long, default_value = "")]
+        msg: String,
+    },
+}
+
+fn signer(common: &Common, chain_id: &str) -> Result<Keypair> {
+    match (&common.from_key, common.user) {
+        (Some(path), _) => keyfile::read(path),
+        (None, Some(i)) => Ok(template::user_key(chain_id, i)),
+        (None, None) => {
+            bail!("say who signs: --from-key FILE (see `cairn keys new`) or --user I on a devnet")
+        }
+    }
+}
+
+fn hex_arg(name: &str, s: &str) -> Result<Vec<u8>> {
+    hex::decode(s.trim()).with_context(|| format!("--{name} must be hex"))
+}
+
+async fn contract(c: &mut client::Client, url: &str, s: &str) -> Result<Address> {
+    match s.strip_prefix("label:") {
+        Some(label) => bank::module_address(c, url, label).await,
+        None => Address::from_hex(s).context("--contract must be a hex address or label:NAME"),
+    }
+}
+
+pub fn run(args: Args) -> Result<()> {
+    client::runtime()?.block_on(async {
+        let common = &args.common;
+        let url = common.node.clone();
+        let mut c = client::connect(&url).await?;
+        let chain_id = bank::chain_id(&mut c, &url).await?;
+        let key = signer(common, chain_id.as_str())?;
+        let message = match &args.cmd {
+            Cmd::Transfer { to, amount, bank: label } => {
+                let to = Address::from_hex(to).context("--to")?;
+                if *amount == 0 {
+                    bail!("--amount must be positive");
+                }
+                let bank = bank::module_address(&mut c, &url, label).await?;
+                let msg = borsh::to_vec(&cairn_module_bank::msg::ExecuteMsg::Transfer {
+                    to: to.0,
+                    amount: *amount,
+                })?;
+                Message::Execute { contract: bank, msg }
+            }
+            Cmd::Upload { wasm } => {
+                let code = std::fs::read(wasm).with_context(|| format!("cannot read {}", wasm.display()))?;
+                eprintln!("code id: {}", Hash::digest(&code));
+                Message::Upload { code }
+            }
+            Cmd::Instantiate { code_id, label, admin, msg } => Message::Instantiate {
+                code_id: Hash::from_hex(code_id).context("--code-id")?,
+                label: label.clone(),
+                admin: admin.as_deref().map(Address::from_hex).transpose().context("--admin")?,
+                msg: hex_arg("msg", msg)?,
+            },
+            Cmd::Execute { contract: addr, msg } => {
+                Message::Execute { contract: contract(&mut c, &url, addr).await?, msg: hex_arg("msg", msg)? }
+            }
+            Cmd::Migrate { contract: addr, code_id, msg } => Message::Migrate {
+                contract: contract(&mut c, &url, addr).await?,
+                code_id: Hash::from_hex(code_id).context("--code-id")?,
+                msg: hex_arg("msg", msg)?,
+            },
+        };
+        let nonce = match common.nonce {
+            Some(n) => n,
+            None => bank::next_nonce(&mut c, &url, &key.public()).await?,
+        };
+        let tx: Tx = bank::sign(&key, &chain_id, nonce, common.fuel, vec![message]);
+        let bytes = tx.to_bytes();
+        let mode = if common.no_wait { pb::BroadcastMode::Sync } else { pb::BroadcastMode::Commit };
+        let r = c
+            .broadcast_tx(pb::BroadcastTxRequest { tx: bytes.clone(), mode: mode as i32 })
+            .await
+            .map_err(|s| client::rpc_error("BroadcastTx", &url, s))?
+            .into_inner();
+        report(&r, common.json, &key, nonce)
+    })
+}
+
+fn report(r: &pb::BroadcastTxResponse, json: bool, key: &Keypair, nonce: u64) -> Result<()> {
+    let hash = hex::encode(&r.hash);
+    let result = r.result.clone();
+    if json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "hash": hash, "sender": key.public().to_hex(), "nonce": nonce,
+                "check_code": r.check_code, "check_log": r.log,
+                "height": r.height,
+                "code": result.as_ref().map(|x| x.code), "log": result.as_ref().map(|x| x.log.clone()),
+                "gas_used": result.as_ref().map(|x| x.gas_used),
+            })
+        );
+    } else {
+        println!("tx {hash} (sender {}, nonce {nonce})", key.public());
+    }
+    if r.check_code != 0 {
+        bail!("the node rejected the tx (code {}): {}", r.check_code, r.log);
+    }
+    match result {
+        Some(res) if res.code != 0 => {
+            bail!("the tx was finalized at height {} but failed (code {}): {}", r.height, res.code, res.log)
+        }
+        Some(res) => {
+            if !json {
+                println!("finalized at height {} (fuel used {})", r.height, res.gas_used);
+            }
+        }
+        None => {
+            if !json {
+                println!("accepted into the mempool; follow it with `cairn query tx {hash}`");
+            }
+        }
+    }
+    Ok(())
+}
