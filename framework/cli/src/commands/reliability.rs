@@ -432,7 +432,14 @@ async fn partition_body(
             break healed_at.elapsed().as_millis() as u64;
         }
         if Instant::now() > deadline {
-            bail!("finality did not resume within 60 s after healing (heights {hs:?}, partition top {top})");
+            let mut peers = Vec::new();
+            for n in &procs.nodes {
+                peers.push(metric(n.ports.api.metrics, "cairn_peers").await.unwrap_or(-1.0));
+            }
+            bail!(
+                "finality did not resume within 60 s after healing (heights {hs:?}, partition top {top}, connected \
+                 peers per node {peers:?})"
+            );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
