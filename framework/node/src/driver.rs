@@ -208,6 +208,8 @@ impl Driver {
     fn restart_engine(&mut self) -> Result<(), NodeError> {
         self.engine = self.factory.make(self.state.engine(), self.state.engine_epoch)?;
         self.generation += 1;
+        self.last_engine_dropped = 0;
+        self.last_far_future = 0;
         self.finalize_queue.retain(|f| f.height > self.state.height);
         self.start_engine()?;
         // Messages of the new epoch that arrived early.
@@ -264,9 +266,19 @@ impl Driver {
     async fn feed(&mut self, input: Input) -> Result<(), NodeError> {
         let mut effects = Vec::new();
         let now = self.now();
+        let sender = match &input {
+            Input::Message { from, .. } => Some(*from),
+            _ => None,
+        };
+        let before = self.engine.dropped();
         self.engine.handle(now, input, &mut effects);
-        self.perform(effects).await?;
         let dropped = self.engine.dropped();
+        if let Some(from) = sender
+            && (dropped.malformed > before.malformed || dropped.oversized > before.oversized)
+        {
+            // Bytes in a well-formed envelope that the engine cannot read: the author sent garbage.
+            self.malformed(from, "consensus message the engine cannot decode");
+        }
         let total = dropped.bad_total();
         if total > self.last_engine_dropped {
             Counters::add(&self.shared.counters.engine_dropped, total - self.last_engine_dropped);
@@ -277,7 +289,8 @@ impl Driver {
             self.last_far_future = dropped.far_future;
             self.trigger_sync();
         }
-        Ok(())
+        // Last: performing the effects may replace the engine (switch), whose counters start at zero.
+        self.perform(effects).await
     }
 
     async fn perform(&mut self, effects: Vec<Effect>) -> Result<(), NodeError> {
@@ -333,6 +346,10 @@ impl Driver {
                     debug!(height = %f.height, block = ?f.block, "finalized");
                     if self.finalize_queue.len() < MAX_FINALIZE_QUEUE {
                         self.finalize_queue.push_back(f);
+                    } else {
+                        // Bodies are missing for many heights: block sync will bring the blocks instead.
+                        warn!(height = %f.height, "too many finalized blocks waiting for bodies; relying on sync");
+                        self.trigger_sync();
                     }
                     self.drive_finalized().await?;
                 }
@@ -641,6 +658,7 @@ impl Driver {
         // Engine: the set for height + 2 is now known; a scheduled switch starts a new engine.
         if switched {
             info!(height = %height.next(), engine = ?self.state.engine(), "switching consensus engine");
+            Counters::inc(&self.shared.counters.engine_switches);
             self.restart_engine()?;
         } else if !self.engine_behind {
             self.inputs.push_back(Input::ValidatorSet {
@@ -969,7 +987,8 @@ fn serve_blocks(shared: &Shared, from: Height, wanted: u32) -> Result<Vec<Certif
     while (out.len() as u32) < limit {
         let (Some(block), Some(certificate)) = (store.block(h)?, store.certificate(h)?) else { break };
         let size = cairn_primitives::encode(&block).len() + certificate.len() + 16;
-        if bytes + size > budget {
+        // Always serve at least one block (if it fits a message at all), or a big block would stall sync.
+        if (bytes + size > budget && !out.is_empty()) || size > shared.config.p2p.max_message_bytes {
             break;
         }
         bytes += size;

@@ -27,6 +27,7 @@ pub(crate) struct Counters {
     pub rejected_blocks: AtomicU64,
     pub engine_dropped: AtomicU64,
     pub evidence: AtomicU64,
+    pub engine_switches: AtomicU64,
 }
 
 impl Counters {
@@ -48,6 +49,7 @@ impl Counters {
             rejected_blocks: g(&self.rejected_blocks),
             engine_dropped: g(&self.engine_dropped),
             evidence: g(&self.evidence),
+            engine_switches: g(&self.engine_switches),
             mempool_txs,
         }
     }

@@ -73,6 +73,8 @@ pub struct NodeCounters {
     pub engine_dropped: u64,
     /// Evidence of misbehaviour the engine produced.
     pub evidence: u64,
+    /// Engine switches performed at a height the consensus params scheduled.
+    pub engine_switches: u64,
     /// Current number of txs in the mempool (a gauge).
     pub mempool_txs: u64,
 }

@@ -81,3 +81,91 @@ async fn four_validators_finalize_txs_on_memory_hub() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Schedules an engine switch through a consensus-param update returned by `FinalizeBlock(at)`.
+struct SwitchAt {
+    inner: KvStore,
+    at: u64,
+    switch_height: u64,
+}
+
+#[async_trait::async_trait]
+impl Application for SwitchAt {
+    async fn info(&self, req: cairn_abci::InfoRequest) -> cairn_abci::AppResult<cairn_abci::InfoResponse> {
+        self.inner.info(req).await
+    }
+    async fn init_chain(
+        &self,
+        req: cairn_abci::InitChainRequest,
+    ) -> cairn_abci::AppResult<cairn_abci::InitChainResponse> {
+        self.inner.init_chain(req).await
+    }
+    async fn check_tx(
+        &self,
+        req: cairn_abci::CheckTxRequest,
+    ) -> cairn_abci::AppResult<cairn_abci::CheckTxResponse> {
+        self.inner.check_tx(req).await
+    }
+    async fn prepare_proposal(
+        &self,
+        req: cairn_abci::PrepareProposalRequest,
+    ) -> cairn_abci::AppResult<cairn_abci::PrepareProposalResponse> {
+        self.inner.prepare_proposal(req).await
+    }
+    async fn process_proposal(
+        &self,
+        req: cairn_abci::ProcessProposalRequest,
+    ) -> cairn_abci::AppResult<cairn_abci::ProposalStatus> {
+        self.inner.process_proposal(req).await
+    }
+    async fn finalize_block(
+        &self,
+        req: cairn_abci::FinalizeBlockRequest,
+    ) -> cairn_abci::AppResult<cairn_abci::FinalizeBlockResponse> {
+        let height = req.height.0;
+        let mut r = self.inner.finalize_block(req).await?;
+        if height == self.at {
+            r.consensus_param_updates = Some(cairn_abci::ConsensusParams {
+                engine_switch: Some(cairn_abci::EngineSwitch {
+                    engine: cairn_abci::EngineKind::Bft,
+                    height: cairn_primitives::Height(self.switch_height),
+                }),
+                ..cairn_abci::ConsensusParams::default()
+            });
+        }
+        Ok(r)
+    }
+    async fn commit(&self) -> cairn_abci::AppResult<cairn_abci::CommitResponse> {
+        self.inner.commit().await
+    }
+    async fn query(&self, req: QueryRequest) -> cairn_abci::AppResult<cairn_abci::QueryResponse> {
+        self.inner.query(req).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn engine_switch_at_a_height_without_restart() -> anyhow::Result<()> {
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("switch", 4);
+    let genesis = genesis("switch", &keys);
+    let nodes = start_p2p_net(dir.path(), &keys, &genesis, |_| {
+        Arc::new(SwitchAt { inner: KvStore::new(), at: 2, switch_height: 5 }) as Arc<dyn Application>
+    })
+    .await?;
+    let handles: Vec<&NodeHandle> = nodes.iter().map(|n| n.handle()).collect();
+    wait_height(&handles, 4, Duration::from_secs(30)).await?;
+    // Txs go through the new engine instance.
+    submit_and_check(&handles, 8).await?;
+    wait_height(&handles, 8, Duration::from_secs(30)).await?;
+    for h in &handles {
+        assert_eq!(h.counters().engine_switches, 1, "each node switched once, at height 5");
+        assert_eq!(h.counters().evidence, 0);
+    }
+    let top = handles.iter().map(|h| h.status().height.0).min().unwrap_or(0);
+    assert_same_chain(&handles, top)?;
+    for n in &nodes {
+        n.handle().shutdown().await;
+    }
+    Ok(())
+}
