@@ -210,7 +210,7 @@ pub struct ConsensusSection {
 impl Default for ConsensusSection {
     fn default() -> Self {
         ConsensusSection {
-            leader_timeout_ms: 1_000,
+            leader_timeout_ms: 1_500,
             notarization_timeout_ms: 2_000,
             nullify_retry_ms: 1_000,
             empty_block_interval_ms: 1_000,
@@ -285,6 +285,13 @@ impl NodeConfig {
         }
         if self.consensus.nullify_retry_ms == 0 {
             return Err(invalid("consensus.nullify_retry_ms", "must be greater than 0"));
+        }
+        if self.consensus.empty_block_interval_ms >= self.consensus.leader_timeout_ms {
+            // Validators would give up on an idle leader exactly when it proposes its empty block.
+            return Err(invalid(
+                "consensus.empty_block_interval_ms",
+                "must be below consensus.leader_timeout_ms (an idle leader must propose before peers time out)",
+            ));
         }
         if self.mempool.max_tx_bytes > self.mempool.max_bytes {
             return Err(invalid("mempool.max_tx_bytes", "must not exceed mempool.max_bytes"));
@@ -470,6 +477,13 @@ mod tests {
         assert!(err.contains("mempool.max_txs") && err.contains("greater than 0"), "{err}");
         let err = NodeConfig::parse("[p2p]\nbootstrap = [\"zz@1.2.3.4:5\"]\n", p()).unwrap_err().to_string();
         assert!(err.contains("p2p.bootstrap[0]"), "{err}");
+    }
+
+    #[test]
+    fn empty_block_interval_must_be_below_leader_timeout() {
+        let text = "[consensus]\nleader_timeout_ms = 500\nempty_block_interval_ms = 500\n";
+        let err = NodeConfig::parse(text, p()).unwrap_err().to_string();
+        assert!(err.contains("consensus.empty_block_interval_ms"), "{err}");
     }
 
     #[test]
