@@ -89,7 +89,7 @@ pub async fn start_net(o: &NetOptions) -> Result<Net> {
         derived_keys: false,
     };
     let nodes = chain::write_localnet(&dir, &t, &spec, &|_, _, a| a)?;
-    let mut procs = Processes::new(nodes)?.keep_on_exit(o.keep);
+    let mut procs = Processes::new(nodes)?;
     procs.start_all()?;
     let users = (0..t.accounts.users).map(|i| template::user_key(chain_id.as_str(), i)).collect();
     // With --keep the directory must outlive this process: stop managing its removal.

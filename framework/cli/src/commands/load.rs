@@ -142,7 +142,9 @@ fn prepare(spec: &LoadSpec, bank: &Address, nonces: &[u64]) -> Result<Vec<Vec<Pr
         let seq = (k / n) as u64;
         let key = &spec.senders[s];
         let to = Address::from(spec.senders[(s + 1) % n].public());
-        let amount = 1 + u128::from(seq % 7);
+        // Sender s always sends s + 1 tokens, so the ring of transfers moves balances (user 0 gains, the others
+        // lose) and the check afterwards can tell a chain that executed them from one that did not.
+        let amount = 1 + s as u128;
         let tx = bank::transfer_tx(key, &spec.chain_id, nonces[s] + seq, bank, &to, amount)?;
         let bytes = tx.to_bytes();
         per_sender[s].push(Prepared {
@@ -425,6 +427,7 @@ pub async fn verify_balances(
         bail!("balances are not conserved: the users held {sum_before} before and {sum_after} after");
     }
     let mut credited = 0;
+    let mut moved = 0;
     for (i, a) in accounts.iter().enumerate() {
         let want = before[i] as i128 + deltas.get(a).copied().unwrap_or(0);
         if want != after[i] as i128 {
@@ -437,11 +440,18 @@ pub async fn verify_balances(
         if after[i] > before[i] {
             credited += 1;
         }
+        if after[i] != before[i] {
+            moved += 1;
+        }
+    }
+    if deltas.values().any(|d| *d != 0) && moved == 0 {
+        bail!("transfers were reported finalized but no balance moved");
     }
     Ok(serde_json::json!({
         "ok": true,
         "accounts": accounts.len(),
         "credited": credited,
+        "moved": moved,
         "sum_before": sum_before.to_string(),
         "sum_after": sum_after.to_string(),
     }))

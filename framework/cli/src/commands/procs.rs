@@ -24,34 +24,22 @@ pub struct Processes {
     pub nodes: Vec<LocalNode>,
     children: Vec<Option<Child>>,
     exe: PathBuf,
-    /// Extra environment for the children (e.g. `RUST_LOG`).
-    env: Vec<(String, String)>,
-    /// Leave the children running when this value is dropped (`--keep`).
-    keep: bool,
 }
 
 impl Processes {
     pub fn new(nodes: Vec<LocalNode>) -> Result<Processes> {
         let n = nodes.len();
-        Ok(Processes {
-            nodes,
-            children: (0..n).map(|_| None).collect(),
-            exe: cairn_exe()?,
-            env: Vec::new(),
-            keep: false,
-        })
+        Ok(Processes { nodes, children: (0..n).map(|_| None).collect(), exe: cairn_exe()? })
     }
 
-    /// Children outlive this value (they are still killed by [`Processes::stop_all`]).
-    pub fn keep_on_exit(mut self, keep: bool) -> Processes {
-        self.keep = keep;
-        self
-    }
-
-    /// Lets the children run on after this process exits.
+    /// Lets the children run on after this value is dropped and this process exits (`--keep`). Until then
+    /// they are killed on drop, so an error or Ctrl-C never leaves nodes behind.
     pub fn detach(&mut self) {
         for c in self.children.iter_mut() {
-            c.take();
+            if let Some(child) = c.take() {
+                // Forgetting the handle skips its kill-on-drop; the process itself is not ours to wait for any more.
+                std::mem::forget(child);
+            }
         }
     }
 
@@ -71,12 +59,9 @@ impl Processes {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
-            .kill_on_drop(!self.keep);
+            .kill_on_drop(true);
         if std::env::var_os("RUST_LOG").is_none() {
             cmd.env("RUST_LOG", "info");
-        }
-        for (k, v) in &self.env {
-            cmd.env(k, v);
         }
         let child = cmd.spawn().with_context(|| {
             format!("cannot start {} start --home {}", self.exe.display(), node.home.display())
