@@ -158,6 +158,6 @@ fn bad_chain_ids_say_why() {
 
 #[test]
 fn oversized_input_is_refused_before_decoding() {
-    let err = decode::<Block>(&vec![0u8; 100], 10).unwrap_err();
+    let err = decode::<Block>(&[0u8; 100], 10).unwrap_err();
     assert_eq!(err, Error::TooLarge { len: 100, max: 10 });
 }
