@@ -125,6 +125,22 @@ impl NodeHandle {
         }
     }
 
+    /// Stops the node abruptly, as a crash would: the driver is cancelled at its next await point (possibly
+    /// between `FinalizeBlock` and `Commit`), nothing more is written. For crash tests; the files are released.
+    pub async fn abort(&self) {
+        self.shared.shutdown.send_replace(true);
+        let driver = self.tasks.driver.lock().await.take();
+        if let Some(driver) = driver {
+            driver.abort();
+            let _ = driver.await;
+        }
+        for t in self.tasks.others.lock().unwrap_or_else(|p| p.into_inner()).drain(..) {
+            t.abort();
+        }
+        self.shared.net.shutdown().await;
+        self.shared.close_store();
+    }
+
     /// Stops the node and waits until its driver has finished (store and WAL closed).
     pub async fn shutdown(&self) {
         self.shared.shutdown.send_replace(true);
