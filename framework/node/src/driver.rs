@@ -47,6 +47,8 @@ const HOUSEKEEPING: Duration = Duration::from_millis(500);
 const MAX_SERVING: usize = 16;
 /// Largest certificate accepted from a peer.
 const MAX_CERTIFICATE_BYTES: usize = 16 * 1024 * 1024;
+/// Mempool txs rechecked after each block (the oldest first).
+const MAX_RECHECK_PER_BLOCK: usize = 4096;
 /// Save the chain-state checkpoint every this many heights.
 const CHECKPOINT_EVERY: u64 = 16;
 /// Prune the WAL every this many heights.
@@ -251,8 +253,10 @@ impl Driver {
                 ev = self.net_rx.recv() => match ev {
                     Some(ev) => self.on_net(ev).await?,
                     None => {
-                        warn!("the network stopped; the node stops");
-                        break;
+                        if *shutdown.borrow() {
+                            break;
+                        }
+                        return Err(NodeError::P2p("the network task stopped unexpectedly".into()));
                     }
                 },
                 _ = tokio::time::sleep_until(next_timer.unwrap_or(far)), if next_timer.is_some() => self.fire_timers(),
@@ -622,7 +626,10 @@ impl Driver {
         }
 
         // Mempool: drop the block's txs, recheck the rest in the background.
-        let remaining = self.shared.mempool.lock().await.update(height, &block.txs);
+        let mut remaining = self.shared.mempool.lock().await.update(height, &block.txs);
+        // Recheck the txs next in line, not a full pool after every block: under load that would be a CheckTx per
+        // pooled tx per block. Txs further back are rechecked after later blocks or fail harmlessly in a block.
+        remaining.truncate(MAX_RECHECK_PER_BLOCK);
         if let Some(old) = self.recheck.take() {
             old.abort();
         }
