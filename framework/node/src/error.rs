@@ -37,20 +37,21 @@ pub enum SyncError {
     Malformed(String),
 }
 
-/// Anything that stops a node or fails a call on it.
+/// Anything that stops a node or fails a call on it. Wrapped errors are transparent: their own messages already
+/// say where (file, height, address), and `{:#}` chains would otherwise print them twice.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
     #[error(transparent)]
     Config(#[from] ConfigError),
-    #[error("block store: {0}")]
+    #[error(transparent)]
     Store(#[from] cairn_store::StoreError),
-    #[error("{0}")]
+    #[error(transparent)]
     App(#[from] AppError),
-    #[error("handshake with the application failed: {0}")]
+    #[error(transparent)]
     Handshake(#[from] HandshakeError),
-    #[error("block sync: {0}")]
+    #[error(transparent)]
     Sync(#[from] SyncError),
-    #[error("mempool: {0}")]
+    #[error(transparent)]
     Mempool(#[from] cairn_mempool::MempoolError),
     #[error("p2p: {0}")]
     P2p(String),
