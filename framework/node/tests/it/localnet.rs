@@ -76,6 +76,12 @@ async fn four_validators_finalize_txs_on_memory_hub() -> anyhow::Result<()> {
     submit_and_check(&handles, 20).await?;
     let top = handles.iter().map(|h| h.status().height.0).min().unwrap_or(0);
     assert_same_chain(&handles, top)?;
+
+    // Idle: empty blocks come every `empty_block_interval_ms` (300 ms here), not as fast as the CPU allows.
+    let before = handles[0].status().height.0;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let idle_blocks = handles[0].status().height.0 - before;
+    assert!((3..=12).contains(&idle_blocks), "{idle_blocks} empty blocks in 3 s of idling");
     for n in &nodes {
         n.handle().shutdown().await;
     }
