@@ -29,7 +29,7 @@ pub async fn module_query<T: BorshDeserialize>(
     c: &mut Client,
     url: &str,
     module: &Address,
-    msg: &QueryMsg,
+    msg: &impl borsh::BorshSerialize,
 ) -> Result<T> {
     let r = client::query(c, url, &format!("module/{}", module.to_hex()), borsh::to_vec(msg)?).await?;
     T::try_from_slice(&r.value).with_context(|| format!("module {module} answered bytes that do not decode"))

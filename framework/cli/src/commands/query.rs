@@ -31,6 +31,12 @@ enum Cmd {
     Nonce { public_key: String },
     /// Address of the module instance with this label.
     Module { label: String },
+    /// Proof of authority: the authorities and their weights, and the open proposals.
+    Poa {
+        /// Label of the PoA module instance.
+        #[arg(long, default_value = "poa")]
+        poa: String,
+    },
     /// Any application query: a path and hex data.
     Raw {
         /// e.g. `label/bank`, `module/<address>`, `store/<key hex>`, `nonce/<public key>`.
@@ -82,6 +88,26 @@ pub fn run(args: Args) -> Result<()> {
                     println!("{}", serde_json::json!({"label": label, "address": addr.to_hex()}));
                 } else {
                     println!("{addr}");
+                }
+            }
+            Cmd::Poa { poa } => {
+                use cairn_module_poa::msg::{Proposal, QueryMsg};
+                let addr = bank::module_address(&mut c, &url, &poa).await?;
+                let auth: Vec<([u8; 32], u64)> = bank::module_query(&mut c, &url, &addr, &QueryMsg::Authorities).await?;
+                let props: Vec<Proposal> = bank::module_query(&mut c, &url, &addr, &QueryMsg::Proposals).await?;
+                let v = serde_json::json!({
+                    "authorities": auth.iter().map(|(k, p)| serde_json::json!({"public_key": hex::encode(k), "power": p})).collect::<Vec<_>>(),
+                    "proposals": props.iter().map(|p| serde_json::json!({
+                        "id": p.id, "proposer": hex::encode(p.proposer), "action": action_json(&p.action),
+                        "created_at": p.created_at, "expires_at": p.expires_at,
+                        "yes": p.yes.iter().map(hex::encode).collect::<Vec<_>>(),
+                        "no": p.no.iter().map(hex::encode).collect::<Vec<_>>(),
+                    })).collect::<Vec<_>>(),
+                });
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
                 }
             }
             Cmd::Raw { path, data, height, prove } => {
@@ -150,4 +176,13 @@ pub fn run(args: Args) -> Result<()> {
         }
         Ok(())
     })
+}
+
+fn action_json(a: &cairn_module_poa::msg::Action) -> serde_json::Value {
+    use cairn_module_poa::msg::Action;
+    match a {
+        Action::Admit { key, power } => serde_json::json!({"admit": hex::encode(key), "power": power}),
+        Action::Remove { key } => serde_json::json!({"remove": hex::encode(key)}),
+        Action::SetPower { key, power } => serde_json::json!({"set_power": hex::encode(key), "power": power}),
+    }
 }

@@ -82,6 +82,16 @@ enum Cmd {
         #[arg(long)]
         msg: String,
     },
+    /// Proof of authority: propose admitting, removing or re-weighting an authority, or vote on a proposal.
+    /// Sign with an authority's validator key (`--from-key HOME/config/node_key.json`); a change passes with
+    /// more than 2/3 of authority weight and the validator set follows at H+2.
+    Poa {
+        #[command(subcommand)]
+        action: PoaAction,
+        /// Label of the PoA module instance.
+        #[arg(long, default_value = "poa")]
+        poa: String,
+    },
     /// Switch a module instance to new code (admin only).
     Migrate {
         /// Module address (hex), or `label:NAME`.
@@ -93,6 +103,55 @@ enum Cmd {
         #[arg(long, default_value = "")]
         msg: String,
     },
+}
+
+#[derive(clap::Subcommand)]
+enum PoaAction {
+    /// Propose making KEY an authority (and so a validator) with weight POWER.
+    Admit {
+        /// The new authority's validator public key (hex; `cairn keys show --home DIR` prints it).
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 1)]
+        power: u64,
+    },
+    /// Propose removing the authority KEY (its validator power becomes 0).
+    Remove {
+        #[arg(long)]
+        key: String,
+    },
+    /// Propose changing the weight of the authority KEY.
+    SetPower {
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        power: u64,
+    },
+    /// Vote on open proposal ID (yes unless --reject).
+    Vote {
+        #[arg(long)]
+        id: u64,
+        #[arg(long)]
+        reject: bool,
+    },
+}
+
+fn poa_msg(action: &PoaAction) -> Result<Vec<u8>> {
+    use cairn_module_poa::msg::{Action, ExecuteMsg};
+    let key = |k: &str| -> Result<[u8; 32]> {
+        Ok(cairn_primitives::PublicKey::from_hex(k).context("--key must be a hex public key")?.0)
+    };
+    let msg = match action {
+        PoaAction::Admit { key: k, power } => {
+            ExecuteMsg::Propose { action: Action::Admit { key: key(k)?, power: *power } }
+        }
+        PoaAction::Remove { key: k } => ExecuteMsg::Propose { action: Action::Remove { key: key(k)? } },
+        PoaAction::SetPower { key: k, power } => {
+            ExecuteMsg::Propose { action: Action::SetPower { key: key(k)?, power: *power } }
+        }
+        PoaAction::Vote { id, reject } => ExecuteMsg::Vote { id: *id, approve: !reject },
+    };
+    Ok(borsh::to_vec(&msg)?)
 }
 
 fn signer(common: &Common, chain_id: &str) -> Result<Keypair> {
@@ -150,6 +209,10 @@ pub fn run(args: Args) -> Result<()> {
             Cmd::Execute { contract: addr, msg } => {
                 Message::Execute { contract: contract(&mut c, &url, addr).await?, msg: hex_arg("msg", msg)? }
             }
+            Cmd::Poa { action, poa } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, poa).await?,
+                msg: poa_msg(action)?,
+            },
             Cmd::Migrate { contract: addr, code_id, msg } => Message::Migrate {
                 contract: contract(&mut c, &url, addr).await?,
                 code_id: Hash::from_hex(code_id).context("--code-id")?,
@@ -199,6 +262,10 @@ fn report(r: &pb::BroadcastTxResponse, json: bool, key: &Keypair, nonce: u64) ->
         Some(res) => {
             if !json {
                 println!("finalized at height {} (fuel used {})", r.height, res.gas_used);
+                // A PoA proposal or vote answers with where the proposal stands.
+                if let Ok(p) = borsh::from_slice::<cairn_module_poa::msg::ProposalStatus>(&res.data) {
+                    println!("proposal {}: {:?}", p.id, p.status);
+                }
             }
         }
         None => {
