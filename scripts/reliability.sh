@@ -7,7 +7,8 @@
 # Usage: scripts/reliability.sh --short   (CI: a few minutes)
 #        scripts/reliability.sh --long    (minutes of chaos, repeated partitions)
 # Each step prints one JSON object; the script exits non-zero on the first violation. Node logs of a failed
-# scenario are kept under $OUT (printed at the end).
+# scenario are kept under $OUT (printed at the end). Environment: SEED (victims), PARTITION (e.g. 5s),
+# RESUME_LIMIT (default 2s), RELEASE=1 (release build), OUT (where logs go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,7 @@ case "$mode" in
   *) echo "usage: $0 --short|--long" >&2; exit 2 ;;
 esac
 
+part=${PARTITION:-$part}
 OUT=${OUT:-$(mktemp -d -t cairn-reliability-XXXXXX)}
 profile_flag=""
 bin=target/debug/cairn

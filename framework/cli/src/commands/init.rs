@@ -24,6 +24,14 @@ pub struct Args {
     /// A human name for this node.
     #[arg(long)]
     moniker: Option<String>,
+    /// Join an existing chain: use this genesis file (e.g. another node's config/genesis.json) instead of making
+    /// a new one-validator chain. The new node is not a validator until the chain admits its key (PoA:
+    /// `cairn tx poa admit`).
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Peers to dial at start, `PUBKEY@host:port` or `host:port` (repeatable).
+    #[arg(long)]
+    bootstrap: Vec<String>,
     /// Overwrite an existing home's config, key and genesis (its data directory is kept).
     #[arg(long)]
     force: bool,
@@ -39,9 +47,23 @@ pub fn run(args: Args) -> Result<()> {
     chain::check_fresh(&args.home, args.force)?;
     let key = Keypair::generate();
     let moniker = args.moniker.clone().unwrap_or_else(|| "node0".to_string());
-    let genesis =
-        chain::genesis(&t, &chain_id, &[ValidatorSpec { public_key: key.public(), name: moniker.clone() }])?;
-    let config = NodeConfig { moniker: moniker.clone(), ..NodeConfig::default() };
+    let (genesis, joined) = match &args.genesis {
+        Some(path) => {
+            (cairn_node::Genesis::load(path).with_context(|| format!("--genesis {}", path.display()))?, true)
+        }
+        None => (
+            chain::genesis(
+                &t,
+                &chain_id,
+                &[ValidatorSpec { public_key: key.public(), name: moniker.clone() }],
+            )?,
+            false,
+        ),
+    };
+    let chain_id = genesis.chain_id.clone();
+    let mut config = NodeConfig { moniker: moniker.clone(), ..NodeConfig::default() };
+    config.p2p.bootstrap = args.bootstrap.clone();
+    config.validate(&args.home.join(CONFIG_FILE)).context("--bootstrap")?;
     chain::write_home(&args.home, &key, &config, &genesis)?;
     let config_path = args.home.join(CONFIG_FILE);
     let genesis_path = NodeConfig::resolve(&args.home, &config.genesis_file);
@@ -62,9 +84,22 @@ pub fn run(args: Args) -> Result<()> {
         println!("initialised {} (template {}, chain {chain_id})", args.home.display(), t.name);
         println!("  node key: {}", key.public());
         println!("  config:   {}", config_path.display());
-        println!("  genesis:  {} (1 validator: this node)", genesis_path.display());
+        if joined {
+            println!(
+                "  genesis:  {} (copied: joins chain {chain_id} as a non-validator)",
+                genesis_path.display()
+            );
+            println!(
+                "make it a validator (PoA): cairn tx poa admit --key {} --from-key AUTHORITY_KEY --node URL",
+                key.public()
+            );
+        } else {
+            println!("  genesis:  {} (1 validator: this node)", genesis_path.display());
+        }
         println!("start it:   cairn start --home {}", args.home.display());
-        println!("a local multi-validator chain instead: cairn new NAME --template {}", t.name);
+        if !joined {
+            println!("a local multi-validator chain instead: cairn new NAME --template {}", t.name);
+        }
     }
     Ok(())
 }

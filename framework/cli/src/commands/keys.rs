@@ -38,7 +38,7 @@ enum Cmd {
         /// A key file.
         #[arg(long, conflicts_with_all = ["home", "user"])]
         file: Option<PathBuf>,
-        /// A node home: shows its validator key (HOME/node_key.json), or HOME/keys/NAME.json with --name.
+        /// A node home: shows its validator key (config/node_key.json), or HOME/keys/NAME.json with --name.
         #[arg(long, conflicts_with = "user")]
         home: Option<PathBuf>,
         /// With --home: a key created by `keys new --home HOME --name NAME`.
@@ -59,9 +59,11 @@ enum Cmd {
     },
 }
 
-/// Path of a node's validator key inside its home.
+/// Path of a node's validator key: `key_file` of its config.toml (default `config/node_key.json`).
 pub fn node_key_path(home: &std::path::Path) -> PathBuf {
-    home.join("node_key.json")
+    let config =
+        cairn_node::NodeConfig::load(&home.join(cairn_node::config::CONFIG_FILE)).unwrap_or_default();
+    cairn_node::NodeConfig::resolve(home, &config.key_file)
 }
 
 pub fn run(args: Args) -> Result<()> {
