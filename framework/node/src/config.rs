@@ -185,7 +185,8 @@ impl Default for MempoolSection {
         MempoolSection {
             max_txs: 50_000,
             max_bytes: 64 * 1024 * 1024,
-            max_tx_bytes: 1024 * 1024,
+            // Large enough for a module upload (modules are capped at 4 MiB).
+            max_tx_bytes: cairn_primitives::MAX_TX_BYTES,
             max_per_sender: 1_000,
             ttl_blocks: 100,
             gossip: true,

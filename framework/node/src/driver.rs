@@ -282,8 +282,11 @@ impl Driver {
         if let Some(from) = sender
             && (dropped.malformed > before.malformed || dropped.oversized > before.oversized)
         {
-            // Bytes in a well-formed envelope that the engine cannot read: the author sent garbage.
-            self.malformed(from, "consensus message the engine cannot decode");
+            // Bytes in a well-formed envelope that the engine refused as malformed. Counted, not reported: the
+            // engine may have replayed buffered messages of other peers in the same step, and a wrong report
+            // would get an honest peer banned.
+            Counters::inc(&self.shared.counters.malformed_messages);
+            debug!(%from, "consensus message the engine refused as malformed");
         }
         let total = dropped.bad_total();
         if total > self.last_engine_dropped {
@@ -778,18 +781,15 @@ impl Driver {
     async fn on_internal(&mut self, msg: Internal) -> Result<(), NodeError> {
         match msg {
             Internal::Body { block, from } => {
-                if block.header.chain_id == self.shared.chain_id
-                    && block.txs_match_header()
-                    && block.header.height > self.state.height
-                {
-                    let block = Arc::new(block);
-                    let id = block.id();
-                    self.shared.bodies().insert(block);
-                    self.fetching.remove(&id);
-                } else {
+                let id = block.id();
+                self.fetching.remove(&id);
+                if block.header.chain_id != self.shared.chain_id || !block.txs_match_header() {
                     Counters::inc(&self.shared.counters.rejected_blocks);
                     self.net.report_bad(from, "fetched body does not match its header");
+                } else if block.header.height > self.state.height {
+                    self.shared.bodies().insert(Arc::new(block));
                 }
+                // A body for a height we committed meanwhile is simply not needed any more.
             }
             Internal::BodyMissing { id } => {
                 self.fetching.remove(&id);

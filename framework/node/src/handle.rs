@@ -71,10 +71,12 @@ impl NodeHandle {
             return Err(NodeError::ShuttingDown);
         }
         let gossip = self.shared.config.mempool.gossip.then(|| tx.clone());
+        let _order = self.shared.admission.lock().await;
         let (hash, check) = cairn_mempool::add_tx(&self.shared.mempool, &*self.shared.app, tx).await?;
         if let Some(bytes) = gossip {
             self.shared.net.broadcast(crate::net::Topic::Txs, bytes);
         }
+        drop(_order);
         self.shared.tx_notify.notify_one();
         Ok((hash, check))
     }

@@ -176,6 +176,7 @@ impl NodeBuilder {
             events,
             counters: Counters::default(),
             bodies: std::sync::Mutex::new(BodyCache::default()),
+            admission: Mutex::new(()),
             tx_notify: tokio::sync::Notify::new(),
             shutdown,
             fatal: std::sync::Mutex::new(None),

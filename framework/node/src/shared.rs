@@ -96,6 +96,9 @@ pub(crate) struct Shared {
     pub events: broadcast::Sender<NodeEvent>,
     pub counters: Counters,
     pub bodies: Mutex<BodyCache>,
+    /// Serializes client submissions, so txs enter the mempool (and gossip) in the order they were submitted:
+    /// a sender's pipelined nonces must not be reordered by concurrent CheckTx calls.
+    pub admission: tokio::sync::Mutex<()>,
     /// Wakes the driver when a tx enters the mempool (an idle leader proposes at once).
     pub tx_notify: Notify,
     pub shutdown: watch::Sender<bool>,
