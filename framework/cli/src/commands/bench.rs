@@ -79,7 +79,7 @@ pub fn run(args: Args) -> Result<()> {
                 _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
             };
             net.procs.stop_all().await;
-            let v = r?;
+            let v = r.map_err(|e| net.keep_logs(e))?;
             if a.json {
                 println!("{v}");
             } else {
@@ -124,6 +124,17 @@ async fn bench_body(
     let report = load::run(&spec).await?;
     demo::print_summary(&report);
     procs.check_alive()?;
+    if report.lost > 0 || report.rejected > 0 || report.failed > 0 {
+        bail!(
+            "{} transfers were not finalized within 60 s, {} were rejected and {} failed: the chain stalled or \
+             refused load (finalized {} of {})",
+            report.lost,
+            report.rejected,
+            report.failed,
+            report.txs,
+            report.submitted
+        );
+    }
     if a.catchup {
         extra["catchup"] = measure_catchup(procs, last).await?;
     }

@@ -53,7 +53,7 @@ pub struct Net {
     pub chain_id: ChainId,
     pub users: Vec<cairn_primitives::Keypair>,
     pub dir: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
+    tmp: Option<tempfile::TempDir>,
 }
 
 pub struct NetOptions {
@@ -100,12 +100,22 @@ pub async fn start_net(o: &NetOptions) -> Result<Net> {
         }
         other => other,
     };
-    let mut net = Net { procs, chain_id, users, dir, _tmp: tmp };
+    let mut net = Net { procs, chain_id, users, dir, tmp };
     if let Err(e) = net.procs.wait_for_height(1, Duration::from_secs(60)).await {
         net.procs.stop_all().await;
-        return Err(e);
+        return Err(net.keep_logs(e));
     }
     Ok(net)
+}
+
+impl Net {
+    /// On failure: keep the chain directory (node logs) and say where it is.
+    pub fn keep_logs(&mut self, e: anyhow::Error) -> anyhow::Error {
+        if let Some(t) = self.tmp.take() {
+            let _ = t.keep();
+        }
+        e.context(format!("the node logs are kept in {}/nodeI/node.log", self.dir.display()))
+    }
 }
 
 /// Every node's block id at `height` must be the same.
@@ -203,7 +213,7 @@ pub fn run(args: Args) -> Result<()> {
         } else {
             net.procs.stop_all().await;
         }
-        let (report, verified) = outcome?;
+        let (report, verified) = outcome.map_err(|e| net.keep_logs(e))?;
         if args.json {
             println!("{}", report_json(&report, args.validators, serde_json::json!({"verified": verified, "template": args.template, "app": "exec"})));
         } else {
