@@ -52,6 +52,10 @@ struct LocalnetArgs {
     /// Turn fsync off on the nodes (the targets are measured with fsync on).
     #[arg(long)]
     no_fsync: bool,
+    /// Submit every transfer to every node in per-sender nonce order (see `cairn demo --help`); default: one
+    /// node per tx, gossip does the rest.
+    #[arg(long)]
+    fanout: bool,
     /// Chain template.
     #[arg(long, default_value = "small")]
     template: String,
@@ -96,7 +100,7 @@ async fn bench_body(
     users: &[cairn_primitives::Keypair],
     a: &LocalnetArgs,
 ) -> Result<serde_json::Value> {
-    let mut extra = serde_json::json!({ "fsync": !a.no_fsync, "senders": users.len(), "rate": a.rate });
+    let mut extra = serde_json::json!({ "fsync": !a.no_fsync, "senders": users.len(), "rate": a.rate, "fanout": a.fanout });
     if let Some(idle) = a.idle {
         eprintln!("measuring idle validators for {} s…", idle.as_secs());
         extra["idle"] = measure_idle(procs, idle).await?;
@@ -119,6 +123,7 @@ async fn bench_body(
         duration: a.duration,
         settle: Duration::from_secs(60),
         progress: true,
+        fanout: a.fanout,
     };
     eprintln!("sending {} transfers from {} senders…", a.txs, users.len());
     let report = load::run(&spec).await?;

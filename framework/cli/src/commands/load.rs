@@ -34,6 +34,10 @@ pub struct LoadSpec {
     pub settle: Duration,
     /// Show progress on stderr.
     pub progress: bool,
+    /// Submit every tx to every node (the sender's own node first, the next tx only once all answered), so each
+    /// mempool sees a sender's txs in nonce order whatever order gossip delivers them in. Without it a tx goes to
+    /// one node and reaches the others by gossip.
+    pub fanout: bool,
 }
 
 /// Latency percentiles in milliseconds.
@@ -194,8 +198,14 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport> {
     let mut senders = Vec::new();
     for (s, txs) in plan.into_iter().enumerate() {
         let (url, c) = clients[s % clients.len()].clone();
+        let others: Vec<Client> = if spec.fanout {
+            (1..clients.len()).map(|k| clients[(s + k) % clients.len()].1.clone()).collect()
+        } else {
+            Vec::new()
+        };
         senders.push(tokio::spawn(send_all(
             c,
+            others,
             url,
             txs,
             shared.clone(),
@@ -262,6 +272,7 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport> {
 #[allow(clippy::too_many_arguments)]
 async fn send_all(
     mut c: Client,
+    others: Vec<Client>,
     url: String,
     txs: Vec<Prepared>,
     shared: Arc<Shared>,
@@ -312,6 +323,14 @@ async fn send_all(
                 }
             }
         }
+        // Fan-out copies: best effort (a node that already has the tx by gossip answers ALREADY_EXISTS), but all
+        // answered before this sender's next tx goes out.
+        let copies = others.iter().map(|o| {
+            let mut o = o.clone();
+            let req = pb::BroadcastTxRequest { tx: p.bytes.clone(), mode: pb::BroadcastMode::Sync as i32 };
+            async move { o.broadcast_tx(req).await.map(|_| ()) }
+        });
+        let _ = futures::future::join_all(copies).await;
     }
     Ok(())
 }
@@ -492,6 +511,7 @@ mod tests {
             duration: None,
             settle: Duration::from_secs(1),
             progress: false,
+            fanout: false,
         };
         let plan = prepare(&spec, &Address([9; 32]), &[5, 0, 2]).unwrap();
         assert_eq!(plan.iter().map(Vec::len).sum::<usize>(), 10);
