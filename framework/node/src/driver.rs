@@ -115,6 +115,8 @@ pub(crate) struct Driver {
     last_engine_dropped: u64,
     serving: Arc<tokio::sync::Semaphore>,
     recheck: Option<tokio::task::JoinHandle<()>>,
+    /// Numbers our consensus messages so gossip never drops a retry as a duplicate (see `ConsensusEnvelope`).
+    broadcast_seq: u64,
 }
 
 pub(crate) struct DriverParts {
@@ -164,6 +166,8 @@ impl Driver {
             last_engine_dropped: 0,
             serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
             recheck: None,
+            // Start from the clock, so a restarted node's numbers do not repeat its earlier ones.
+            broadcast_seq: unix_ms().saturating_mul(1_000),
         };
         driver.start_engine()?;
         driver.publish_status();
@@ -328,11 +332,13 @@ impl Driver {
             match effect {
                 Effect::Persist(_) => {}
                 Effect::Send { to, bytes } => {
-                    let env = ConsensusEnvelope { epoch, bytes: bytes.to_vec() };
+                    self.broadcast_seq += 1;
+                    let env = ConsensusEnvelope { epoch, seq: self.broadcast_seq, bytes: bytes.to_vec() };
                     self.net.send(to, wire::encode(&env));
                 }
                 Effect::Broadcast { bytes } => {
-                    let env = ConsensusEnvelope { epoch, bytes: bytes.to_vec() };
+                    self.broadcast_seq += 1;
+                    let env = ConsensusEnvelope { epoch, seq: self.broadcast_seq, bytes: bytes.to_vec() };
                     self.net.broadcast(Topic::Consensus, wire::encode(&env));
                 }
                 Effect::SetTimer { id, at } => {

@@ -13,9 +13,14 @@ use cairn_primitives::{Block, Hash, Height};
 use crate::error::SyncError;
 
 /// Engine bytes with the epoch of the engine instance that produced them.
+///
+/// `seq` numbers the sender's broadcasts. Engines re-broadcast the very same vote on their timers (a vote lost to
+/// a partition must get through once it heals); gossip deduplicates by content, so without `seq` those retries
+/// would be dropped as already seen and a healed partition could stay stuck.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct ConsensusEnvelope {
     pub epoch: u64,
+    pub seq: u64,
     pub bytes: Vec<u8>,
 }
 
