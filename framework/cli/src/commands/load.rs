@@ -296,41 +296,47 @@ async fn send_all(
             .unwrap_or_else(|e| e.into_inner())
             .insert(p.hash, Pending { submitted: Instant::now(), from: p.from, to: p.to, amount: p.amount });
         shared.submitted.fetch_add(1, Ordering::Relaxed);
-        let mut backoff = Duration::from_millis(5);
-        loop {
-            let req = pb::BroadcastTxRequest { tx: p.bytes.clone(), mode: pb::BroadcastMode::Sync as i32 };
-            match c.broadcast_tx(req).await {
-                Ok(r) => {
-                    let r = r.into_inner();
-                    if r.check_code != 0 {
-                        reject(&shared, p.hash, format!("code {}: {}", r.check_code, r.log));
-                    }
-                    break;
-                }
-                // Mempool full or the sender's pending limit: the chain is saturated, wait and retry.
-                Err(s) if s.code() == tonic::Code::ResourceExhausted => {
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_millis(200));
-                    if deadline.is_some_and(|d| Instant::now() > d) {
-                        reject(&shared, p.hash, s.message().to_string());
-                        return Ok(());
-                    }
-                }
-                Err(s) if s.code() == tonic::Code::AlreadyExists => break,
-                Err(s) => {
-                    reject(&shared, p.hash, s.message().to_string());
-                    return Err(client::rpc_error("BroadcastTx", &url, s));
-                }
-            }
-        }
-        // Fan-out copies: best effort (a node that already has the tx by gossip answers ALREADY_EXISTS), but all
-        // answered before this sender's next tx goes out.
-        let copies = others.iter().map(|o| {
+        // Fan-out copies (concurrent with the primary send): best effort — a node that already has the tx by
+        // gossip answers ALREADY_EXISTS — but all answered before this sender's next tx goes out.
+        let copies = futures::future::join_all(others.iter().map(|o| {
             let mut o = o.clone();
             let req = pb::BroadcastTxRequest { tx: p.bytes.clone(), mode: pb::BroadcastMode::Sync as i32 };
             async move { o.broadcast_tx(req).await.map(|_| ()) }
-        });
-        let _ = futures::future::join_all(copies).await;
+        }));
+        let primary = async {
+            let mut backoff = Duration::from_millis(5);
+            loop {
+                let req =
+                    pb::BroadcastTxRequest { tx: p.bytes.clone(), mode: pb::BroadcastMode::Sync as i32 };
+                match c.broadcast_tx(req).await {
+                    Ok(r) => {
+                        let r = r.into_inner();
+                        if r.check_code != 0 {
+                            reject(&shared, p.hash, format!("code {}: {}", r.check_code, r.log));
+                        }
+                        return Ok(true);
+                    }
+                    // Mempool full or the sender's pending limit: the chain is saturated, wait and retry.
+                    Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_millis(200));
+                        if deadline.is_some_and(|d| Instant::now() > d) {
+                            reject(&shared, p.hash, s.message().to_string());
+                            return Ok(false);
+                        }
+                    }
+                    Err(s) if s.code() == tonic::Code::AlreadyExists => return Ok(true),
+                    Err(s) => {
+                        reject(&shared, p.hash, s.message().to_string());
+                        return Err(client::rpc_error("BroadcastTx", &url, s));
+                    }
+                }
+            }
+        };
+        let (go_on, _) = futures::future::join(primary, copies).await;
+        if !go_on? {
+            return Ok(());
+        }
     }
     Ok(())
 }
