@@ -693,7 +693,7 @@ impl Application for ExecApp {
             total += len;
             txs.push(tx);
         }
-        Ok(PrepareProposalResponse { txs })
+        Ok(PrepareProposalResponse { txs: order_by_sender_nonce(txs) })
     }
 
     async fn process_proposal(&self, req: ProcessProposalRequest) -> AppResult<ProposalStatus> {
@@ -713,5 +713,64 @@ impl Application for ExecApp {
 
     async fn query(&self, req: QueryRequest) -> AppResult<QueryResponse> {
         self.blocking(move |i| i.query(req)).await?
+    }
+}
+
+/// Puts each sender's txs in nonce order while keeping the slots the sender's txs occupied.
+///
+/// Gossip can deliver one sender's txs to the proposer out of order; FinalizeBlock requires the exact next nonce,
+/// so a block `[n+1, n]` would fail `n+1`. Sorting within the sender's own slots fixes that without favouring any
+/// sender over another. Undecodable txs keep their place (they fail alone in FinalizeBlock).
+fn order_by_sender_nonce(txs: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let mut slots: BTreeMap<PublicKey, Vec<(usize, u64)>> = BTreeMap::new();
+    for (i, raw) in txs.iter().enumerate() {
+        if let Ok(tx) = Tx::from_bytes(raw) {
+            slots.entry(tx.body.sender).or_default().push((i, tx.body.nonce));
+        }
+    }
+    let mut order: Vec<usize> = (0..txs.len()).collect();
+    for entries in slots.values() {
+        let mut by_nonce: Vec<(usize, u64)> = entries.clone();
+        by_nonce.sort_by_key(|&(i, nonce)| (nonce, i));
+        for (&(slot, _), &(src, _)) in entries.iter().zip(by_nonce.iter()) {
+            order[slot] = src;
+        }
+    }
+    let mut taken: Vec<Option<Vec<u8>>> = txs.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| taken.get_mut(i).and_then(Option::take)).collect()
+}
+
+#[cfg(test)]
+mod ordering_tests {
+    use cairn_primitives::{Keypair, TxBody};
+
+    use super::*;
+
+    fn tx(key: &Keypair, nonce: u64) -> Vec<u8> {
+        let body = TxBody {
+            chain_id: "order-test".parse().expect("valid chain id"),
+            sender: key.public(),
+            nonce,
+            fuel_limit: 1,
+            messages: vec![],
+        };
+        Tx::sign(body, key).to_bytes()
+    }
+
+    #[test]
+    fn each_senders_txs_are_put_in_nonce_order_within_their_slots() {
+        let (a, b) = (Keypair::derived("order", 0), Keypair::derived("order", 1));
+        let input = vec![tx(&a, 2), tx(&b, 7), b"garbage".to_vec(), tx(&a, 0), tx(&b, 5), tx(&a, 1)];
+        let out = order_by_sender_nonce(input.clone());
+        let expected = vec![
+            input[3].clone(),
+            input[4].clone(),
+            input[2].clone(),
+            input[5].clone(),
+            input[1].clone(),
+            input[0].clone(),
+        ];
+        assert_eq!(out, expected);
     }
 }
