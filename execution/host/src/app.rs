@@ -693,7 +693,15 @@ impl Application for ExecApp {
             total += len;
             txs.push(tx);
         }
-        Ok(PrepareProposalResponse { txs: order_by_sender_nonce(txs) })
+        let ordered = order_by_sender_nonce(txs);
+        let txs = self
+            .blocking(move |i| {
+                let overlay = i.view();
+                let base = i.host.base.clone();
+                hold_back_nonce_gaps(ordered, |pk| registry::next_nonce(&overlay, &*base, &pk.0).unwrap_or(0))
+            })
+            .await?;
+        Ok(PrepareProposalResponse { txs })
     }
 
     async fn process_proposal(&self, req: ProcessProposalRequest) -> AppResult<ProposalStatus> {
@@ -741,6 +749,28 @@ fn order_by_sender_nonce(txs: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
     order.into_iter().filter_map(|i| taken.get_mut(i).and_then(Option::take)).collect()
 }
 
+/// Keeps, per sender, only the run of txs whose nonces continue exactly from the sender's committed next nonce.
+///
+/// A tx after a gap (its predecessor has not reached this node yet) would fail in FinalizeBlock and be lost; left
+/// out of the proposal it stays in the mempool and goes into a later block. Stale nonces and txs that do not
+/// decode (which would make ProcessProposal reject the block) are left out as well; recheck evicts them.
+fn hold_back_nonce_gaps(txs: Vec<Vec<u8>>, committed_next: impl Fn(&PublicKey) -> u64) -> Vec<Vec<u8>> {
+    use std::collections::BTreeMap;
+    let mut expected: BTreeMap<PublicKey, u64> = BTreeMap::new();
+    txs.into_iter()
+        .filter(|raw| {
+            let Ok(tx) = Tx::from_bytes(raw) else { return false };
+            let next = expected.entry(tx.body.sender).or_insert_with(|| committed_next(&tx.body.sender));
+            if tx.body.nonce == *next {
+                *next += 1;
+                true
+            } else {
+                false
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod ordering_tests {
     use cairn_primitives::{Keypair, TxBody};
@@ -772,5 +802,15 @@ mod ordering_tests {
             input[0].clone(),
         ];
         assert_eq!(out, expected);
+    }
+
+    #[test]
+    fn txs_after_a_nonce_gap_or_stale_are_held_back() {
+        let (a, b) = (Keypair::derived("order", 0), Keypair::derived("order", 1));
+        // a's committed next nonce is 3, b's is 0; a:5 follows a gap, a:2 is stale, b's run is complete.
+        let input =
+            vec![tx(&a, 2), tx(&a, 3), tx(&b, 0), tx(&a, 5), tx(&b, 1), b"garbage".to_vec(), tx(&a, 4)];
+        let out = hold_back_nonce_gaps(input.clone(), |pk| if *pk == a.public() { 3 } else { 0 });
+        assert_eq!(out, vec![input[1].clone(), input[2].clone(), input[4].clone(), input[6].clone()]);
     }
 }
