@@ -22,8 +22,9 @@ esac
 part=${PARTITION:-$part}
 OUT=${OUT:-$(mktemp -d -t cairn-reliability-XXXXXX)}
 profile_flag=""
-bin=target/debug/cairn
-if [ "${RELEASE:-0}" = 1 ]; then profile_flag="--release"; bin=target/release/cairn; fi
+tdir=${CARGO_TARGET_DIR:-target}
+bin=$tdir/debug/cairn
+if [ "${RELEASE:-0}" = 1 ]; then profile_flag="--release"; bin=$tdir/release/cairn; fi
 
 echo "== building cairn"
 cargo build -p cairn $profile_flag
