@@ -80,7 +80,7 @@ pub fn run(args: Args) -> Result<()> {
             let mut net = demo::start_net(&o).await?;
             let r = tokio::select! {
                 r = bench_body(&mut net.procs, &net.chain_id, &net.users, &a) => r,
-                _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+                _ = super::client::interrupted() => Err(anyhow::anyhow!("interrupted")),
             };
             net.procs.stop_all().await;
             let v = r.map_err(|e| net.keep_logs(e))?;

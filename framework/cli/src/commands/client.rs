@@ -72,6 +72,30 @@ pub fn runtime() -> Result<tokio::runtime::Runtime> {
         .context("cannot start the async runtime")
 }
 
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so commands that own child processes clean them up either way
+/// (`kill PID` must not leave validators running).
+pub async fn interrupted() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
 /// Connects without an error message (for polling a node that is still starting).
 pub async fn connect_quiet(url: &str) -> Option<Client> {
     let endpoint = Endpoint::from_shared(url.to_string())

@@ -202,12 +202,12 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("starting {} validators of template {:?} on loopback…", o.validators, o.template);
         let mut net = tokio::select! {
             r = start_net(&o) => r?,
-            _ = tokio::signal::ctrl_c() => bail!("interrupted"),
+            _ = super::client::interrupted() => bail!("interrupted"),
         };
         eprintln!("chain {} is finalizing blocks; chain directory {}", net.chain_id, net.dir.display());
         let outcome = tokio::select! {
             r = demo_body(&mut net, &args) => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            _ = super::client::interrupted() => Err(anyhow::anyhow!("interrupted")),
         };
         if args.keep && outcome.is_ok() {
             super::localnet::print_endpoints(&net.procs.nodes);

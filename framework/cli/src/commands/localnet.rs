@@ -117,7 +117,7 @@ pub fn run(args: Args) -> Result<()> {
         procs.start_all()?;
         tokio::select! {
             r = procs.wait_for_height(1, args.ready_timeout) => r?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = super::client::interrupted() => {
                 procs.stop_all().await;
                 bail!("interrupted before the first block");
             }
@@ -128,7 +128,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!("Ctrl-C stops every node (the chain's data stays in {}).", args.dir.display());
         loop {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => break,
+                _ = super::client::interrupted() => break,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {
                     if let Err(e) = procs.check_alive() {
                         procs.stop_all().await;

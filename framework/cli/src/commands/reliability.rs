@@ -145,7 +145,7 @@ pub fn chaos(a: ChaosArgs) -> Result<()> {
         procs.start_all()?;
         let r = tokio::select! {
             r = chaos_body(&mut procs, &chain_id, &t, &a) => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            _ = super::client::interrupted() => Err(anyhow::anyhow!("interrupted")),
         };
         procs.stop_all().await;
         let v = r.with_context(|| format!("chaos scenario failed; node logs are in {}", dir.display()))?;
@@ -387,7 +387,7 @@ pub fn partition(a: PartitionArgs) -> Result<()> {
         procs.start_all()?;
         let r = tokio::select! {
             r = partition_body(&mut procs, &proxies, &cross, &a) => r,
-            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+            _ = super::client::interrupted() => Err(anyhow::anyhow!("interrupted")),
         };
         procs.stop_all().await;
         let v =
