@@ -200,6 +200,13 @@ async fn grpc_rejections_are_clear() {
 
 #[tokio::test]
 async fn grpc_commit_mode_and_event_stream() {
+    // Bounded: a lost event must fail this test, never hang the suite.
+    tokio::time::timeout(std::time::Duration::from_secs(60), commit_mode_and_event_stream())
+        .await
+        .expect("commit-mode broadcast and the event stream finish within 60 s");
+}
+
+async fn commit_mode_and_event_stream() {
     let servers = serve(Mock::new(true), &loopback()).await.unwrap();
     let mut c = grpc_client(servers.grpc).await;
     let mut stream = c
