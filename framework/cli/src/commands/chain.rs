@@ -58,9 +58,32 @@ pub struct NodePorts {
     pub api: ApiSection,
 }
 
-/// A free loopback port (bound, then released: another process could take it in between, which `cairn start`
-/// then reports as "address in use").
+/// A free loopback port for a node to listen on.
+///
+/// The port is bound, then released, and the node binds it again later; in between, something else could take
+/// it. Asking the OS for port 0 would hand out a port from the *ephemeral* range — exactly where the outgoing
+/// connections of the other nodes get their local ports, so a busy localnet regularly stole a chosen port before
+/// its node started. So ports come from below the ephemeral range (Linux: `ip_local_port_range`), where only
+/// explicit binds land, walking from a per-process start so that parallel runs rarely probe the same ports.
 pub fn free_port() -> Result<SocketAddr> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOWEST: u32 = 20_000;
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|p| p.parse::<u32>().ok()))
+        .unwrap_or(32_768);
+    if ephemeral_low > LOWEST + 1_000 {
+        let span = ephemeral_low - LOWEST;
+        let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+        for _ in 0..2_000 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = LOWEST + start.wrapping_add(n.wrapping_mul(7_919)) % span;
+            if let Ok(l) = TcpListener::bind(("127.0.0.1", port as u16)) {
+                return l.local_addr().context("cannot read the bound port");
+            }
+        }
+    }
     let l = TcpListener::bind("127.0.0.1:0").context("cannot bind a loopback port")?;
     l.local_addr().context("cannot read the bound port")
 }
