@@ -45,10 +45,10 @@ pub struct Args {
     /// Turn fsync off on the nodes (faster; a crash may then lose vote records).
     #[arg(long)]
     no_fsync: bool,
-    /// Submit each transfer to one node only and let gossip carry it (default: to every node, in nonce order
-    /// per sender, so no proposer sees a sender's txs out of order).
+    /// Submit each transfer to every node instead of one node per sender (gossip carries txs either way; the
+    /// app orders each sender's txs by nonce, so this only measures a heavier client).
     #[arg(long)]
-    single_node: bool,
+    fanout: bool,
 }
 
 /// A running localnet for the demo and the benchmarks.
@@ -219,7 +219,7 @@ pub fn run(args: Args) -> Result<()> {
         }
         let (report, verified) = outcome.map_err(|e| net.keep_logs(e))?;
         if args.json {
-            println!("{}", report_json(&report, args.validators, serde_json::json!({"verified": verified, "template": args.template, "app": "exec", "fanout": !args.single_node})));
+            println!("{}", report_json(&report, args.validators, serde_json::json!({"verified": verified, "template": args.template, "app": "exec", "fanout": args.fanout})));
         } else {
             println!(
                 "{} transfers finalized on {} validators: heights {}→{}, {:.1} tx/s, finality p50 {:.1} ms, p95 {:.1} ms, p99 {:.1} ms; balances verified",
@@ -245,7 +245,7 @@ async fn demo_body(net: &mut Net, args: &Args) -> Result<(LoadReport, serde_json
         duration: args.duration,
         settle: Duration::from_secs(30),
         progress: true,
-        fanout: !args.single_node,
+        fanout: args.fanout,
     };
     eprintln!(
         "sending {} signed bank transfers from {} users to {} nodes…",
