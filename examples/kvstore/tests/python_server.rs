@@ -4,8 +4,8 @@
 //! app hash, validator updates and tx codes at every block, which they can only do because the hash is specified
 //! (examples/kvstore/README.md), not incidental.
 //!
-//! Needs Python 3 with grpcio and grpcio-tools: `.venv/bin/python` at the repository root if it exists, else
-//! `python3`. Without them this test FAILS (it does not skip) and says how to install them.
+//! Needs Python 3: `scripts/py-venv.sh` makes a virtual environment with grpcio and grpcio-tools under the
+//! target dir on first use (`CAIRN_PYTHON` overrides it), so nothing has to be installed by hand.
 
 mod common;
 
@@ -16,35 +16,42 @@ use cairn_abci::{ClientConfig, RemoteApp};
 use common::*;
 use kvstore::KvStore;
 
-const INSTALL: &str = "python3 -m venv .venv && .venv/bin/pip install grpcio grpcio-tools pytest \
-                       (run at the repository root; CI does this)";
-
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn python() -> PathBuf {
-    let venv = repo_root().join(".venv/bin/python");
-    if venv.exists() { venv } else { PathBuf::from("python3") }
 }
 
 fn python_dir() -> PathBuf {
     repo_root().join("examples/python-kvstore")
 }
 
-/// Fails with the install command unless Python with grpcio and grpcio-tools is there.
+/// A Python with the test packages: made by `scripts/py-venv.sh` on first use. Fails (never skips) if it cannot.
 fn require_python() -> PathBuf {
-    let py = python();
-    let out = Command::new(&py).args(["-c", "import grpc, grpc_tools"]).output();
-    match out {
-        Ok(o) if o.status.success() => py,
-        Ok(o) => panic!(
-            "{} cannot import grpc/grpc_tools ({}). Install them: {INSTALL}",
-            py.display(),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => panic!("cannot run {}: {e}. Install Python 3 and then: {INSTALL}", py.display()),
-    }
+    let script = repo_root().join("scripts/py-venv.sh");
+    let out = Command::new("bash").arg(&script).output().expect("running scripts/py-venv.sh");
+    assert!(
+        out.status.success(),
+        "scripts/py-venv.sh could not make a Python environment: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// The Python client side (`examples/python-kvstore/tests`, pytest) against the Rust kvstore binary cargo built.
+#[test]
+fn python_client_drives_the_rust_kvstore() {
+    let py = require_python();
+    let out = Command::new(py)
+        .args(["-m", "pytest", "-q", "tests"])
+        .env("KVSTORE_BIN", env!("CARGO_BIN_EXE_kvstore"))
+        .current_dir(python_dir())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pytest failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

@@ -25,12 +25,14 @@ def stubs(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server_addr():
-    build = subprocess.run(
-        ["cargo", "build", "-p", "kvstore"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
-    )
-    assert build.returncode == 0, f"cargo build -p kvstore failed:\n{build.stderr[-4000:]}"
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO_ROOT, "target"))
-    binary = os.path.join(target, "debug", "kvstore")
+    binary = os.environ.get("KVSTORE_BIN")
+    if not binary:  # run by hand: build it (under `cargo test` the Rust test passes the binary it built)
+        build = subprocess.run(
+            ["cargo", "build", "-p", "kvstore"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=1800
+        )
+        assert build.returncode == 0, f"cargo build -p kvstore failed:\n{build.stderr[-4000:]}"
+        target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO_ROOT, "target"))
+        binary = os.path.join(target, "debug", "kvstore")
     proc = subprocess.Popen(
         [binary, "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

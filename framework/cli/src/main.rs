@@ -4,6 +4,8 @@
 //! only parses and dispatches. Errors go to stderr with what was wrong and what to do; the exit code is 0 only on
 //! success.
 
+#[macro_use]
+mod output;
 mod commands;
 
 use clap::{Parser, Subcommand};
@@ -44,6 +46,9 @@ enum Command {
     /// Simulate a consensus engine on a deterministic virtual network (latency, loss, partitions, Byzantine
     /// nodes) and report finality, traffic and safety.
     Sim(commands::sim::Args),
+    /// Delete a node's chain data (blocks, consensus WAL, app state); keep its keys, config and genesis.
+    #[command(name = "unsafe-reset-all")]
+    UnsafeResetAll(commands::reset::Args),
     /// Benchmarks that print JSON: throughput and latency of a localnet, idle cost, block-sync speed.
     Bench(commands::bench::Args),
 }
@@ -65,6 +70,7 @@ fn main() -> std::process::ExitCode {
         Command::Query(args) => commands::query::run(args),
         Command::Bench(args) => commands::bench::run(args),
         Command::Sim(args) => commands::sim::run(args),
+        Command::UnsafeResetAll(args) => commands::reset::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

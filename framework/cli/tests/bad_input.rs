@@ -60,10 +60,16 @@ impl Drop for Running {
 
 /// Starts the node and waits for its first block.
 fn start(home: &Path) -> (Running, SocketAddr) {
+    start_with(home, &[])
+}
+
+/// [`start`] with extra `cairn start` flags.
+fn start_with(home: &Path, flags: &[&str]) -> (Running, SocketAddr) {
     let log = std::fs::File::create(home.join("node.log")).unwrap();
     let child = Command::new(CAIRN)
         .args(["start", "--home"])
         .arg(home)
+        .args(flags)
         .stdout(Stdio::null())
         .stderr(Stdio::from(log))
         .spawn()
@@ -226,4 +232,75 @@ fn unreachable_app_is_reported() {
     let err = start_fails(&home);
     assert!(err.contains("cannot reach the application"), "{err}");
     assert!(err.contains(&closed.to_string()), "{err}");
+}
+
+/// `cairn … | head` closes stdout early: the CLI must end quietly, not panic with "failed printing to stdout".
+#[test]
+fn closed_stdout_is_not_a_panic() {
+    for args in [&["version"][..], &["sim", "--nodes", "4", "--decisions", "3"][..]] {
+        let mut child =
+            Command::new(CAIRN).args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take()); // the reader goes away before the first line is written
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "cairn {args:?} panicked on a closed stdout: {stderr}");
+        assert!(out.status.success(), "cairn {args:?}: {:?} {stderr}", out.status);
+    }
+}
+
+/// A WAL record that cannot be decoded must stop the start (skipping it could mean signing twice), naming the file.
+#[test]
+fn unreadable_wal_record_refuses_to_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = new_chain(dir.path());
+    drop(start(&home)); // a few blocks, so the WAL has real records around the damaged one
+    let wal_path = home.join("data/wal.redb");
+    {
+        let mut wal = cairn_store::Wal::open(&wal_path).unwrap();
+        wal.append(cairn_primitives::Height(u64::MAX / 2), b"\xff\xff not a record").unwrap();
+    }
+    let err = start_fails(&home);
+    assert!(err.contains("consensus WAL record"), "{err}");
+    assert!(err.contains("wal.redb"), "the message names the file: {err}");
+}
+
+/// `unsafe-reset-all` removes blocks, WAL and app state, keeps key and config; the node restarts from genesis.
+#[test]
+fn unsafe_reset_all_keeps_key_and_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = new_chain(dir.path());
+    let key_before = std::fs::read(home.join(&config(&home).key_file)).unwrap();
+    drop(start_with(&home, &["--log-format", "json"]));
+    // --log-format json: every log line the node wrote is one JSON object.
+    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    assert!(log.lines().count() >= 2, "{log}");
+    for line in log.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["level"].is_string() && v["fields"].is_object(), "{line}");
+    }
+    assert!(home.join("data/blocks.redb").exists());
+
+    let out = Command::new(CAIRN).args(["unsafe-reset-all", "--json", "--home"]).arg(&home).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let removed: Vec<&str> =
+        report["removed"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(removed.iter().any(|p| p.ends_with("blocks.redb")), "{removed:?}");
+    assert!(removed.iter().any(|p| p.ends_with("wal.redb")), "{removed:?}");
+    assert_eq!(std::fs::read_dir(home.join("data")).unwrap().count(), 0, "data/ is empty");
+    assert_eq!(std::fs::read(home.join(&config(&home).key_file)).unwrap(), key_before, "key kept");
+    assert!(home.join(CONFIG_FILE).exists());
+    // It starts again from genesis.
+    drop(start(&home));
+}
+
+/// A home that is not one is refused with a clear message, and nothing is deleted.
+#[test]
+fn unsafe_reset_all_refuses_a_non_home() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("precious.txt"), b"x").unwrap();
+    let out = Command::new(CAIRN).args(["unsafe-reset-all", "--home"]).arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a node home"));
+    assert!(dir.path().join("precious.txt").exists());
 }

@@ -182,17 +182,26 @@ impl Driver {
     fn start_engine(&mut self) -> Result<(), NodeError> {
         let epoch = self.state.engine_epoch.0;
         let floor = self.state.height;
-        let wal: Vec<WalRecord> = self
-            .wal
-            .records()?
-            .into_iter()
-            .filter(|(h, _)| *h > floor)
-            .filter_map(|(height, bytes)| {
-                let tagged: WalTagged =
-                    cairn_primitives::decode(&bytes, cairn_store::MAX_WAL_RECORD_BYTES).ok()?;
-                (tagged.epoch == epoch).then_some(WalRecord { height, bytes: tagged.bytes })
-            })
-            .collect();
+        let mut wal = Vec::new();
+        for (index, (height, bytes)) in self.wal.records()?.into_iter().enumerate() {
+            // Fail closed: skipping a record we cannot read could let the engine sign again what it already
+            // signed. redb commits records atomically, so a crash never leaves a torn record behind; an
+            // unreadable one is damage (or a file from another version) and needs a person.
+            let tagged: WalTagged = cairn_primitives::decode(&bytes, cairn_store::MAX_WAL_RECORD_BYTES)
+                .map_err(|e| cairn_store::StoreError::Corrupt {
+                    what: "consensus WAL record",
+                    height: height.0,
+                    reason: format!(
+                        "record #{index} in {} cannot be decoded ({e}); refusing to start, since the votes it \
+                         holds could be signed again in conflict. Restore the file from a backup; only if this \
+                         validator signed nothing at that height may the file be moved away",
+                        self.wal.path().display()
+                    ),
+                })?;
+            if height > floor && tagged.epoch == epoch {
+                wal.push(WalRecord { height, bytes: tagged.bytes });
+            }
+        }
         info!(height = %self.state.height.next(), restored_votes = wal.len(), engine = ?self.state.engine(), "consensus engine starting");
         self.timers.clear();
         self.inputs.clear();
@@ -506,7 +515,7 @@ impl Driver {
 
     /// Header checks against our executed state, then the app's `ProcessProposal`.
     async fn check_proposal(&mut self, block: &Block) -> Result<bool, NodeError> {
-        if let Err(reason) = self.check_header(block) {
+        if let Err(reason) = self.check_header(block).and_then(|()| check_time_skew(block, unix_ms())) {
             warn!(height = %block.header.height, reason, "rejecting proposal");
             return Ok(false);
         }
@@ -548,6 +557,14 @@ impl Driver {
         }
         if h.validators_hash != self.state.next.hash() {
             return Err("validators_hash is not the hash of this height's validator set".into());
+        }
+        // Modules read the block time, so it must move forward: strictly above the parent's (genesis time for
+        // the first block), as a leader sets it (`max(now, parent + 1)`).
+        if h.time_ms <= self.state.last_block_time_ms {
+            return Err(format!(
+                "time_ms {} is not after the parent block's {}",
+                h.time_ms, self.state.last_block_time_ms
+            ));
         }
         if !self.state.next.contains(&h.proposer) {
             return Err(format!("proposer {} is not a validator", h.proposer));
@@ -1024,5 +1041,52 @@ fn blocking<T>(f: impl FnOnce() -> T) -> T {
             tokio::task::block_in_place(f)
         }
         _ => f(),
+    }
+}
+
+/// How far ahead of our clock a proposal's `time_ms` may be. Like CometBFT's proposer-based timestamps
+/// (`precision` + `message_delay`), a bound on clock error plus delivery: validators run NTP, so 5 s is generous.
+/// Only proposals are judged by it; a finalized or synced block is past this point and is checked for order only.
+pub(crate) const MAX_FUTURE_SKEW_MS: u64 = 5_000;
+
+/// A proposal from the far future would drag every later block's time with it (each must be above its parent).
+fn check_time_skew(block: &Block, now_ms: u64) -> Result<(), String> {
+    let limit = now_ms.saturating_add(MAX_FUTURE_SKEW_MS);
+    if block.header.time_ms > limit {
+        return Err(format!(
+            "time_ms {} is more than {MAX_FUTURE_SKEW_MS} ms ahead of our clock ({now_ms})",
+            block.header.time_ms
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cairn_primitives::{ChainId, Header, Keypair};
+
+    fn block_at(time_ms: u64) -> Block {
+        Block {
+            header: Header {
+                chain_id: ChainId::new("t").unwrap(),
+                height: Height(1),
+                parent: Hash::ZERO,
+                time_ms,
+                proposer: Keypair::derived("t", 0).public(),
+                txs_root: Hash::ZERO,
+                app_hash: Hash::ZERO,
+                validators_hash: Hash::ZERO,
+            },
+            txs: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn proposals_from_the_far_future_are_refused_at_the_bound() {
+        let now = 1_700_000_000_000;
+        assert!(check_time_skew(&block_at(now + MAX_FUTURE_SKEW_MS), now).is_ok());
+        let err = check_time_skew(&block_at(now + MAX_FUTURE_SKEW_MS + 1), now).unwrap_err();
+        assert!(err.contains("ahead of our clock"), "{err}");
     }
 }

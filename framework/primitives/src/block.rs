@@ -13,7 +13,8 @@ pub struct Header {
     pub height: Height,
     /// Id of the parent block (`Hash::ZERO` for height 1).
     pub parent: Hash,
-    /// Proposer's clock in milliseconds since the Unix epoch; informational, never used for decisions.
+    /// Proposer's clock in milliseconds since the Unix epoch. Modules read it, so validators check it: strictly
+    /// above the parent's, and a proposal at most `MAX_FUTURE_SKEW_MS` (5 s) ahead of the voter's clock.
     pub time_ms: u64,
     pub proposer: PublicKey,
     /// Merkle root of the block's transactions (`Block::txs_root`).

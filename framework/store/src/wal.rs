@@ -32,6 +32,11 @@ impl Wal {
         Ok(Wal { db, path: path.to_path_buf(), next_seq })
     }
 
+    /// The file the log lives in (for error messages).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Appends a record for `height`; returns once it is on disk.
     pub fn append(&mut self, height: Height, record: &[u8]) -> Result<(), StoreError> {
         self.append_batch(height, std::slice::from_ref(&record))

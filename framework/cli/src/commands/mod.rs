@@ -17,6 +17,7 @@ pub mod new;
 pub mod procs;
 pub mod query;
 pub mod reliability;
+pub mod reset;
 pub mod sim;
 pub mod start;
 pub mod status;

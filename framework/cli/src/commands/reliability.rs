@@ -293,8 +293,11 @@ async fn chaos_body(
     let mut evidence = 0.0;
     let mut synced = BTreeMap::new();
     for n in &procs.nodes {
-        evidence += metric(n.ports.api.metrics, "cairn_evidence").await?;
-        synced.insert(format!("node{}", n.index), metric(n.ports.api.metrics, "cairn_blocks_synced").await?);
+        evidence += metric(n.ports.api.metrics, "cairn_evidence_total").await?;
+        synced.insert(
+            format!("node{}", n.index),
+            metric(n.ports.api.metrics, "cairn_blocks_synced_total").await?,
+        );
     }
     if evidence > 0.0 {
         bail!("nodes report {evidence} pieces of evidence of double signing after kill -9 restarts");

@@ -22,13 +22,26 @@ pub struct Args {
     /// Log filter when RUST_LOG is not set (e.g. `info`, `cairn_node=debug`).
     #[arg(long, default_value = "info")]
     log: String,
+    /// Log lines as human-readable text or as one JSON object per line (for log shippers).
+    #[arg(long, value_enum, default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(&args.log))
         .context("--log is not a valid log filter")?;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match args.log_format {
+        LogFormat::Text => logs.try_init(),
+        LogFormat::Json => logs.json().try_init(),
+    };
 
     let config_path = args.home.join(CONFIG_FILE);
     if !config_path.exists() {

@@ -23,14 +23,11 @@ pub(super) async fn serve<B: Backend>(backend: Arc<B>, listener: TcpListener, rx
     let service = NodeServer::new(NodeService { backend, stop: rx.clone() })
         .max_decoding_message_size(MAX_GRPC_REQUEST_BYTES)
         .max_encoding_message_size(MAX_GRPC_RESPONSE_BYTES);
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(cairn_proto::FILE_DESCRIPTOR_SET)
-        .build_v1();
     let mut router = tonic::transport::Server::builder().tcp_nodelay(true).add_service(service);
-    if let Ok(reflection) = reflection {
-        router = router.add_service(reflection);
-    } else {
-        tracing::warn!("gRPC reflection unavailable: the descriptor set did not load");
+    // Both reflection versions: grpcurl speaks v1, grpcio-reflection (Python) and older clients only v1alpha.
+    match cairn_abci::server::reflection_services() {
+        Ok((v1, v1alpha)) => router = router.add_service(v1).add_service(v1alpha),
+        Err(e) => tracing::warn!(error = %e, "gRPC reflection unavailable"),
     }
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     if let Err(e) = router.serve_with_incoming_shutdown(incoming, super::stopped(rx)).await {

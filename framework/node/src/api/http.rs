@@ -16,24 +16,35 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use super::backend::{Backend, BackendError, broadcast_commit};
+use super::dashboard;
 use super::{COMMIT_WAIT, MAX_QUERY_BYTES, MAX_TX_BODY_BYTES};
 
 /// Largest HTTP body: a maximal tx as hex, plus whitespace.
 pub(super) const MAX_HTTP_BODY_BYTES: usize = 2 * MAX_TX_BODY_BYTES + 1024;
 
-pub(super) fn router<B: Backend>(backend: Arc<B>) -> Router {
+pub(super) fn router<B: Backend>(backend: Arc<B>, stop: watch::Receiver<bool>) -> Router {
+    let slots = Arc::new(tokio::sync::Semaphore::new(dashboard::MAX_EVENT_STREAMS));
+    let events = Router::new().route("/events", get(dashboard::events::<B>)).with_state((
+        backend.clone(),
+        slots,
+        stop,
+    ));
     Router::new()
         .route("/status", get(status::<B>))
+        .route("/counters", get(counters::<B>))
         .route("/tx", post(post_tx::<B>))
         .route("/tx/{hash}", get(get_tx::<B>))
         .route("/block/{height}", get(get_block::<B>))
         .route("/query", get(query::<B>))
         .layer(DefaultBodyLimit::max(MAX_HTTP_BODY_BYTES))
         .with_state(backend)
+        .merge(events)
+        .route("/", get(dashboard::page))
+        .route("/process", get(dashboard::process))
 }
 
 pub(super) async fn serve<B: Backend>(backend: Arc<B>, listener: TcpListener, rx: watch::Receiver<bool>) {
-    let app = router(backend);
+    let app = router(backend, rx.clone());
     if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(super::stopped(rx)).await {
         tracing::error!(error = %e, "HTTP API stopped");
     }
@@ -68,6 +79,10 @@ fn bad(msg: impl Into<String>) -> ApiErr {
 
 async fn status<B: Backend>(State(b): State<Arc<B>>) -> axum::Json<Value> {
     axum::Json(serde_json::to_value(b.status()).unwrap_or(Value::Null))
+}
+
+async fn counters<B: Backend>(State(b): State<Arc<B>>) -> axum::Json<Value> {
+    axum::Json(serde_json::to_value(b.counters()).unwrap_or(Value::Null))
 }
 
 #[derive(Deserialize)]
@@ -154,11 +169,19 @@ async fn get_block<B: Backend>(
                 "num_txs": block.txs.len(),
                 "tx_hashes": block.txs.iter().map(|t| Hash::digest(t).to_hex()).collect::<Vec<_>>(),
                 "block": hex::encode(cairn_primitives::encode(block)),
+                // Indices into the validator set of this height (for "who signed"), when the certificate is a
+                // quorum certificate; engines with another format leave it null.
+                "signers": stored.certificate.as_deref().and_then(certificate_signers),
                 "certificate": stored.certificate.map(hex::encode),
             })))
         }
         None => Err(ApiErr(StatusCode::NOT_FOUND, format!("no finalized block at height {h} on this node"))),
     }
+}
+
+fn certificate_signers(bytes: &[u8]) -> Option<Vec<u32>> {
+    let cert: cairn_consensus::Certificate = cairn_primitives::decode(bytes, bytes.len()).ok()?;
+    Some(cert.signers.iter().map(|(i, _)| *i).collect())
 }
 
 #[derive(Deserialize)]

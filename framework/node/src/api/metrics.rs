@@ -1,6 +1,7 @@
 //! Prometheus metrics (`GET /metrics` on the metrics listener, OpenMetrics text).
 //!
-//! Gauges and totals are read from the node at scrape time (so they are never stale); the finality histogram is
+//! Gauges and totals are read from the node at scrape time (so they are never stale); totals are Prometheus
+//! counters (`cairn_<name>_total`, so `rate()` works), levels are gauges; the finality histogram is
 //! fed by the event stream: for each committed block, the time from its proposal (header time) to its commit on
 //! this node.
 
@@ -26,16 +27,16 @@ use crate::types::NodeEvent;
 pub struct Metrics {
     registry: Registry,
     height: Gauge,
-    blocks_finalized: Gauge,
-    txs_finalized: Gauge,
+    blocks_finalized: Counter,
+    txs_finalized: Counter,
     mempool_txs: Gauge,
     peers: Gauge,
     validators: Gauge,
     catching_up: Gauge,
-    blocks_synced: Gauge,
-    malformed_messages: Gauge,
-    rejected_blocks: Gauge,
-    evidence: Gauge,
+    blocks_synced: Counter,
+    malformed_messages: Counter,
+    rejected_blocks: Counter,
+    evidence: Counter,
     block_txs: Counter,
     finality: Histogram,
 }
@@ -50,16 +51,16 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::with_prefix("cairn");
         let height = Gauge::default();
-        let blocks_finalized = Gauge::default();
-        let txs_finalized = Gauge::default();
+        let blocks_finalized = Counter::default();
+        let txs_finalized = Counter::default();
         let mempool_txs = Gauge::default();
         let peers = Gauge::default();
         let validators = Gauge::default();
         let catching_up = Gauge::default();
-        let blocks_synced = Gauge::default();
-        let malformed_messages = Gauge::default();
-        let rejected_blocks = Gauge::default();
-        let evidence = Gauge::default();
+        let blocks_synced = Counter::default();
+        let malformed_messages = Counter::default();
+        let rejected_blocks = Counter::default();
+        let evidence = Counter::default();
         let block_txs = Counter::default();
         // 1 ms .. ~16 s.
         let finality = Histogram::new(exponential_buckets(0.001, 2.0, 15));
@@ -139,18 +140,26 @@ impl Metrics {
         set(&self.peers, s.peers.len() as u64);
         set(&self.validators, s.validators.len() as u64);
         set(&self.catching_up, u64::from(s.catching_up));
-        set(&self.blocks_finalized, c.blocks_finalized);
-        set(&self.txs_finalized, c.txs_finalized);
+        advance(&self.blocks_finalized, c.blocks_finalized);
+        advance(&self.txs_finalized, c.txs_finalized);
         set(&self.mempool_txs, c.mempool_txs);
-        set(&self.blocks_synced, c.blocks_synced);
-        set(&self.malformed_messages, c.malformed_messages);
-        set(&self.rejected_blocks, c.rejected_blocks);
-        set(&self.evidence, c.evidence);
+        advance(&self.blocks_synced, c.blocks_synced);
+        advance(&self.malformed_messages, c.malformed_messages);
+        advance(&self.rejected_blocks, c.rejected_blocks);
+        advance(&self.evidence, c.evidence);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+}
+
+/// Moves a counter up to the node's total (totals only grow; a counter never goes down).
+fn advance(counter: &Counter, total: u64) {
+    let seen = counter.get();
+    if total > seen {
+        counter.inc_by(total - seen);
     }
 }
 

@@ -9,13 +9,18 @@
 //! | HTTP route | what |
 //! |---|---|
 //! | `GET /status` | the node's status as JSON |
+//! | `GET /counters` | the node's counters (blocks, txs, drops, mempool size) as JSON |
 //! | `POST /tx` | body: the tx, raw bytes or hex text; `?wait=commit` waits until it is finalized |
 //! | `GET /block/{height}` | the block (header, tx hashes, borsh bytes as hex); `latest` for the newest |
 //! | `GET /tx/{hash}` | a finalized tx and its result |
 //! | `GET /query?path=P&data=HEX&height=H` | an application query |
+//! | `GET /` | the dashboard: a page that shows the chain live (see `dashboard.rs`) |
+//! | `GET /events` | finalized blocks as server-sent events (`event: block`, NodeEvent JSON) |
+//! | `GET /process` | this process's CPU seconds and resident bytes |
 //! | `GET /metrics` (metrics listener) | Prometheus text format |
 
 mod backend;
+mod dashboard;
 mod grpc;
 mod http;
 pub mod metrics;

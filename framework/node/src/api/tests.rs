@@ -297,7 +297,8 @@ async fn metrics_render_gauges_and_finality() {
     let (code, body) = http_get(servers.metrics, "/metrics").await;
     assert_eq!(code, 200);
     assert!(body.contains("cairn_height 7"), "{body}");
-    assert!(body.contains("cairn_txs_finalized 11"), "{body}");
+    assert!(body.contains("cairn_txs_finalized_total 11"), "{body}");
+    assert!(body.contains("# TYPE cairn_txs_finalized counter"), "totals are counters: {body}");
     assert!(body.contains("cairn_mempool_txs 2"), "{body}");
     assert!(body.contains("cairn_peers 1"), "{body}");
     assert!(body.contains("cairn_finality_latency_seconds_count 1"), "{body}");
@@ -313,4 +314,33 @@ async fn port_in_use_names_the_address() {
     cfg.http = addr;
     let err = serve(Mock::new(false), &cfg).await.err().unwrap().to_string();
     assert!(err.contains(&addr.to_string()) && err.contains("http"), "{err}");
+}
+
+/// Python's grpcio-reflection speaks only `grpc.reflection.v1alpha`; the node must answer it, not UNIMPLEMENTED.
+#[tokio::test]
+async fn reflection_v1alpha_lists_the_node_service() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let servers = serve(Mock::new(false), &loopback()).await.unwrap();
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", servers.grpc))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = client.server_reflection_info(tokio_stream::iter(vec![req])).await.unwrap().into_inner();
+    let resp = stream.message().await.unwrap().expect("one reflection response");
+    let Some(MessageResponse::ListServicesResponse(list)) = resp.message_response else {
+        panic!("unexpected reflection response: {resp:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.iter().any(|n| n == "cairn.node.v1.Node"), "{names:?}");
+    servers.shutdown().await;
 }
