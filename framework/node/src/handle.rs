@@ -81,6 +81,27 @@ impl NodeHandle {
         Ok((hash, check))
     }
 
+    /// [`NodeHandle::broadcast_tx`] for several txs in order, under one hold of the admission lock (so a batch
+    /// is not interleaved with other submissions) and one wake-up of the driver.
+    pub async fn broadcast_txs(&self, txs: Vec<Vec<u8>>) -> Vec<Result<(Hash, CheckTxResponse), NodeError>> {
+        if *self.shared.shutdown.borrow() {
+            return txs.iter().map(|_| Err(NodeError::ShuttingDown)).collect();
+        }
+        let mut out = Vec::with_capacity(txs.len());
+        let order = self.shared.admission.lock().await;
+        for tx in txs {
+            let gossip = self.shared.config.mempool.gossip.then(|| tx.clone());
+            let result = cairn_mempool::add_tx(&self.shared.mempool, &*self.shared.app, tx).await;
+            if let (Ok(_), Some(bytes)) = (&result, gossip) {
+                self.shared.net.broadcast(crate::net::Topic::Txs, bytes);
+            }
+            out.push(result.map_err(NodeError::from));
+        }
+        drop(order);
+        self.shared.tx_notify.notify_one();
+        out
+    }
+
     /// A finalized block and its certificate (borsh of `cairn_consensus::Certificate`).
     pub fn block(&self, height: Height) -> Result<Option<(Block, Vec<u8>)>, NodeError> {
         let store = self.shared.store()?;

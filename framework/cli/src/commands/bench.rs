@@ -126,7 +126,14 @@ async fn bench_body(
         fanout: a.fanout,
     };
     eprintln!("sending {} transfers from {} senders…", a.txs, users.len());
+    let pids: Vec<u32> = (0..procs.nodes.len()).filter_map(|i| procs.pid(i)).collect();
+    let cpu_before: Vec<u64> = pids.iter().map(|p| proc_usage(*p).map(|u| u.0)).collect::<Result<_>>()?;
+    let own_before = proc_usage(std::process::id())?.0;
     let report = load::run(&spec).await?;
+    extra["cpu"] = cpu_per_tx(&pids, &cpu_before, own_before, report.txs)?;
+    if let Some(us) = extra["cpu"]["cpu_us_per_tx_per_validator"].as_f64() {
+        extra["cpu_us_per_tx_per_validator"] = serde_json::json!(us);
+    }
     demo::print_summary(&report);
     procs.check_alive()?;
     if report.lost > 0 || report.rejected > 0 || report.failed > 0 {
@@ -166,6 +173,26 @@ fn proc_usage(pid: u32) -> Result<(u64, u64)> {
         .and_then(|v| v.parse::<u64>().ok())
         .unwrap_or(0);
     Ok((cpu, rss_kb * 1024))
+}
+
+/// CPU (user + system) each validator process and the load generator (this process) spent during the load,
+/// per finalized tx, so a figure taken with every process on one 2-core box still says what one validator on its
+/// own machine costs. The settle wait after the last tx is included (it is idle time, a few ms of CPU).
+fn cpu_per_tx(pids: &[u32], before: &[u64], own_before: u64, txs: usize) -> Result<serde_json::Value> {
+    let per_tx_us = |ticks: u64| ticks as f64 / USER_HZ * 1e6 / txs.max(1) as f64;
+    let mut nodes = Vec::new();
+    let mut total = 0.0;
+    for (i, pid) in pids.iter().enumerate() {
+        let used = proc_usage(*pid)?.0.saturating_sub(before.get(i).copied().unwrap_or(0));
+        total += per_tx_us(used);
+        nodes.push((per_tx_us(used) * 10.0).round() / 10.0);
+    }
+    let own = proc_usage(std::process::id())?.0.saturating_sub(own_before);
+    Ok(serde_json::json!({
+        "cpu_us_per_tx_per_validator": (total / pids.len().max(1) as f64 * 10.0).round() / 10.0,
+        "per_validator_us_per_tx": nodes,
+        "load_generator_us_per_tx": (per_tx_us(own) * 10.0).round() / 10.0,
+    }))
 }
 
 /// Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux).

@@ -17,6 +17,9 @@ use serde::Serialize;
 use super::bank;
 use super::client::{self, Client};
 
+#[path = "load_batch.rs"]
+mod batch;
+
 /// What to send.
 pub struct LoadSpec {
     pub chain_id: ChainId,
@@ -203,6 +206,10 @@ pub async fn run(spec: &LoadSpec) -> Result<LoadReport> {
         } else {
             Vec::new()
         };
+        if spec.rate.is_none() && others.is_empty() {
+            senders.push(tokio::spawn(batch::send_batched(c, url, txs, shared.clone(), deadline)));
+            continue;
+        }
         senders.push(tokio::spawn(send_all(
             c,
             others,

@@ -54,6 +54,14 @@ pub trait Backend: Send + Sync + 'static {
     fn counters(&self) -> NodeCounters;
     /// CheckTx and, if accepted, into the mempool (and gossiped).
     async fn broadcast_tx(&self, tx: Vec<u8>) -> Result<BroadcastOutcome, BackendError>;
+    /// Several txs in order, each answered on its own. The default submits them one by one.
+    async fn broadcast_txs(&self, txs: Vec<Vec<u8>>) -> Vec<Result<BroadcastOutcome, BackendError>> {
+        let mut out = Vec::with_capacity(txs.len());
+        for tx in txs {
+            out.push(self.broadcast_tx(tx).await);
+        }
+        out
+    }
     /// A finalized block; `Height(0)` means the latest.
     async fn block(&self, height: Height) -> Result<Option<StoredBlock>, BackendError>;
     async fn tx(&self, hash: Hash) -> Result<Option<TxRecord>, BackendError>;
@@ -106,6 +114,26 @@ pub async fn broadcast_commit<B: Backend + ?Sized>(
     }
 }
 
+/// A submission's outcome as the API reports it: a CheckTx rejection is an answer, a full mempool an error.
+fn submitted(
+    digest: Hash,
+    result: Result<(Hash, cairn_abci::CheckTxResponse), NodeError>,
+) -> Result<BroadcastOutcome, BackendError> {
+    use cairn_mempool::MempoolError as M;
+    match result {
+        Ok((hash, check)) => Ok(BroadcastOutcome { hash, code: check.code, log: check.log }),
+        Err(NodeError::Mempool(M::Rejected { code, log })) => {
+            Ok(BroadcastOutcome { hash: digest, code, log })
+        }
+        Err(NodeError::Mempool(e @ M::TooLarge { .. })) => Err(BackendError::TooLarge(e.to_string())),
+        Err(NodeError::Mempool(e @ M::Duplicate(_))) => Err(BackendError::AlreadyExists(e.to_string())),
+        Err(NodeError::Mempool(e @ (M::Full { .. } | M::SenderLimit { .. }))) => {
+            Err(BackendError::Exhausted(e.to_string()))
+        }
+        Err(e) => Err(node_error(e)),
+    }
+}
+
 /// The real node.
 #[async_trait]
 impl Backend for crate::NodeHandle {
@@ -118,20 +146,14 @@ impl Backend for crate::NodeHandle {
     }
 
     async fn broadcast_tx(&self, tx: Vec<u8>) -> Result<BroadcastOutcome, BackendError> {
-        use cairn_mempool::MempoolError as M;
         let digest = Hash::digest(&tx);
-        match crate::NodeHandle::broadcast_tx(self, tx).await {
-            Ok((hash, check)) => Ok(BroadcastOutcome { hash, code: check.code, log: check.log }),
-            Err(NodeError::Mempool(M::Rejected { code, log })) => {
-                Ok(BroadcastOutcome { hash: digest, code, log })
-            }
-            Err(NodeError::Mempool(e @ M::TooLarge { .. })) => Err(BackendError::TooLarge(e.to_string())),
-            Err(NodeError::Mempool(e @ M::Duplicate(_))) => Err(BackendError::AlreadyExists(e.to_string())),
-            Err(NodeError::Mempool(e @ (M::Full { .. } | M::SenderLimit { .. }))) => {
-                Err(BackendError::Exhausted(e.to_string()))
-            }
-            Err(e) => Err(node_error(e)),
-        }
+        submitted(digest, crate::NodeHandle::broadcast_tx(self, tx).await)
+    }
+
+    async fn broadcast_txs(&self, txs: Vec<Vec<u8>>) -> Vec<Result<BroadcastOutcome, BackendError>> {
+        let digests: Vec<Hash> = txs.iter().map(|t| Hash::digest(t)).collect();
+        let results = crate::NodeHandle::broadcast_txs(self, txs).await;
+        digests.into_iter().zip(results).map(|(digest, r)| submitted(digest, r)).collect()
     }
 
     async fn block(&self, height: Height) -> Result<Option<StoredBlock>, BackendError> {

@@ -15,7 +15,8 @@ use tonic::{Request, Response, Status};
 
 use super::backend::{Backend, BackendError, StoredBlock, broadcast_commit};
 use super::{
-    COMMIT_WAIT, MAX_GRPC_REQUEST_BYTES, MAX_GRPC_RESPONSE_BYTES, MAX_QUERY_BYTES, MAX_TX_BODY_BYTES,
+    COMMIT_WAIT, MAX_BATCH_TXS, MAX_GRPC_REQUEST_BYTES, MAX_GRPC_RESPONSE_BYTES, MAX_QUERY_BYTES,
+    MAX_TX_BODY_BYTES,
 };
 use crate::types::{NodeEvent, NodeStatus, TxRecord};
 
@@ -215,6 +216,50 @@ impl<B: Backend> Node for NodeService<B> {
             }
         };
         Ok(Response::new(resp))
+    }
+
+    async fn broadcast_txs(
+        &self,
+        req: Request<pb::BroadcastTxsRequest>,
+    ) -> Result<Response<pb::BroadcastTxsResponse>, Status> {
+        let txs = req.into_inner().txs;
+        if txs.len() > MAX_BATCH_TXS {
+            return Err(Status::invalid_argument(format!(
+                "txs: {} in one batch, at most {MAX_BATCH_TXS}",
+                txs.len()
+            )));
+        }
+        if let Some((i, _)) = txs.iter().enumerate().find(|(_, t)| t.is_empty()) {
+            return Err(Status::invalid_argument(format!(
+                "txs[{i}]: empty (send the borsh-encoded signed tx)"
+            )));
+        }
+        let hashes: Vec<Hash> = txs.iter().map(|t| Hash::digest(t)).collect();
+        let results = self.backend.broadcast_txs(txs).await;
+        let results = hashes
+            .into_iter()
+            .zip(results)
+            .map(|(hash, r)| match r {
+                Ok(o) => pb::BroadcastTxsItem {
+                    hash: o.hash.0.to_vec(),
+                    check_code: o.code,
+                    log: o.log,
+                    error_code: 0,
+                    error: String::new(),
+                },
+                Err(e) => {
+                    let status = to_status(e);
+                    pb::BroadcastTxsItem {
+                        hash: hash.0.to_vec(),
+                        check_code: 0,
+                        log: String::new(),
+                        error_code: status.code() as u32,
+                        error: status.message().to_string(),
+                    }
+                }
+            })
+            .collect();
+        Ok(Response::new(pb::BroadcastTxsResponse { results }))
     }
 
     async fn get_block(

@@ -38,6 +38,8 @@ use crate::config::ApiSection;
 
 /// Largest tx the API accepts in a request body (hex doubles it, so HTTP bodies may be twice this plus slack).
 pub const MAX_TX_BODY_BYTES: usize = cairn_primitives::MAX_TX_BYTES;
+/// Most txs in one `BroadcastTxs` call (their bytes together are also bounded by the gRPC request limit).
+pub const MAX_BATCH_TXS: usize = 1024;
 /// Largest `data` of a query.
 pub const MAX_QUERY_BYTES: usize = 64 * 1024;
 /// Largest gRPC message decoded by the server.

@@ -344,3 +344,24 @@ async fn reflection_v1alpha_lists_the_node_service() {
     assert!(names.iter().any(|n| n == "cairn.node.v1.Node"), "{names:?}");
     servers.shutdown().await;
 }
+
+#[tokio::test]
+async fn grpc_broadcast_txs_answers_each_tx_in_order() {
+    let servers = serve(Mock::new(false), &loopback()).await.unwrap();
+    let mut c = grpc_client(servers.grpc).await;
+    let txs = vec![b"a=1".to_vec(), b"b=2".to_vec()];
+    let r = c.broadcast_txs(pb::BroadcastTxsRequest { txs: txs.clone() }).await.unwrap().into_inner();
+    assert_eq!(r.results.len(), 2);
+    for (tx, item) in txs.iter().zip(&r.results) {
+        assert_eq!(item.hash, Hash::digest(tx).0.to_vec());
+        assert_eq!((item.error_code, item.check_code), (0, 0), "{item:?}");
+    }
+    let too_many = vec![b"k=v".to_vec(); super::MAX_BATCH_TXS + 1];
+    let err = c.broadcast_txs(pb::BroadcastTxsRequest { txs: too_many }).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument);
+    assert!(err.message().contains("at most"), "{}", err.message());
+    let err =
+        c.broadcast_txs(pb::BroadcastTxsRequest { txs: vec![b"x".to_vec(), vec![]] }).await.unwrap_err();
+    assert!(err.message().contains("txs[1]"), "{}", err.message());
+    servers.shutdown().await;
+}
