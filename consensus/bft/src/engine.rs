@@ -3,7 +3,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use borsh::{BorshDeserialize, BorshSerialize};
 use bytes::Bytes;
 use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Finalized, Input, MAX_MESSAGE_BYTES, SignatureVerifier,
@@ -12,6 +11,7 @@ use cairn_consensus::{
 use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, ValidatorSet};
 
 use crate::leader::leader;
+use crate::signer::Signer;
 use crate::votes::VoteBook;
 use crate::wire::Message;
 
@@ -41,12 +41,6 @@ pub struct Config {
     pub verifier: Arc<dyn SignatureVerifier>,
 }
 
-/// What the engine writes to its WAL: every vote it signs, before it is sent.
-#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
-pub enum WalEntry {
-    Voted { vote: Vote, signature: Signature, proposal: bool },
-}
-
 /// How a vote reached us.
 enum Via {
     Proposal(Vec<Certificate>),
@@ -60,20 +54,11 @@ struct Proposal {
     justify: Option<u64>,
 }
 
-#[derive(Clone, Copy, Debug, Default)]
-struct Mine {
-    notarized: Option<(Hash, Signature)>,
-    nullified: Option<Signature>,
-    finalized: Option<(Hash, Signature)>,
-    proposed: bool,
-}
-
 /// State of the height being decided; replaced wholesale when the height is finalized.
 #[derive(Default)]
 struct Round {
     book: Option<VoteBook>,
     proposals: BTreeMap<u64, Proposal>,
-    mine: BTreeMap<u64, Mine>,
     notarizations: BTreeMap<u64, Certificate>,
     nullifications: BTreeMap<u64, Certificate>,
     verdicts: BTreeMap<Hash, bool>,
@@ -81,14 +66,13 @@ struct Round {
     building: Option<u64>,
     /// Timer expiries in the current view.
     retries: u32,
-    /// Own votes restored from the WAL, counted once the validator set is known.
-    restored: Vec<(Vote, Signature)>,
 }
 
 /// The Simplex-family engine. Deterministic: no clock, no randomness, no hash-map iteration.
 pub struct BftEngine {
     cfg: Config,
     me: PublicKey,
+    signer: Signer,
     sets: BTreeMap<Height, Arc<ValidatorSet>>,
     started: bool,
     active: bool,
@@ -105,9 +89,11 @@ pub struct BftEngine {
 impl BftEngine {
     pub fn new(cfg: Config) -> BftEngine {
         let me = cfg.key.public();
+        let signer = Signer::new(cfg.chain_id.clone(), cfg.key.clone());
         BftEngine {
             cfg,
             me,
+            signer,
             sets: BTreeMap::new(),
             started: false,
             active: false,
@@ -140,26 +126,9 @@ impl BftEngine {
         self.parent = last.1;
         self.view = 0;
         self.round = Round::default();
-        for rec in wal.into_iter().filter(|r| r.height == self.height) {
-            // Our own WAL: a record we cannot read is skipped (it cannot make us sign anything new).
-            let Ok(WalEntry::Voted { vote, signature, proposal }) =
-                cairn_primitives::decode::<WalEntry>(&rec.bytes, MAX_MESSAGE_BYTES)
-            else {
-                continue;
-            };
-            let mine = self.round.mine.entry(vote.view).or_default();
-            match vote.kind {
-                VoteKind::Notarize => {
-                    mine.notarized = Some((vote.block, signature));
-                    mine.proposed |= proposal;
-                }
-                VoteKind::Nullify => mine.nullified = Some(signature),
-                VoteKind::Finalize => mine.finalized = Some((vote.block, signature)),
-                _ => continue,
-            }
-            self.view = self.view.max(vote.view);
-            self.round.restored.push((vote, signature));
-        }
+        // Votes of every height above the last finalized one: the engine may have finalized (and voted
+        // above) heights the driver had not executed yet when it crashed.
+        self.signer.restore(wal, last.0);
         self.try_activate(now, fx);
     }
 
@@ -170,8 +139,10 @@ impl BftEngine {
         let Some(set) = self.sets.get(&self.height).cloned() else { return };
         self.active = true;
         self.round.book = Some(VoteBook::new(set));
+        // Resume where our own votes (restored from the WAL) say we were, and count them.
+        self.view = self.signer.last_view(self.height).unwrap_or(0);
         if let Some(me) = self.my_index() {
-            for (vote, sig) in std::mem::take(&mut self.round.restored) {
+            for (vote, sig) in self.signer.votes_at(self.height) {
                 self.count(now, me, vote, sig, fx);
             }
         }
@@ -245,8 +216,8 @@ impl BftEngine {
         if self.leader_of(view) != Some(self.me) || self.my_index().is_none() {
             return;
         }
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
-        if mine.notarized.is_some() || mine.nullified.is_some() || self.round.building == Some(view) {
+        // Only "already voted" is checked here; whether we may vote at all is the signer's call.
+        if self.signer.mine(self.height, view).notarized.is_some() || self.round.building == Some(view) {
             return;
         }
         match self.justification(view) {
@@ -266,11 +237,7 @@ impl BftEngine {
         let view = self.view;
         let Some(me) = self.my_index() else { return };
         let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block };
-        let signature = vote.sign(&self.cfg.chain_id, &self.cfg.key);
-        self.persist(vote, signature, true, fx);
-        let mine = self.round.mine.entry(view).or_default();
-        mine.notarized = Some((block, signature));
-        mine.proposed = true;
+        let Some(signature) = self.signer.sign(vote, true, fx) else { return };
         self.round.proposals.insert(view, Proposal { block, justify });
         let justify = self.justification_certs(view, justify);
         self.round.verdicts.insert(block, true);
@@ -282,8 +249,7 @@ impl BftEngine {
     fn try_notarize(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let view = self.view;
         let Some(me) = self.my_index() else { return };
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
-        if mine.notarized.is_some() || mine.nullified.is_some() {
+        if self.signer.mine(self.height, view).notarized.is_some() {
             return;
         }
         let Some(proposal) = self.round.proposals.get(&view).cloned() else { return };
@@ -308,9 +274,7 @@ impl BftEngine {
             }
         }
         let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block: proposal.block };
-        let signature = vote.sign(&self.cfg.chain_id, &self.cfg.key);
-        self.persist(vote, signature, false, fx);
-        self.round.mine.entry(view).or_default().notarized = Some((proposal.block, signature));
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
         fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
         self.arm_retry(now, fx);
         self.count(now, me, vote, signature, fx);
@@ -318,14 +282,11 @@ impl BftEngine {
 
     fn send_finalize(&mut self, now: Time, view: u64, block: Hash, fx: &mut Vec<Effect>) {
         let Some(me) = self.my_index() else { return };
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
-        if mine.nullified.is_some() || mine.finalized.is_some() {
+        if self.signer.mine(self.height, view).finalized.is_some() {
             return;
         }
         let vote = Vote { kind: VoteKind::Finalize, height: self.height, view, block };
-        let signature = vote.sign(&self.cfg.chain_id, &self.cfg.key);
-        self.persist(vote, signature, false, fx);
-        self.round.mine.entry(view).or_default().finalized = Some((block, signature));
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
         fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
         self.arm_retry(now, fx);
         self.count(now, me, vote, signature, fx);
@@ -333,29 +294,13 @@ impl BftEngine {
 
     fn nullify(&mut self, now: Time, view: u64, fx: &mut Vec<Effect>) {
         let Some(me) = self.my_index() else { return };
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
-        if mine.finalized.is_some() {
-            return;
-        }
+        let mine = self.signer.mine(self.height, view);
         let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: Hash::ZERO };
-        let signature = match mine.nullified {
-            Some(sig) => sig,
-            None => {
-                let sig = vote.sign(&self.cfg.chain_id, &self.cfg.key);
-                self.persist(vote, sig, false, fx);
-                self.round.mine.entry(view).or_default().nullified = Some(sig);
-                sig
-            }
-        };
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
         fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
         if mine.nullified.is_none() {
             self.count(now, me, vote, signature, fx);
         }
-    }
-
-    fn persist(&self, vote: Vote, signature: Signature, proposal: bool, fx: &mut Vec<Effect>) {
-        let entry = WalEntry::Voted { vote, signature, proposal };
-        fx.push(Effect::Persist(WalRecord { height: self.height, bytes: cairn_primitives::encode(&entry) }));
     }
 
     /// Counts a vote (signature already checked) and acts on the evidence or certificate it produces.
@@ -382,7 +327,7 @@ impl BftEngine {
             return;
         }
         let view = self.view;
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
+        let mine = self.signer.mine(self.height, view);
         let vote = match (mine.finalized, mine.notarized) {
             (Some((block, signature)), _) => {
                 (Vote { kind: VoteKind::Finalize, height: self.height, view, block }, signature)
@@ -411,7 +356,7 @@ impl BftEngine {
         let view = self.view;
         let retries = self.round.retries;
         self.round.retries = retries.saturating_add(1);
-        let mine = self.round.mine.get(&view).copied().unwrap_or_default();
+        let mine = self.signer.mine(self.height, view);
         let again = Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.cfg.leader_timeout) };
         if mine.finalized.is_some() || self.round.notarizations.contains_key(&view) {
             if retries == 0
@@ -527,6 +472,7 @@ impl BftEngine {
         fx.push(Effect::CancelTimer { id: VIEW_TIMER });
         fx.push(Effect::CancelTimer { id: RETRY_TIMER });
         self.sets = self.sets.split_off(&height.next());
+        self.signer.prune(height);
         if let Some(peer) = from {
             // We learned this from a peer, so we are probably behind: ask it for the next one right away.
             fx.push(Effect::Send { to: peer, bytes: Message::SyncRequest { height: self.height }.encode() });
@@ -803,10 +749,7 @@ impl Engine for BftEngine {
                     && self.round.building == Some(view)
                 {
                     self.round.building = None;
-                    let mine = self.round.mine.get(&view).copied().unwrap_or_default();
-                    if mine.notarized.is_none() && mine.nullified.is_none() {
-                        self.propose(now, payload, None, fx);
-                    }
+                    self.propose(now, payload, None, fx);
                 }
             }
             Input::PayloadVerdict { height, payload, valid } => {

@@ -211,6 +211,10 @@ pub struct SimConfig {
     pub max_time: Time,
     pub seed: u64,
     pub leader_timeout: Time,
+    /// Execution lags finalization by this long (0 = a block is executed the instant it is finalized). A
+    /// node restarts from its last *executed* height, as a real node does, so a crash in the lag window makes
+    /// the engine re-learn heights it already finalized — and voted above.
+    pub exec_delay: Time,
 }
 
 impl Default for SimConfig {
@@ -229,6 +233,7 @@ impl Default for SimConfig {
             max_time: 0,
             seed: 1,
             leader_timeout: 500,
+            exec_delay: 0,
         }
     }
 }

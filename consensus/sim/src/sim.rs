@@ -24,10 +24,30 @@ pub fn node_key(i: usize) -> Keypair {
 }
 
 enum Kind {
-    Deliver { to: usize, from: usize, bytes: Bytes },
-    Timer { node: usize, id: TimerId, generation: u64 },
-    Crash { node: usize, torn: bool },
-    Restart { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        bytes: Bytes,
+    },
+    Timer {
+        node: usize,
+        id: TimerId,
+        generation: u64,
+    },
+    Crash {
+        node: usize,
+        torn: bool,
+    },
+    Restart {
+        node: usize,
+    },
+    /// Node `node` executes a finalized block (lag mode); dropped if the node crashed since (`incarnation`).
+    Execute {
+        node: usize,
+        height: Height,
+        block: Hash,
+        incarnation: u64,
+    },
 }
 
 struct Event {
@@ -61,7 +81,12 @@ struct Node {
     /// Pending timers: id → generation (a fired timer whose generation is stale was replaced or cancelled).
     timers: BTreeMap<TimerId, u64>,
     wal: Vec<WalRecord>,
+    /// The last block the node executed: where it restarts from.
     last_final: (Height, Hash),
+    /// The highest height its engines ever finalized (survives crashes; at or above `last_final`).
+    finalized: Height,
+    /// Bumped on every crash, so executions scheduled before it are dropped.
+    incarnation: u64,
     sent: u64,
     sent_bytes: u64,
     /// Counters of engines that crashed (the live engine's are read at the end).
@@ -160,6 +185,8 @@ impl<'a> Simulation<'a> {
                 timers: BTreeMap::new(),
                 wal: Vec::new(),
                 last_final: (Height(0), genesis),
+                finalized: Height(0),
+                incarnation: 0,
                 sent: 0,
                 sent_bytes: 0,
                 dropped: DropCounters::default(),
@@ -328,12 +355,23 @@ impl<'a> Simulation<'a> {
                 self.digest.update(&f.height.0.to_le_bytes());
                 self.digest.update(&f.block.0);
                 let honest = self.nodes[i].honest();
-                self.nodes[i].last_final = (f.height, f.block);
-                self.nodes[i].wal.retain(|r| r.height > f.height);
+                // A restarted node re-finalizes what it had not executed: measure each height once per node.
+                let first = f.height > self.nodes[i].finalized;
+                self.nodes[i].finalized = self.nodes[i].finalized.max(f.height);
+                if self.cfg.exec_delay == 0 {
+                    self.execute(i, f.height, f.block);
+                } else {
+                    let incarnation = self.nodes[i].incarnation;
+                    let (height, block) = (f.height, f.block);
+                    self.push(
+                        now + self.cfg.exec_delay,
+                        Kind::Execute { node: i, height, block, incarnation },
+                    );
+                }
                 let next = f.height.activation_of_update();
                 local.push_back(Input::ValidatorSet { height: next, validators: self.set_for(next) });
                 if honest {
-                    self.on_honest_final(f);
+                    self.on_honest_final(f, first);
                 }
             }
             Effect::Evidence(e) => {
@@ -350,7 +388,16 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn on_honest_final(&mut self, f: cairn_consensus::Finalized) {
+    /// The node executed `height`: it is now where a restart resumes, and the WAL below it can go.
+    fn execute(&mut self, i: usize, height: Height, block: Hash) {
+        let node = &mut self.nodes[i];
+        if height == node.last_final.0.next() {
+            node.last_final = (height, block);
+            node.wal.retain(|r| r.height > height);
+        }
+    }
+
+    fn on_honest_final(&mut self, f: cairn_consensus::Finalized, first: bool) {
         let now = self.now;
         match self.decided.get(&f.height) {
             Some((block, _, _)) if *block != f.block => self.safety_violations += 1,
@@ -360,7 +407,7 @@ impl<'a> Simulation<'a> {
                 self.certificates.insert(f.height, f.certificate.clone());
             }
         }
-        if f.height.0 <= self.cfg.decisions {
+        if first && f.height.0 <= self.cfg.decisions {
             if let Some(t) = self.proposed_at.get(&f.block) {
                 self.samples.push((now, now.saturating_sub(*t)));
             }
@@ -399,6 +446,7 @@ impl<'a> Simulation<'a> {
 
     fn crash(&mut self, i: usize) {
         self.nodes[i].torn_pending = false;
+        self.nodes[i].incarnation += 1;
         if let Some(engine) = self.nodes[i].engine.take() {
             self.nodes[i].dropped.add(&engine.dropped());
         }
@@ -452,6 +500,12 @@ impl<'a> Simulation<'a> {
                         self.crash(node);
                     }
                 }
+                Kind::Execute { node, height, block, incarnation } => {
+                    if self.nodes[node].incarnation == incarnation {
+                        self.digest.update(&[7]);
+                        self.execute(node, height, block);
+                    }
+                }
                 Kind::Restart { node } => {
                     self.digest.update(&[6]);
                     // A torn crash that found no batch to tear before its restart time does not happen.
@@ -476,7 +530,7 @@ impl<'a> Simulation<'a> {
         let decided = honest
             .iter()
             .filter(|n| n.engine.is_some())
-            .map(|n| n.last_final.0.0)
+            .map(|n| n.finalized.0)
             .min()
             .unwrap_or(0)
             .min(self.cfg.decisions);

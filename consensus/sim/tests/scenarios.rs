@@ -121,6 +121,23 @@ fn unclean_restart() {
     assert_eq!(r.evidence, 0);
 }
 
+#[test]
+fn unclean_restart_with_execution_lag() {
+    // Execution lags finalization by 400 ms (several heights at 150 ms each): every crash restarts the engine
+    // from a height below the ones it already finalized and voted at, and the WAL must cover all of them.
+    let crash = |node, at, restart, torn| Crash { node, at, restart: Some(restart), torn };
+    let mut crashes = Vec::new();
+    for k in 0..12u64 {
+        let node = (k % 5) as usize + 1;
+        let at = 400 + k * 517;
+        crashes.push(crash(node, at, at + 40 + (k % 3) * 200, k % 2 == 0));
+    }
+    let r = sim(&SimConfig { crashes, loss: 0.05, exec_delay: 400, ..seven(50) });
+    assert_live_and_safe(&r, 50);
+    assert!(r.network.to_crashed > 0, "the crashes must have happened");
+    assert_eq!(r.evidence, 0, "a restarted node signed a vote conflicting with one from before its crash");
+}
+
 fn set(weights: &[u64]) -> ValidatorSet {
     ValidatorSet::new(
         weights
