@@ -1,7 +1,8 @@
-//! Vote bookkeeping for one height: tallies per view, certificates when a quorum forms, evidence on
-//! equivocation. Pure data structure (signatures are checked by the caller before `add`).
+//! Vote bookkeeping for one height: tallies per view, certificates when a quorum forms, evidence for every pair
+//! of votes an honest validator never signs (two blocks of one kind in a view; nullify + finalize of a view).
+//! Pure data structure (signatures are checked by the caller before `add`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cairn_consensus::{Certificate, Evidence, SignedVote, Vote, VoteKind};
@@ -28,6 +29,8 @@ struct ViewVotes {
     notarize: KindVotes,
     nullify: KindVotes,
     finalize: KindVotes,
+    /// Signers already reported for signing both `Nullify` and `Finalize` in this view.
+    reported_nullify_finalize: BTreeSet<u32>,
 }
 
 /// What adding one vote produced.
@@ -93,6 +96,12 @@ impl VoteBook {
                 kind.first.insert(index, (vote.block, signature));
             }
         }
+        added.evidence = Self::nullify_finalize(view, index, &vote, signature, validator.public_key);
+        let kind = match vote.kind {
+            VoteKind::Notarize => &mut view.notarize,
+            VoteKind::Finalize => &mut view.finalize,
+            _ => &mut view.nullify,
+        };
         added.counted = true;
         let tally = kind.per_block.entry(vote.block).or_default();
         tally.weight = tally.weight.saturating_add(validator.power);
@@ -103,6 +112,28 @@ impl VoteBook {
                 Some(Certificate { vote, signers: tally.signatures.iter().map(|(i, s)| (*i, *s)).collect() });
         }
         added
+    }
+
+    /// Evidence if `vote` (a first vote of its kind) is a `Nullify` and the signer already finalized this view,
+    /// or the reverse: the pair the safety argument rests on no honest validator signing.
+    fn nullify_finalize(
+        view: &mut ViewVotes,
+        index: u32,
+        vote: &Vote,
+        signature: Signature,
+        signer: cairn_primitives::PublicKey,
+    ) -> Option<Evidence> {
+        let other = match vote.kind {
+            VoteKind::Nullify => view.finalize.first.get(&index).map(|(b, s)| (VoteKind::Finalize, *b, *s)),
+            VoteKind::Finalize => view.nullify.first.get(&index).map(|(b, s)| (VoteKind::Nullify, *b, *s)),
+            _ => None,
+        };
+        let (kind, block, other_sig) = other?;
+        if !view.reported_nullify_finalize.insert(index) {
+            return None;
+        }
+        let earlier = SignedVote { vote: Vote { kind, block, ..*vote }, signer, signature: other_sig };
+        Evidence::nullify_finalize(earlier, SignedVote { vote: *vote, signer, signature })
     }
 
     /// The weight of votes of `kind` for `block` in `view` (nullify: any block).
@@ -180,7 +211,12 @@ mod tests {
                     prop_assert!(certs.insert((view, kind, block), c).is_none(), "certificate formed twice");
                 }
             }
-            prop_assert_eq!(evidence, expected_evidence.len());
+            // A Nullify and a Finalize by one signer in one view is evidence too, once.
+            let nullify_finalize = firsts
+                .keys()
+                .filter(|(view, kind, who)| *kind == 1 && firsts.contains_key(&(*view, 2, *who)))
+                .count();
+            prop_assert_eq!(evidence, expected_evidence.len() + nullify_finalize);
             // Recompute every tally from the first votes and compare with the certificates formed.
             let mut weights: BTreeMap<(u64, u8, Hash), u64> = BTreeMap::new();
             for ((view, kind, who), block) in &firsts {
