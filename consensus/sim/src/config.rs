@@ -127,7 +127,7 @@ pub struct Crash {
 
 /// How a Byzantine node misbehaves. Each lives in its own file under `byzantine/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// Never sends anything.
     Silent,
@@ -143,16 +143,25 @@ pub enum Behaviour {
     Impersonate,
     /// (Sampling engines) answers polls with the minority preference.
     Balance,
+    /// As leader, proposes a fresh block where it must re-propose the notarized one (hides the notarization).
+    Unjustified,
+    /// Signs `Nullify(v)` and `Finalize(v)` both.
+    NullifyAndFinalize,
+    /// Two honest engines with one key, each talking to one side of the network.
+    Twins,
 }
 
 impl Behaviour {
-    pub const ALL_BFT: [Behaviour; 6] = [
+    pub const ALL_BFT: [Behaviour; 9] = [
         Behaviour::Silent,
         Behaviour::Equivocate,
         Behaviour::Conflict,
         Behaviour::Null,
         Behaviour::Random,
         Behaviour::Impersonate,
+        Behaviour::Unjustified,
+        Behaviour::NullifyAndFinalize,
+        Behaviour::Twins,
     ];
 
     pub fn name(self) -> &'static str {
@@ -164,6 +173,9 @@ impl Behaviour {
             Behaviour::Random => "random",
             Behaviour::Impersonate => "impersonate",
             Behaviour::Balance => "balance",
+            Behaviour::Unjustified => "unjustified",
+            Behaviour::NullifyAndFinalize => "nullify_and_finalize",
+            Behaviour::Twins => "twins",
         }
     }
 }
@@ -175,7 +187,9 @@ impl FromStr for Behaviour {
             Error::Parse {
                 what: "behaviour",
                 input: s.into(),
-                reason: "expected silent, equivocate, conflict, null, random, impersonate or balance".into(),
+                reason: "expected silent, equivocate, conflict, null, random, impersonate, unjustified, \
+                         nullify_and_finalize, twins or balance"
+                    .into(),
             }
         })
     }

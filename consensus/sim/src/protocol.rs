@@ -69,6 +69,9 @@ impl Protocol for Bft {
             Behaviour::Null => Box::new(byzantine::Null::new(ctx)),
             Behaviour::Random => Box::new(byzantine::Random::new(ctx)),
             Behaviour::Impersonate => Box::new(byzantine::Impersonate::new(ctx)),
+            Behaviour::Unjustified => Box::new(byzantine::Unjustified::new(ctx)),
+            Behaviour::NullifyAndFinalize => Box::new(byzantine::NullifyAndFinalize::new(ctx)),
+            Behaviour::Twins => byzantine::twin(ctx),
             Behaviour::Balance => {
                 return Err(Error::UnsupportedBehaviour { engine: "bft", behaviour: "balance" });
             }

@@ -93,11 +93,36 @@ struct Node {
     dropped: DropCounters,
     /// Crash inside the next batch that persists something (see `Crash::torn`).
     torn_pending: bool,
+    /// `Behaviour::Twins`: the index of this validator's second engine (same key), which serves side 1.
+    twin: Option<usize>,
+    /// Which side of a twinned validator this node talks to (twins' originals 0, their copies 1, the other
+    /// nodes alternately).
+    side: u8,
 }
 
 impl Node {
     fn honest(&self) -> bool {
         self.behaviour.is_none()
+    }
+
+    /// A node with this one's identity and nothing else (a twin's second engine).
+    fn clone_fresh(&self) -> Node {
+        Node {
+            ctx: self.ctx.clone(),
+            behaviour: self.behaviour,
+            engine: None,
+            timers: BTreeMap::new(),
+            wal: Vec::new(),
+            last_final: self.last_final,
+            finalized: Height(0),
+            incarnation: 0,
+            sent: 0,
+            sent_bytes: 0,
+            dropped: DropCounters::default(),
+            torn_pending: false,
+            twin: None,
+            side: 0,
+        }
     }
 }
 
@@ -191,7 +216,21 @@ impl<'a> Simulation<'a> {
                 sent_bytes: 0,
                 dropped: DropCounters::default(),
                 torn_pending: false,
+                twin: None,
+                side: 0,
             });
+        }
+        // Twins: a second honest engine per twinned key, on side 1; every other node sits on one side.
+        let mut next_side = 0;
+        for i in 0..cfg.nodes {
+            if nodes[i].behaviour == Some(Behaviour::Twins) {
+                let copy = Node { twin: None, side: 1, ..nodes[i].clone_fresh() };
+                nodes[i].twin = Some(nodes.len());
+                nodes.push(copy);
+            } else {
+                nodes[i].side = next_side;
+                next_side ^= 1;
+            }
         }
         let index_of = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         let mut sim = Simulation {
@@ -308,18 +347,18 @@ impl<'a> Simulation<'a> {
                 self.digest.update(&to.0);
                 self.digest.update(&bytes);
                 if let Some(&j) = self.index_of.get(&to)
-                    && j != i
+                    && let Some(d) = self.destination(i, j)
                 {
-                    self.transmit(i, j, bytes);
+                    self.transmit(i, d, bytes);
                 }
             }
             Effect::Broadcast { bytes } => {
                 self.digest.update(&[2]);
                 self.digest.update(&(i as u64).to_le_bytes());
                 self.digest.update(&bytes);
-                for j in 0..self.nodes.len() {
-                    if j != i {
-                        self.transmit(i, j, bytes.clone());
+                for j in 0..self.cfg.nodes {
+                    if let Some(d) = self.destination(i, j) {
+                        self.transmit(i, d, bytes.clone());
                     }
                 }
             }
@@ -394,6 +433,18 @@ impl<'a> Simulation<'a> {
         if height == node.last_final.0.next() {
             node.last_final = (height, block);
             node.wal.retain(|r| r.height > height);
+        }
+    }
+
+    /// Where a message from node `from` to validator `to` (a key index) goes: nowhere if it is the sender's own
+    /// key, to the copy of a twinned validator if the sender is on side 1, else to `to`.
+    fn destination(&self, from: usize, to: usize) -> Option<usize> {
+        if to == self.nodes[from].ctx.index {
+            return None;
+        }
+        match self.nodes[to].twin {
+            Some(copy) if self.nodes[from].side == 1 => Some(copy),
+            _ => Some(to),
         }
     }
 
@@ -542,11 +593,11 @@ impl<'a> Simulation<'a> {
             }
         };
         let views: Vec<u64> =
-            self.decided.range(Height(1)..=Height(decided)).map(|(_, (_, views, _))| *views).collect();
+            self.decided.range(Height(1)..Height(decided + 1)).map(|(_, (_, views, _))| *views).collect();
         let mut previous = 0;
         let intervals: Vec<u64> = self
             .decided
-            .range(Height(1)..=Height(decided))
+            .range(Height(1)..Height(decided + 1))
             .map(|(_, (_, _, at))| {
                 let gap = at.saturating_sub(previous);
                 previous = *at;
