@@ -310,3 +310,60 @@ fn certificate_signers_are_checked_for_evidence_too() {
     let fx = f.certificate(VoteKind::Finalize, 0, block(b"A"));
     assert_eq!(evidence(&fx), vec![EvidenceKind::NullifyFinalize]);
 }
+
+// ---------------------------------------------------------------- liveness rules
+
+#[test]
+fn finalization_far_ahead_in_views_is_accepted() {
+    let mut f = fixture();
+    let fx = f.certificate(VoteKind::Finalize, 1_000, block(b"A"));
+    assert!(fx.iter().any(|e| matches!(e, Effect::Finalized(d) if d.height == Height(1))), "{fx:?}");
+    assert_eq!(f.engine.status().height, Height(2));
+    // A notarization that far ahead is still refused (it would let a peer grow our vote book).
+    let mut g = fixture();
+    g.certificate(VoteKind::Notarize, 1_000, block(b"A"));
+    assert_eq!(g.engine.dropped().far_future, 1);
+}
+
+fn view_timer_at(fx: &[Effect]) -> Option<u64> {
+    fx.iter().rev().find_map(|e| match e {
+        Effect::SetTimer { id, at } if *id == VIEW_TIMER => Some(*at),
+        _ => None,
+    })
+}
+
+#[test]
+fn timeouts_back_off_per_failed_view_and_reset_on_progress() {
+    let mut f = fixture();
+    let mut waits = Vec::new();
+    for view in 0..6 {
+        let fx = f.certificate(VoteKind::Nullify, view, Hash::ZERO);
+        waits.push(view_timer_at(&fx).unwrap() - f.now);
+    }
+    assert_eq!(waits, vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
+    // A notarization is progress: the next view is back at one leader timeout.
+    f.certificate(VoteKind::Notarize, 6, block(b"A"));
+    let fx = f.certificate(VoteKind::Nullify, 6, Hash::ZERO);
+    assert_eq!(view_timer_at(&fx).unwrap() - f.now, 1_000);
+}
+
+#[test]
+fn after_nullifying_a_view_its_notarization_moves_us_on_at_once() {
+    let mut f = fixture();
+    let a = block(b"A");
+    f.proposal(0, a, vec![]);
+    for _ in 0..3 {
+        if f.engine.status().view > 0
+            || voted(&f.input(Input::Timer(VIEW_TIMER)), VoteKind::Nullify, 0).is_some()
+        {
+            break;
+        }
+    }
+    assert_eq!(f.engine.status().view, 0);
+    f.certificate(VoteKind::Notarize, 0, a);
+    assert_eq!(f.engine.status().view, 1, "we cannot finalize view 0; wait in view 1 instead");
+    // The re-proposal of A in view 1 is notarized and, once notarized, finalized.
+    let just = f.cert(VoteKind::Notarize, 0, a);
+    assert_eq!(voted(&f.proposal(1, a, vec![just]), VoteKind::Notarize, 1), Some(a));
+    assert_eq!(voted(&f.certificate(VoteKind::Notarize, 1, a), VoteKind::Finalize, 1), Some(a));
+}

@@ -53,6 +53,7 @@ impl BftEngine {
             // A retry for a decided height means the sender is stuck there (late votes are normal and not
             // answered, to keep the common path free of certificate traffic).
             if matches!(msg, Message::Retry { .. })
+                && self.helps(now, &from)
                 && let Some(cert) = self.finals.get(&height).cloned()
             {
                 self.reply(now, from, cert, fx);
@@ -109,7 +110,9 @@ impl BftEngine {
             self.dropped.malformed += 1;
             return;
         }
-        if cert.vote.view > self.view.saturating_add(MAX_VIEW_AHEAD) {
+        // A finalization ends the height whatever view we are in (a node far behind in views must still be
+        // able to catch up); other certificates are bounded like votes.
+        if cert.vote.kind != VoteKind::Finalize && cert.vote.view > self.view.saturating_add(MAX_VIEW_AHEAD) {
             self.dropped.far_future += 1;
             return;
         }
@@ -218,11 +221,12 @@ impl BftEngine {
                 .entry(vote.view)
                 .or_insert(Proposal { block: vote.block, justify: justify_view });
         }
+        self.heard.insert(from, self.height);
         self.count(now, index as u32, vote, signature, fx);
         if vote.height != self.height {
             return;
         }
-        if retry {
+        if retry && self.helps(now, &from) {
             // The sender is stuck in this view: help it with the certificate that ended it, if we have one.
             let cert = self
                 .round

@@ -36,6 +36,13 @@ pub const MAX_FUTURE_MESSAGES: usize = 4096;
 pub const KEPT_FINALIZATIONS: usize = 256;
 /// Catch-up replies per peer per leader timeout (bounds what a spamming peer can make us send).
 const REPLIES_PER_WINDOW: u32 = 16;
+/// Validators that answer one peer's retries (and get a certificate it did not sign) per window.
+const HELPERS: u64 = 2;
+/// A leader we have not heard a valid vote from in this many heights is presumed down: its views get a zero
+/// timeout (we nullify at once; it is heard again as soon as it votes, so nobody is skipped for good).
+const SILENT_AFTER_HEIGHTS: u64 = 5;
+/// The view timeout doubles per failed view, up to `2^MAX_BACKOFF` times the leader timeout.
+const MAX_BACKOFF: u32 = 4;
 
 /// How a BFT engine is set up. Every validator of a chain uses the same `seed` and timeouts.
 #[derive(Clone)]
@@ -92,6 +99,10 @@ pub struct BftEngine {
     finals: BTreeMap<Height, Certificate>,
     future: Vec<(PublicKey, Bytes)>,
     replies: BTreeMap<PublicKey, (Time, u32)>,
+    /// The last height at which we counted a vote from each validator (silent-leader detection).
+    heard: BTreeMap<PublicKey, Height>,
+    /// Views that ended in a nullification since the last notarization or finalization (timeout back-off).
+    failed_views: u32,
     dropped: DropCounters,
 }
 
@@ -113,6 +124,8 @@ impl BftEngine {
             finals: BTreeMap::new(),
             future: Vec::new(),
             replies: BTreeMap::new(),
+            heard: BTreeMap::new(),
+            failed_views: 0,
             dropped: DropCounters::default(),
         }
     }
@@ -182,6 +195,7 @@ impl BftEngine {
         self.height = height.next();
         self.view = 0;
         self.round = Round::default();
+        self.failed_views = 0;
         self.active = false;
         fx.push(Effect::CancelTimer { id: VIEW_TIMER });
         fx.push(Effect::CancelTimer { id: RETRY_TIMER });

@@ -8,10 +8,32 @@ use super::*;
 use crate::wire::Message;
 
 impl BftEngine {
+    /// The timeout of a view: the leader timeout doubled per view failed since the last progress (so a delay
+    /// bound above the configured one is found), zero if the view's leader has been silent for a while.
+    pub(super) fn view_timeout(&self, view: u64) -> Time {
+        if let Some(l) = self.leader_of(view)
+            && self.leader_silent(&l)
+        {
+            return 0;
+        }
+        self.backed_off()
+    }
+
+    pub(super) fn backed_off(&self) -> Time {
+        self.cfg.leader_timeout.saturating_mul(1 << self.failed_views.min(MAX_BACKOFF))
+    }
+
+    /// Nothing valid heard from `leader` (not us) in the last `SILENT_AFTER_HEIGHTS` heights.
+    pub(super) fn leader_silent(&self, leader: &PublicKey) -> bool {
+        *leader != self.me
+            && self.height.0 > SILENT_AFTER_HEIGHTS
+            && self.heard.get(leader).is_none_or(|h| h.0.saturating_add(SILENT_AFTER_HEIGHTS) < self.height.0)
+    }
+
     pub(super) fn enter_view(&mut self, now: Time, view: u64, fx: &mut Vec<Effect>) {
         self.view = view;
         self.round.retries = 0;
-        fx.push(Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.cfg.leader_timeout) });
+        fx.push(Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.view_timeout(view)) });
         self.try_propose(now, fx);
         self.try_notarize(now, fx);
     }
@@ -165,6 +187,9 @@ impl BftEngine {
         if let Some(e) = added.evidence {
             fx.push(Effect::Evidence(e));
         }
+        if let Some(cert) = &added.certificate {
+            self.gossip(cert, fx);
+        }
         if let Some(cert) = added.certificate {
             self.apply_certificate(now, cert, None, fx);
         }
@@ -212,7 +237,7 @@ impl BftEngine {
         let retries = self.round.retries;
         self.round.retries = retries.saturating_add(1);
         let mine = self.signer.mine(self.height, view);
-        let again = Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.cfg.leader_timeout) };
+        let again = Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.backed_off()) };
         if mine.finalized.is_some() || self.round.notarizations.contains_key(&view) {
             if retries == 0
                 && let Some((block, signature)) = mine.finalized
@@ -272,8 +297,15 @@ impl BftEngine {
                 }
                 let block = cert.vote.block;
                 self.round.notarizations.insert(view, cert);
+                self.failed_views = 0;
                 if view > self.view {
                     self.enter_view(now, view, fx);
+                }
+                if view == self.view && self.signer.mine(self.height, view).nullified.is_some() {
+                    // We nullified this view, so we will never finalize it: waiting here helps nobody. The next
+                    // leader re-proposes the block, which we can then notarize and finalize.
+                    self.enter_view(now, view.saturating_add(1), fx);
+                    return;
                 }
                 if view == self.view {
                     // Stay in the view until it is finalized or times out (see `on_timer`).
@@ -293,6 +325,10 @@ impl BftEngine {
                 }
                 self.round.nullifications.insert(view, cert);
                 if view >= self.view {
+                    // A view we skipped at once (silent leader) says nothing about the delay bound.
+                    if !self.leader_of(view).is_some_and(|l| self.leader_silent(&l)) {
+                        self.failed_views = self.failed_views.saturating_add(1);
+                    }
                     self.enter_view(now, view.saturating_add(1), fx);
                 } else {
                     self.try_propose(now, fx);
