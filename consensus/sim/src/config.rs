@@ -7,7 +7,7 @@ use cairn_consensus::Time;
 use cairn_primitives::Height;
 use serde::Serialize;
 
-use crate::Error;
+use crate::{Costs, Error};
 
 /// One-way delay of a link (before jitter).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -229,6 +229,8 @@ pub struct SimConfig {
     /// node restarts from its last *executed* height, as a real node does, so a crash in the lag window makes
     /// the engine re-learn heights it already finalized — and voted above.
     pub exec_delay: Time,
+    /// CPU and bandwidth costs of each node (`Costs::free()` for none).
+    pub costs: Costs,
 }
 
 impl Default for SimConfig {
@@ -248,6 +250,7 @@ impl Default for SimConfig {
             seed: 1,
             leader_timeout: 500,
             exec_delay: 0,
+            costs: Costs::default(),
         }
     }
 }

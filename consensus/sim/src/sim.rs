@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::SharedVerifier;
+use crate::costs::Clock;
 use crate::report::{NetworkCounters, Percentiles, Report, round3};
 use crate::{Behaviour, Error, Latency, NodeContext, Protocol, SimConfig};
 
@@ -25,6 +26,12 @@ pub fn node_key(i: usize) -> Keypair {
 
 enum Kind {
     Deliver {
+        to: usize,
+        from: usize,
+        bytes: Bytes,
+    },
+    /// A delivered message whose signature checks kept the node's CPU busy until now.
+    Process {
         to: usize,
         from: usize,
         bytes: Bytes,
@@ -95,6 +102,8 @@ struct Node {
     torn_pending: bool,
     /// `Behaviour::Twins`: the index of this validator's second engine (same key), which serves side 1.
     twin: Option<usize>,
+    /// The node's CPU and uplink (see `costs`).
+    clock: Clock,
     /// Which side of a twinned validator this node talks to (twins' originals 0, their copies 1, the other
     /// nodes alternately).
     side: u8,
@@ -120,6 +129,7 @@ impl Node {
             sent_bytes: 0,
             dropped: DropCounters::default(),
             torn_pending: false,
+            clock: Clock::default(),
             twin: None,
             side: 0,
         }
@@ -216,6 +226,7 @@ impl<'a> Simulation<'a> {
                 sent_bytes: 0,
                 dropped: DropCounters::default(),
                 torn_pending: false,
+                clock: Clock::default(),
                 twin: None,
                 side: 0,
             });
@@ -340,7 +351,11 @@ impl<'a> Simulation<'a> {
     fn perform(&mut self, i: usize, effect: Effect, local: &mut VecDeque<Input>) {
         let now = self.now;
         match effect {
-            Effect::Persist(record) => self.nodes[i].wal.push(record),
+            Effect::Persist(record) => {
+                // Every record is a vote just signed.
+                self.nodes[i].clock.run(now, self.cfg.costs.sign_us);
+                self.nodes[i].wal.push(record);
+            }
             Effect::Send { to, bytes } => {
                 self.digest.update(&[1]);
                 self.digest.update(&(i as u64).to_le_bytes());
@@ -372,6 +387,7 @@ impl<'a> Simulation<'a> {
                 self.nodes[i].timers.remove(&id);
             }
             Effect::BuildPayload { height, view, parent } => {
+                self.nodes[i].clock.run(now, self.cfg.costs.build_payload_us);
                 let payload = Hash::digest_parts(&[
                     b"cairn/sim/payload",
                     &self.genesis.0,
@@ -384,6 +400,7 @@ impl<'a> Simulation<'a> {
                 local.push_back(Input::PayloadBuilt { height, view, payload });
             }
             Effect::VerifyPayload { height, payload, .. } => {
+                self.nodes[i].clock.run(now, self.cfg.costs.verify_payload_us);
                 // A payload no honest node built (a Byzantine leader's twin) is timed from its first arrival.
                 self.proposed_at.entry(payload).or_insert(now);
                 local.push_back(Input::PayloadVerdict { height, payload, valid: true });
@@ -471,10 +488,14 @@ impl<'a> Simulation<'a> {
     fn transmit(&mut self, from: usize, to: usize, bytes: Bytes) {
         let now = self.now;
         self.net.sent += 1;
+        let block = if self.protocol.work(&bytes).carries_block { self.cfg.costs.block_bytes } else { 0 };
+        let wire = bytes.len() as u64 + block;
         if self.nodes[from].honest() {
             self.nodes[from].sent += 1;
-            self.nodes[from].sent_bytes += bytes.len() as u64;
+            self.nodes[from].sent_bytes += wire;
         }
+        // The message leaves once the sender's CPU and uplink are free (also for messages lost later).
+        let departs = self.nodes[from].clock.send(now, wire, self.cfg.costs.uplink_bps);
         if self.cfg.partitions.iter().any(|p| p.cuts(now, from, to)) {
             self.net.partitioned += 1;
             return;
@@ -492,7 +513,7 @@ impl<'a> Simulation<'a> {
             }
         };
         let jitter = if self.cfg.jitter > 0 { self.rng.gen_range(0..=self.cfg.jitter) } else { 0 };
-        self.push(now + base + jitter, Kind::Deliver { to, from, bytes });
+        self.push(departs + base + jitter, Kind::Deliver { to, from, bytes });
     }
 
     fn crash(&mut self, i: usize) {
@@ -533,6 +554,21 @@ impl<'a> Simulation<'a> {
                         continue;
                     }
                     self.net.delivered += 1;
+                    let work = self.protocol.work(&bytes);
+                    let cost = u64::from(work.verifies) * self.cfg.costs.verify_us;
+                    let done = self.nodes[to].clock.run(self.now, cost);
+                    if done > self.now {
+                        self.push(done, Kind::Process { to, from, bytes });
+                        continue;
+                    }
+                    let from = self.nodes[from].ctx.key.public();
+                    self.drive(to, vec![Input::Message { from, bytes }]);
+                }
+                Kind::Process { to, from, bytes } => {
+                    if self.nodes[to].engine.is_none() {
+                        self.net.to_crashed += 1;
+                        continue;
+                    }
                     let from = self.nodes[from].ctx.key.public();
                     self.drive(to, vec![Input::Message { from, bytes }]);
                 }

@@ -3,7 +3,7 @@
 use cairn_consensus::Certificate;
 use cairn_primitives::{ChainId, Height, Validator, ValidatorSet};
 use cairn_sim::{
-    Behaviour, Bft, CHAIN_ID, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
+    Behaviour, Bft, CHAIN_ID, Costs, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
 };
 
 fn sim(cfg: &SimConfig) -> Report {
@@ -24,14 +24,21 @@ fn assert_live_and_safe(r: &Report, decisions: u64) {
 fn all_online() {
     let r = sim(&seven(20));
     assert_live_and_safe(&r, 20);
-    // Three message delays of 50 ms, every decision in its first view.
-    assert_eq!(r.finality_ms.p50, 150);
-    assert_eq!(r.finality_ms.max, 150);
+    // Three message delays of 50 ms plus processing (building and checking the block, signing, checking the
+    // votes of 7 validators): a few ms, never less than 3δ. Every decision in its first view.
+    assert!(r.finality_ms.p50 >= 150 && r.finality_ms.max <= 165, "{:?}", r.finality_ms);
     assert_eq!(r.views_per_decision, 1.0);
     assert_eq!(r.evidence, 0);
     assert_eq!(r.engine_drops.bad_total(), 0);
     // Proposal + notarize + finalize broadcasts: about 2(n-1) messages per node per decision.
     assert!(r.msgs_per_node_per_decision < 14.0, "{}", r.msgs_per_node_per_decision);
+}
+
+#[test]
+fn all_online_without_costs_is_exactly_three_delays() {
+    let r = sim(&SimConfig { costs: Costs::free(), ..seven(20) });
+    assert_live_and_safe(&r, 20);
+    assert_eq!((r.finality_ms.p50, r.finality_ms.max), (150, 150));
 }
 
 #[test]
@@ -268,12 +275,12 @@ fn large_network() {
 #[test]
 fn region_matrix() {
     // Two regions, 20 ms inside, 100 ms across; 4 nodes in each. A quorum (6 of 8) always spans both regions,
-    // so each of the three phases costs the cross-region delay: 300 ms.
+    // so each of the three phases costs the cross-region delay: 300 ms, plus processing.
     let latency = Latency::Regions {
         region_of: vec![0, 0, 0, 0, 1, 1, 1, 1],
         matrix: vec![vec![20, 100], vec![100, 20]],
     };
     let r = sim(&SimConfig { nodes: 8, latency, decisions: 10, ..SimConfig::default() });
     assert_live_and_safe(&r, 10);
-    assert!(r.finality_ms.p50 >= 220 && r.finality_ms.max <= 300, "{:?}", r.finality_ms);
+    assert!(r.finality_ms.p50 >= 220 && r.finality_ms.max <= 315, "{:?}", r.finality_ms);
 }
