@@ -337,14 +337,34 @@ fn timeouts_back_off_per_failed_view_and_reset_on_progress() {
     let mut f = fixture();
     let mut waits = Vec::new();
     for view in 0..6 {
+        // The view's leader is alive (we hear its nullify), so the failure says our timeout is too short.
+        let l = f.leader(view);
+        if l != f.me {
+            let (v, s) = f.signed(l, VoteKind::Nullify, view, Hash::ZERO);
+            f.from(l, Message::Vote { vote: v, signature: s });
+        }
         let fx = f.certificate(VoteKind::Nullify, view, Hash::ZERO);
         waits.push(view_timer_at(&fx).unwrap() - f.now);
     }
     assert_eq!(waits, vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
     // A notarization is progress: the next view is back at one leader timeout.
     f.certificate(VoteKind::Notarize, 6, block(b"A"));
+    let l = f.leader(6);
+    if l != f.me {
+        let (v, s) = f.signed(l, VoteKind::Nullify, 6, Hash::ZERO);
+        f.from(l, Message::Vote { vote: v, signature: s });
+    }
     let fx = f.certificate(VoteKind::Nullify, 6, Hash::ZERO);
-    assert_eq!(view_timer_at(&fx).unwrap() - f.now, 1_000);
+    assert_eq!(view_timer_at(&fx).unwrap() - f.now, 1_000, "one failed view since the notarization");
+}
+
+#[test]
+fn views_of_leaders_never_heard_from_do_not_back_off() {
+    let mut f = fixture();
+    for view in 0..4 {
+        let fx = f.certificate(VoteKind::Nullify, view, Hash::ZERO);
+        assert_eq!(view_timer_at(&fx).unwrap() - f.now, 500, "view {view}");
+    }
 }
 
 #[test]

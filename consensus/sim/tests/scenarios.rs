@@ -53,6 +53,17 @@ fn silent_leaders() {
 }
 
 #[test]
+fn silent_leaders_are_skipped() {
+    // A third of the validators never send anything. After two heights without a vote from them, their views
+    // get a zero timeout: each costs one round of nullify votes (≈ 50 ms), not the 500 ms leader timeout.
+    let cfg = SimConfig { nodes: 31, decisions: 60, seed: 1, ..SimConfig::default() };
+    let r = sim(&cfg.with_byzantine(10, Behaviour::Silent));
+    assert_live_and_safe(&r, 60);
+    assert!(r.views_per_decision > 1.3, "{}", r.views_per_decision);
+    assert!(r.decision_interval_ms.mean <= 250.0, "{:?}", r.decision_interval_ms);
+}
+
+#[test]
 fn equivocators() {
     let r = sim(&seven(20).with_byzantine(2, Behaviour::Equivocate));
     assert_live_and_safe(&r, 20);

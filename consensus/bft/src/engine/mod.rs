@@ -38,9 +38,10 @@ pub const KEPT_FINALIZATIONS: usize = 256;
 const REPLIES_PER_WINDOW: u32 = 16;
 /// Validators that answer one peer's retries (and get a certificate it did not sign) per window.
 const HELPERS: u64 = 2;
-/// A leader we have not heard a valid vote from in this many heights is presumed down: its views get a zero
+/// A leader we have not heard a valid vote from in this many heights (every live validator votes at every
+/// height) is presumed down: its views get a zero
 /// timeout (we nullify at once; it is heard again as soon as it votes, so nobody is skipped for good).
-const SILENT_AFTER_HEIGHTS: u64 = 5;
+const SILENT_AFTER_HEIGHTS: u64 = 2;
 /// The view timeout doubles per failed view, up to `2^MAX_BACKOFF` times the leader timeout.
 const MAX_BACKOFF: u32 = 4;
 

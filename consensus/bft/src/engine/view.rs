@@ -325,8 +325,9 @@ impl BftEngine {
                 }
                 self.round.nullifications.insert(view, cert);
                 if view >= self.view {
-                    // A view we skipped at once (silent leader) says nothing about the delay bound.
-                    if !self.leader_of(view).is_some_and(|l| self.leader_silent(&l)) {
+                    // Only a view whose leader we have heard from says the timeout may be too short; a leader
+                    // never heard from is presumably down, and waiting longer for it helps nobody.
+                    if self.leader_of(view).is_some_and(|l| l == self.me || self.heard.contains_key(&l)) {
                         self.failed_views = self.failed_views.saturating_add(1);
                     }
                     self.enter_view(now, view.saturating_add(1), fx);
