@@ -217,4 +217,40 @@ mod tests {
         assert_eq!(restarted.votes_at(Height(2)).len(), 0);
         assert_eq!(restarted.votes_at(Height(3)).len(), 1);
     }
+
+    #[test]
+    fn a_repeated_vote_is_resent_not_resigned() {
+        let mut s = signer();
+        let mut fx = Vec::new();
+        let v = vote(VoteKind::Notarize, 2, b"a");
+        let first = s.sign(v, true, &mut fx);
+        let again = s.sign(v, false, &mut fx);
+        assert_eq!(first, again);
+        assert_eq!(fx.len(), 1, "persisted once");
+        let m = s.mine(Height(1), 2);
+        assert_eq!(m.notarized.map(|(b, _)| b), Some(v.block));
+        assert!(m.proposed, "a later plain re-send does not clear the proposal flag");
+        assert_eq!((m.nullified, m.finalized), (None, None));
+        assert_eq!(s.mine(Height(1), 3), Mine::default());
+    }
+
+    #[test]
+    fn restore_keeps_views_and_proposals_and_skips_foreign_records() {
+        let mut s = signer();
+        let mut fx = Vec::new();
+        s.sign(Vote { height: Height(2), ..vote(VoteKind::Notarize, 3, b"a") }, true, &mut fx);
+        s.sign(Vote { height: Height(2), ..vote(VoteKind::Nullify, 5, b"") }, false, &mut fx);
+        let mut wal: Vec<WalRecord> =
+            fx.into_iter().filter_map(|e| if let Effect::Persist(r) = e { Some(r) } else { None }).collect();
+        // A record filed under another height than its vote's is not ours to trust.
+        let mut misfiled = wal[0].clone();
+        misfiled.height = Height(7);
+        wal.push(misfiled);
+        let mut r = signer();
+        r.restore(wal, Height(1));
+        assert_eq!(r.last_view(Height(2)), Some(5));
+        assert!(r.mine(Height(2), 3).proposed);
+        assert_eq!(r.last_view(Height(7)), None);
+        assert_eq!(r.last_view(Height(3)), None);
+    }
 }
