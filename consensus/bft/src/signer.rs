@@ -164,7 +164,8 @@ mod tests {
     #[test]
     fn never_sign_x_after_y() {
         use VoteKind::{Finalize as F, Notarize as N, Nullify as X};
-        let rows: &[(&[(VoteKind, &[u8])], (VoteKind, &[u8]), bool)] = &[
+        type Signed<'a> = (VoteKind, &'a [u8]);
+        let rows: &[(&[Signed<'_>], Signed<'_>, bool)] = &[
             (&[], (N, b"a"), true),
             (&[(N, b"a")], (N, b"a"), true),
             (&[(N, b"a")], (N, b"b"), false),

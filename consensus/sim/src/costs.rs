@@ -86,7 +86,7 @@ impl Clock {
     /// last bit left.
     pub fn send(&mut self, now: Time, bytes: u64, uplink_bps: u64) -> Time {
         let start = self.uplink_free_us.max(self.cpu_free_us).max(now.saturating_mul(1_000));
-        let wire_us = if uplink_bps == 0 { 0 } else { bytes.saturating_mul(8_000_000) / uplink_bps };
+        let wire_us = bytes.saturating_mul(8_000_000).checked_div(uplink_bps).unwrap_or(0);
         self.uplink_free_us = start.saturating_add(wire_us);
         ceil_ms(self.uplink_free_us).max(now)
     }
