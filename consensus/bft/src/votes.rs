@@ -1,7 +1,8 @@
-//! Vote bookkeeping for one height: tallies per view, certificates when a quorum forms, evidence on
-//! equivocation. Pure data structure (signatures are checked by the caller before `add`).
+//! Vote bookkeeping for one height: tallies per view, certificates when a quorum forms, evidence for every pair
+//! of votes an honest validator never signs (two blocks of one kind in a view; nullify + finalize of a view).
+//! Pure data structure (signatures are checked by the caller before `add`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cairn_consensus::{Certificate, Evidence, SignedVote, Vote, VoteKind};
@@ -28,6 +29,21 @@ struct ViewVotes {
     notarize: KindVotes,
     nullify: KindVotes,
     finalize: KindVotes,
+    /// Signers already reported for signing both `Nullify` and `Finalize` in this view.
+    reported_nullify_finalize: BTreeSet<u32>,
+}
+
+impl ViewVotes {
+    /// The votes of `kind` (`None` for kinds this engine does not count). Exhaustive on purpose: a new kind
+    /// must be placed here, not fall into another kind's tally.
+    fn of_kind(&mut self, kind: VoteKind) -> Option<&mut KindVotes> {
+        match kind {
+            VoteKind::Notarize => Some(&mut self.notarize),
+            VoteKind::Finalize => Some(&mut self.finalize),
+            VoteKind::Nullify => Some(&mut self.nullify),
+            VoteKind::Propose | VoteKind::Prefer => None,
+        }
+    }
 }
 
 /// What adding one vote produced.
@@ -64,35 +80,26 @@ impl VoteBook {
             return Added::default();
         };
         let mut vote = vote;
-        let view = self.views.entry(vote.view).or_default();
-        let kind = match vote.kind {
-            VoteKind::Notarize => &mut view.notarize,
-            VoteKind::Finalize => &mut view.finalize,
-            VoteKind::Nullify => {
-                vote.block = Hash::ZERO;
-                &mut view.nullify
-            }
-            VoteKind::Propose | VoteKind::Prefer => return Added::default(),
-        };
-        let mut added = Added::default();
-        match kind.first.get(&index) {
-            Some((block, first_sig)) => {
-                if *block != vote.block && !kind.reported.contains_key(&index) {
-                    kind.reported.insert(index, ());
-                    let earlier = SignedVote {
-                        vote: Vote { block: *block, ..vote },
-                        signer: validator.public_key,
-                        signature: *first_sig,
-                    };
-                    let later = SignedVote { vote, signer: validator.public_key, signature };
-                    added.evidence = Evidence::equivocation(earlier, later);
-                }
-                return added;
-            }
-            None => {
-                kind.first.insert(index, (vote.block, signature));
-            }
+        if vote.kind == VoteKind::Nullify {
+            vote.block = Hash::ZERO;
         }
+        let view = self.views.entry(vote.view).or_default();
+        let Some(kind) = view.of_kind(vote.kind) else { return Added::default() };
+        let mut added = Added::default();
+        if let Some((block, first_sig)) = kind.first.get(&index).copied() {
+            if block != vote.block && !kind.reported.contains_key(&index) {
+                kind.reported.insert(index, ());
+                let earlier = SignedVote {
+                    vote: Vote { block, ..vote },
+                    signer: validator.public_key,
+                    signature: first_sig,
+                };
+                let later = SignedVote { vote, signer: validator.public_key, signature };
+                added.evidence = Evidence::equivocation(earlier, later);
+            }
+            return added;
+        }
+        kind.first.insert(index, (vote.block, signature));
         added.counted = true;
         let tally = kind.per_block.entry(vote.block).or_default();
         tally.weight = tally.weight.saturating_add(validator.power);
@@ -102,24 +109,30 @@ impl VoteBook {
             added.certificate =
                 Some(Certificate { vote, signers: tally.signatures.iter().map(|(i, s)| (*i, *s)).collect() });
         }
+        added.evidence = Self::nullify_finalize(view, index, &vote, signature, validator.public_key);
         added
     }
 
-    /// The weight of votes of `kind` for `block` in `view` (nullify: any block).
-    pub fn weight(&self, view: u64, kind: VoteKind, block: &Hash) -> u64 {
-        let Some(v) = self.views.get(&view) else { return 0 };
-        let (k, block) = match kind {
-            VoteKind::Notarize => (&v.notarize, *block),
-            VoteKind::Finalize => (&v.finalize, *block),
-            VoteKind::Nullify => (&v.nullify, Hash::ZERO),
-            _ => return 0,
+    /// Evidence if `vote` (a first vote of its kind) is a `Nullify` and the signer already finalized this view,
+    /// or the reverse: the pair the safety argument rests on no honest validator signing.
+    fn nullify_finalize(
+        view: &mut ViewVotes,
+        index: u32,
+        vote: &Vote,
+        signature: Signature,
+        signer: cairn_primitives::PublicKey,
+    ) -> Option<Evidence> {
+        let other = match vote.kind {
+            VoteKind::Nullify => view.finalize.first.get(&index).map(|(b, s)| (VoteKind::Finalize, *b, *s)),
+            VoteKind::Finalize => view.nullify.first.get(&index).map(|(b, s)| (VoteKind::Nullify, *b, *s)),
+            _ => None,
         };
-        k.per_block.get(&block).map_or(0, |t| t.weight)
-    }
-
-    /// Number of views with any vote (memory accounting and tests).
-    pub fn views(&self) -> usize {
-        self.views.len()
+        let (kind, block, other_sig) = other?;
+        if !view.reported_nullify_finalize.insert(index) {
+            return None;
+        }
+        let earlier = SignedVote { vote: Vote { kind, block, ..*vote }, signer, signature: other_sig };
+        Evidence::nullify_finalize(earlier, SignedVote { vote: *vote, signer, signature })
     }
 }
 
@@ -180,7 +193,12 @@ mod tests {
                     prop_assert!(certs.insert((view, kind, block), c).is_none(), "certificate formed twice");
                 }
             }
-            prop_assert_eq!(evidence, expected_evidence.len());
+            // A Nullify and a Finalize by one signer in one view is evidence too, once.
+            let nullify_finalize = firsts
+                .keys()
+                .filter(|(view, kind, who)| *kind == 1 && firsts.contains_key(&(*view, 2, *who)))
+                .count();
+            prop_assert_eq!(evidence, expected_evidence.len() + nullify_finalize);
             // Recompute every tally from the first votes and compare with the certificates formed.
             let mut weights: BTreeMap<(u64, u8, Hash), u64> = BTreeMap::new();
             for ((view, kind, who), block) in &firsts {

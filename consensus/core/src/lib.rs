@@ -12,6 +12,6 @@ pub use engine::{
     DropCounters, Effect, Engine, Finalized, Input, MAX_MESSAGE_BYTES, Status, Time, TimerId, WalRecord,
 };
 pub use error::Error;
-pub use evidence::Evidence;
+pub use evidence::{Evidence, EvidenceKind};
 pub use verifier::{PlainVerifier, SignatureVerifier};
 pub use vote::{SignedVote, Vote, VoteKind};

@@ -7,7 +7,7 @@ use cairn_consensus::Time;
 use cairn_primitives::Height;
 use serde::Serialize;
 
-use crate::Error;
+use crate::{Costs, Error};
 
 /// One-way delay of a link (before jitter).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -127,7 +127,7 @@ pub struct Crash {
 
 /// How a Byzantine node misbehaves. Each lives in its own file under `byzantine/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Behaviour {
     /// Never sends anything.
     Silent,
@@ -143,16 +143,25 @@ pub enum Behaviour {
     Impersonate,
     /// (Sampling engines) answers polls with the minority preference.
     Balance,
+    /// As leader, proposes a fresh block where it must re-propose the notarized one (hides the notarization).
+    Unjustified,
+    /// Signs `Nullify(v)` and `Finalize(v)` both.
+    NullifyAndFinalize,
+    /// Two honest engines with one key, each talking to one side of the network.
+    Twins,
 }
 
 impl Behaviour {
-    pub const ALL_BFT: [Behaviour; 6] = [
+    pub const ALL_BFT: [Behaviour; 9] = [
         Behaviour::Silent,
         Behaviour::Equivocate,
         Behaviour::Conflict,
         Behaviour::Null,
         Behaviour::Random,
         Behaviour::Impersonate,
+        Behaviour::Unjustified,
+        Behaviour::NullifyAndFinalize,
+        Behaviour::Twins,
     ];
 
     pub fn name(self) -> &'static str {
@@ -164,6 +173,9 @@ impl Behaviour {
             Behaviour::Random => "random",
             Behaviour::Impersonate => "impersonate",
             Behaviour::Balance => "balance",
+            Behaviour::Unjustified => "unjustified",
+            Behaviour::NullifyAndFinalize => "nullify_and_finalize",
+            Behaviour::Twins => "twins",
         }
     }
 }
@@ -175,7 +187,9 @@ impl FromStr for Behaviour {
             Error::Parse {
                 what: "behaviour",
                 input: s.into(),
-                reason: "expected silent, equivocate, conflict, null, random, impersonate or balance".into(),
+                reason: "expected silent, equivocate, conflict, null, random, impersonate, unjustified, \
+                         nullify_and_finalize, twins or balance"
+                    .into(),
             }
         })
     }
@@ -211,6 +225,12 @@ pub struct SimConfig {
     pub max_time: Time,
     pub seed: u64,
     pub leader_timeout: Time,
+    /// Execution lags finalization by this long (0 = a block is executed the instant it is finalized). A
+    /// node restarts from its last *executed* height, as a real node does, so a crash in the lag window makes
+    /// the engine re-learn heights it already finalized — and voted above.
+    pub exec_delay: Time,
+    /// CPU and bandwidth costs of each node (`Costs::free()` for none).
+    pub costs: Costs,
 }
 
 impl Default for SimConfig {
@@ -229,6 +249,8 @@ impl Default for SimConfig {
             max_time: 0,
             seed: 1,
             leader_timeout: 500,
+            exec_delay: 0,
+            costs: Costs::default(),
         }
     }
 }

@@ -3,6 +3,7 @@
 pub mod byzantine;
 mod cache;
 mod config;
+mod costs;
 mod error;
 mod protocol;
 mod report;
@@ -10,6 +11,7 @@ mod sim;
 
 pub use cache::SharedVerifier;
 pub use config::{Behaviour, Crash, Latency, Partition, SetChange, SimConfig};
+pub use costs::{Costs, Work};
 pub use error::Error;
 pub use protocol::{Bft, NodeContext, Protocol};
 pub use report::{NetworkCounters, Percentiles, Report};

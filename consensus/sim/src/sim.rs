@@ -12,6 +12,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::cache::SharedVerifier;
+use crate::costs::Clock;
 use crate::report::{NetworkCounters, Percentiles, Report, round3};
 use crate::{Behaviour, Error, Latency, NodeContext, Protocol, SimConfig};
 
@@ -24,10 +25,36 @@ pub fn node_key(i: usize) -> Keypair {
 }
 
 enum Kind {
-    Deliver { to: usize, from: usize, bytes: Bytes },
-    Timer { node: usize, id: TimerId, generation: u64 },
-    Crash { node: usize, torn: bool },
-    Restart { node: usize },
+    Deliver {
+        to: usize,
+        from: usize,
+        bytes: Bytes,
+    },
+    /// A delivered message whose signature checks kept the node's CPU busy until now.
+    Process {
+        to: usize,
+        from: usize,
+        bytes: Bytes,
+    },
+    Timer {
+        node: usize,
+        id: TimerId,
+        generation: u64,
+    },
+    Crash {
+        node: usize,
+        torn: bool,
+    },
+    Restart {
+        node: usize,
+    },
+    /// Node `node` executes a finalized block (lag mode); dropped if the node crashed since (`incarnation`).
+    Execute {
+        node: usize,
+        height: Height,
+        block: Hash,
+        incarnation: u64,
+    },
 }
 
 struct Event {
@@ -61,18 +88,51 @@ struct Node {
     /// Pending timers: id → generation (a fired timer whose generation is stale was replaced or cancelled).
     timers: BTreeMap<TimerId, u64>,
     wal: Vec<WalRecord>,
+    /// The last block the node executed: where it restarts from.
     last_final: (Height, Hash),
+    /// The highest height its engines ever finalized (survives crashes; at or above `last_final`).
+    finalized: Height,
+    /// Bumped on every crash, so executions scheduled before it are dropped.
+    incarnation: u64,
     sent: u64,
     sent_bytes: u64,
     /// Counters of engines that crashed (the live engine's are read at the end).
     dropped: DropCounters,
     /// Crash inside the next batch that persists something (see `Crash::torn`).
     torn_pending: bool,
+    /// `Behaviour::Twins`: the index of this validator's second engine (same key), which serves side 1.
+    twin: Option<usize>,
+    /// The node's CPU and uplink (see `costs`).
+    clock: Clock,
+    /// Which side of a twinned validator this node talks to (twins' originals 0, their copies 1, the other
+    /// nodes alternately).
+    side: u8,
 }
 
 impl Node {
     fn honest(&self) -> bool {
         self.behaviour.is_none()
+    }
+
+    /// A node with this one's identity and nothing else (a twin's second engine).
+    fn clone_fresh(&self) -> Node {
+        Node {
+            ctx: self.ctx.clone(),
+            behaviour: self.behaviour,
+            engine: None,
+            timers: BTreeMap::new(),
+            wal: Vec::new(),
+            last_final: self.last_final,
+            finalized: Height(0),
+            incarnation: 0,
+            sent: 0,
+            sent_bytes: 0,
+            dropped: DropCounters::default(),
+            torn_pending: false,
+            clock: Clock::default(),
+            twin: None,
+            side: 0,
+        }
     }
 }
 
@@ -160,11 +220,28 @@ impl<'a> Simulation<'a> {
                 timers: BTreeMap::new(),
                 wal: Vec::new(),
                 last_final: (Height(0), genesis),
+                finalized: Height(0),
+                incarnation: 0,
                 sent: 0,
                 sent_bytes: 0,
                 dropped: DropCounters::default(),
                 torn_pending: false,
+                clock: Clock::default(),
+                twin: None,
+                side: 0,
             });
+        }
+        // Twins: a second honest engine per twinned key, on side 1; every other node sits on one side.
+        let mut next_side = 0;
+        for i in 0..cfg.nodes {
+            if nodes[i].behaviour == Some(Behaviour::Twins) {
+                let copy = Node { twin: None, side: 1, ..nodes[i].clone_fresh() };
+                nodes[i].twin = Some(nodes.len());
+                nodes.push(copy);
+            } else {
+                nodes[i].side = next_side;
+                next_side ^= 1;
+            }
         }
         let index_of = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
         let mut sim = Simulation {
@@ -274,25 +351,29 @@ impl<'a> Simulation<'a> {
     fn perform(&mut self, i: usize, effect: Effect, local: &mut VecDeque<Input>) {
         let now = self.now;
         match effect {
-            Effect::Persist(record) => self.nodes[i].wal.push(record),
+            Effect::Persist(record) => {
+                // Every record is a vote just signed.
+                self.nodes[i].clock.run(now, self.cfg.costs.sign_us);
+                self.nodes[i].wal.push(record);
+            }
             Effect::Send { to, bytes } => {
                 self.digest.update(&[1]);
                 self.digest.update(&(i as u64).to_le_bytes());
                 self.digest.update(&to.0);
                 self.digest.update(&bytes);
                 if let Some(&j) = self.index_of.get(&to)
-                    && j != i
+                    && let Some(d) = self.destination(i, j)
                 {
-                    self.transmit(i, j, bytes);
+                    self.transmit(i, d, bytes);
                 }
             }
             Effect::Broadcast { bytes } => {
                 self.digest.update(&[2]);
                 self.digest.update(&(i as u64).to_le_bytes());
                 self.digest.update(&bytes);
-                for j in 0..self.nodes.len() {
-                    if j != i {
-                        self.transmit(i, j, bytes.clone());
+                for j in 0..self.cfg.nodes {
+                    if let Some(d) = self.destination(i, j) {
+                        self.transmit(i, d, bytes.clone());
                     }
                 }
             }
@@ -306,6 +387,7 @@ impl<'a> Simulation<'a> {
                 self.nodes[i].timers.remove(&id);
             }
             Effect::BuildPayload { height, view, parent } => {
+                self.nodes[i].clock.run(now, self.cfg.costs.build_payload_us);
                 let payload = Hash::digest_parts(&[
                     b"cairn/sim/payload",
                     &self.genesis.0,
@@ -318,6 +400,7 @@ impl<'a> Simulation<'a> {
                 local.push_back(Input::PayloadBuilt { height, view, payload });
             }
             Effect::VerifyPayload { height, payload, .. } => {
+                self.nodes[i].clock.run(now, self.cfg.costs.verify_payload_us);
                 // A payload no honest node built (a Byzantine leader's twin) is timed from its first arrival.
                 self.proposed_at.entry(payload).or_insert(now);
                 local.push_back(Input::PayloadVerdict { height, payload, valid: true });
@@ -328,12 +411,23 @@ impl<'a> Simulation<'a> {
                 self.digest.update(&f.height.0.to_le_bytes());
                 self.digest.update(&f.block.0);
                 let honest = self.nodes[i].honest();
-                self.nodes[i].last_final = (f.height, f.block);
-                self.nodes[i].wal.retain(|r| r.height > f.height);
+                // A restarted node re-finalizes what it had not executed: measure each height once per node.
+                let first = f.height > self.nodes[i].finalized;
+                self.nodes[i].finalized = self.nodes[i].finalized.max(f.height);
+                if self.cfg.exec_delay == 0 {
+                    self.execute(i, f.height, f.block);
+                } else {
+                    let incarnation = self.nodes[i].incarnation;
+                    let (height, block) = (f.height, f.block);
+                    self.push(
+                        now + self.cfg.exec_delay,
+                        Kind::Execute { node: i, height, block, incarnation },
+                    );
+                }
                 let next = f.height.activation_of_update();
                 local.push_back(Input::ValidatorSet { height: next, validators: self.set_for(next) });
                 if honest {
-                    self.on_honest_final(f);
+                    self.on_honest_final(f, first);
                 }
             }
             Effect::Evidence(e) => {
@@ -350,7 +444,28 @@ impl<'a> Simulation<'a> {
         }
     }
 
-    fn on_honest_final(&mut self, f: cairn_consensus::Finalized) {
+    /// The node executed `height`: it is now where a restart resumes, and the WAL below it can go.
+    fn execute(&mut self, i: usize, height: Height, block: Hash) {
+        let node = &mut self.nodes[i];
+        if height == node.last_final.0.next() {
+            node.last_final = (height, block);
+            node.wal.retain(|r| r.height > height);
+        }
+    }
+
+    /// Where a message from node `from` to validator `to` (a key index) goes: nowhere if it is the sender's own
+    /// key, to the copy of a twinned validator if the sender is on side 1, else to `to`.
+    fn destination(&self, from: usize, to: usize) -> Option<usize> {
+        if to == self.nodes[from].ctx.index {
+            return None;
+        }
+        match self.nodes[to].twin {
+            Some(copy) if self.nodes[from].side == 1 => Some(copy),
+            _ => Some(to),
+        }
+    }
+
+    fn on_honest_final(&mut self, f: cairn_consensus::Finalized, first: bool) {
         let now = self.now;
         match self.decided.get(&f.height) {
             Some((block, _, _)) if *block != f.block => self.safety_violations += 1,
@@ -360,7 +475,7 @@ impl<'a> Simulation<'a> {
                 self.certificates.insert(f.height, f.certificate.clone());
             }
         }
-        if f.height.0 <= self.cfg.decisions {
+        if first && f.height.0 <= self.cfg.decisions {
             if let Some(t) = self.proposed_at.get(&f.block) {
                 self.samples.push((now, now.saturating_sub(*t)));
             }
@@ -373,10 +488,14 @@ impl<'a> Simulation<'a> {
     fn transmit(&mut self, from: usize, to: usize, bytes: Bytes) {
         let now = self.now;
         self.net.sent += 1;
+        let block = if self.protocol.work(&bytes).carries_block { self.cfg.costs.block_bytes } else { 0 };
+        let wire = bytes.len() as u64 + block;
         if self.nodes[from].honest() {
             self.nodes[from].sent += 1;
-            self.nodes[from].sent_bytes += bytes.len() as u64;
+            self.nodes[from].sent_bytes += wire;
         }
+        // The message leaves once the sender's CPU and uplink are free (also for messages lost later).
+        let departs = self.nodes[from].clock.send(now, wire, self.cfg.costs.uplink_bps);
         if self.cfg.partitions.iter().any(|p| p.cuts(now, from, to)) {
             self.net.partitioned += 1;
             return;
@@ -394,11 +513,12 @@ impl<'a> Simulation<'a> {
             }
         };
         let jitter = if self.cfg.jitter > 0 { self.rng.gen_range(0..=self.cfg.jitter) } else { 0 };
-        self.push(now + base + jitter, Kind::Deliver { to, from, bytes });
+        self.push(departs + base + jitter, Kind::Deliver { to, from, bytes });
     }
 
     fn crash(&mut self, i: usize) {
         self.nodes[i].torn_pending = false;
+        self.nodes[i].incarnation += 1;
         if let Some(engine) = self.nodes[i].engine.take() {
             self.nodes[i].dropped.add(&engine.dropped());
         }
@@ -434,6 +554,21 @@ impl<'a> Simulation<'a> {
                         continue;
                     }
                     self.net.delivered += 1;
+                    let work = self.protocol.work(&bytes);
+                    let cost = u64::from(work.verifies) * self.cfg.costs.verify_us;
+                    let done = self.nodes[to].clock.run(self.now, cost);
+                    if done > self.now {
+                        self.push(done, Kind::Process { to, from, bytes });
+                        continue;
+                    }
+                    let from = self.nodes[from].ctx.key.public();
+                    self.drive(to, vec![Input::Message { from, bytes }]);
+                }
+                Kind::Process { to, from, bytes } => {
+                    if self.nodes[to].engine.is_none() {
+                        self.net.to_crashed += 1;
+                        continue;
+                    }
                     let from = self.nodes[from].ctx.key.public();
                     self.drive(to, vec![Input::Message { from, bytes }]);
                 }
@@ -450,6 +585,12 @@ impl<'a> Simulation<'a> {
                         self.nodes[node].torn_pending = true;
                     } else {
                         self.crash(node);
+                    }
+                }
+                Kind::Execute { node, height, block, incarnation } => {
+                    if self.nodes[node].incarnation == incarnation {
+                        self.digest.update(&[7]);
+                        self.execute(node, height, block);
                     }
                 }
                 Kind::Restart { node } => {
@@ -476,7 +617,7 @@ impl<'a> Simulation<'a> {
         let decided = honest
             .iter()
             .filter(|n| n.engine.is_some())
-            .map(|n| n.last_final.0.0)
+            .map(|n| n.finalized.0)
             .min()
             .unwrap_or(0)
             .min(self.cfg.decisions);
@@ -488,11 +629,11 @@ impl<'a> Simulation<'a> {
             }
         };
         let views: Vec<u64> =
-            self.decided.range(Height(1)..=Height(decided)).map(|(_, (_, views, _))| *views).collect();
+            self.decided.range(Height(1)..Height(decided + 1)).map(|(_, (_, views, _))| *views).collect();
         let mut previous = 0;
         let intervals: Vec<u64> = self
             .decided
-            .range(Height(1)..=Height(decided))
+            .range(Height(1)..Height(decided + 1))
             .map(|(_, (_, _, at))| {
                 let gap = at.saturating_sub(previous);
                 previous = *at;

@@ -3,7 +3,7 @@
 use cairn_consensus::Certificate;
 use cairn_primitives::{ChainId, Height, Validator, ValidatorSet};
 use cairn_sim::{
-    Behaviour, Bft, CHAIN_ID, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
+    Behaviour, Bft, CHAIN_ID, Costs, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
 };
 
 fn sim(cfg: &SimConfig) -> Report {
@@ -24,14 +24,21 @@ fn assert_live_and_safe(r: &Report, decisions: u64) {
 fn all_online() {
     let r = sim(&seven(20));
     assert_live_and_safe(&r, 20);
-    // Three message delays of 50 ms, every decision in its first view.
-    assert_eq!(r.finality_ms.p50, 150);
-    assert_eq!(r.finality_ms.max, 150);
+    // Three message delays of 50 ms plus processing (building and checking the block, signing, checking the
+    // votes of 7 validators): a few ms, never less than 3δ. Every decision in its first view.
+    assert!(r.finality_ms.p50 >= 150 && r.finality_ms.max <= 165, "{:?}", r.finality_ms);
     assert_eq!(r.views_per_decision, 1.0);
     assert_eq!(r.evidence, 0);
     assert_eq!(r.engine_drops.bad_total(), 0);
     // Proposal + notarize + finalize broadcasts: about 2(n-1) messages per node per decision.
     assert!(r.msgs_per_node_per_decision < 14.0, "{}", r.msgs_per_node_per_decision);
+}
+
+#[test]
+fn all_online_without_costs_is_exactly_three_delays() {
+    let r = sim(&SimConfig { costs: Costs::free(), ..seven(20) });
+    assert_live_and_safe(&r, 20);
+    assert_eq!((r.finality_ms.p50, r.finality_ms.max), (150, 150));
 }
 
 #[test]
@@ -43,6 +50,17 @@ fn silent_leaders() {
     assert!(r.finality_ms.p50 <= 200, "{:?}", r.finality_ms);
     assert!(r.finality_ms.max < 150 + 3 * 500 + 100, "{:?}", r.finality_ms);
     assert!(r.virtual_time_ms < 20 * 150 + 20 * 500, "{}", r.virtual_time_ms);
+}
+
+#[test]
+fn silent_leaders_are_skipped() {
+    // A third of the validators never send anything. After two heights without a vote from them, their views
+    // get a zero timeout: each costs one round of nullify votes (≈ 50 ms), not the 500 ms leader timeout.
+    let cfg = SimConfig { nodes: 31, decisions: 60, seed: 1, ..SimConfig::default() };
+    let r = sim(&cfg.with_byzantine(10, Behaviour::Silent));
+    assert_live_and_safe(&r, 60);
+    assert!(r.views_per_decision > 1.3, "{}", r.views_per_decision);
+    assert!(r.decision_interval_ms.mean <= 250.0, "{:?}", r.decision_interval_ms);
 }
 
 #[test]
@@ -119,6 +137,74 @@ fn unclean_restart() {
     assert!(r.network.to_crashed > 0, "the crashes must have happened");
     // Restarted nodes re-join from their WAL: no conflicting vote by anyone honest.
     assert_eq!(r.evidence, 0);
+}
+
+#[test]
+fn unclean_restart_with_execution_lag() {
+    // Execution lags finalization by 400 ms (several heights at 150 ms each): every crash restarts the engine
+    // from a height below the ones it already finalized and voted at, and the WAL must cover all of them.
+    let crash = |node, at, restart, torn| Crash { node, at, restart: Some(restart), torn };
+    let mut crashes = Vec::new();
+    for k in 0..12u64 {
+        let node = (k % 5) as usize + 1;
+        let at = 400 + k * 517;
+        crashes.push(crash(node, at, at + 40 + (k % 3) * 200, k % 2 == 0));
+    }
+    let r = sim(&SimConfig { crashes, loss: 0.05, exec_delay: 400, ..seven(50) });
+    assert_live_and_safe(&r, 50);
+    assert!(r.network.to_crashed > 0, "the crashes must have happened");
+    assert_eq!(r.evidence, 0, "a restarted node signed a vote conflicting with one from before its crash");
+}
+
+#[test]
+fn unjustified_leaders() {
+    // Lossy links make notarized-but-not-finalized views (where the leader must re-propose) common.
+    let r = sim(&SimConfig { loss: 0.15, ..seven(30).with_byzantine(2, Behaviour::Unjustified) });
+    assert_live_and_safe(&r, 30);
+}
+
+#[test]
+fn nullify_and_finalize_signers() {
+    let r = sim(&SimConfig { loss: 0.1, ..seven(20).with_byzantine(2, Behaviour::NullifyAndFinalize) });
+    assert_live_and_safe(&r, 20);
+    assert!(r.evidence > 0, "a Nullify + Finalize pair must be reported as evidence");
+}
+
+#[test]
+fn twins_below_a_third() {
+    let r = sim(&seven(20).with_byzantine(2, Behaviour::Twins));
+    assert_live_and_safe(&r, 20);
+    // A twinned leader's two engines build different payloads: two proposals for one view.
+    assert!(r.evidence > 0);
+    let r = sim(&SimConfig { exec_delay: 300, loss: 0.05, ..seven(20).with_byzantine(2, Behaviour::Twins) });
+    assert_live_and_safe(&r, 20);
+}
+
+/// The checker is not vacuous: with half the weight twinned and the two sides of the honest validators cut
+/// apart, each side finalizes its own blocks and the simulator must report it.
+#[test]
+fn safety_checker_fires_at_a_third() {
+    // Nodes 4 and 5 are the twins' second engines (side 1, with honest node 3).
+    let split = Partition { groups: vec![vec![0, 1, 2], vec![3, 4, 5]], start: 0, end: u64::MAX };
+    let cfg = SimConfig {
+        nodes: 4,
+        partitions: vec![split.clone()],
+        decisions: 10,
+        max_time: 30_000,
+        ..SimConfig::default().with_byzantine(2, Behaviour::Twins)
+    };
+    let r = sim(&cfg);
+    assert!(r.safety_violations > 0, "{r:#?}");
+    // One twin (a quarter of the weight) with the honest validators split the same way cannot do it (node 2
+    // is the honest node on side 1).
+    let cfg = SimConfig {
+        nodes: 4,
+        partitions: vec![Partition { groups: vec![vec![0, 1, 3], vec![2, 4]], ..split }],
+        decisions: 5,
+        max_time: 30_000,
+        ..SimConfig::default().with_byzantine(1, Behaviour::Twins)
+    };
+    assert_eq!(sim(&cfg).safety_violations, 0);
 }
 
 fn set(weights: &[u64]) -> ValidatorSet {
@@ -200,12 +286,12 @@ fn large_network() {
 #[test]
 fn region_matrix() {
     // Two regions, 20 ms inside, 100 ms across; 4 nodes in each. A quorum (6 of 8) always spans both regions,
-    // so each of the three phases costs the cross-region delay: 300 ms.
+    // so each of the three phases costs the cross-region delay: 300 ms, plus processing.
     let latency = Latency::Regions {
         region_of: vec![0, 0, 0, 0, 1, 1, 1, 1],
         matrix: vec![vec![20, 100], vec![100, 20]],
     };
     let r = sim(&SimConfig { nodes: 8, latency, decisions: 10, ..SimConfig::default() });
     assert_live_and_safe(&r, 10);
-    assert!(r.finality_ms.p50 >= 220 && r.finality_ms.max <= 300, "{:?}", r.finality_ms);
+    assert!(r.finality_ms.p50 >= 220 && r.finality_ms.max <= 315, "{:?}", r.finality_ms);
 }

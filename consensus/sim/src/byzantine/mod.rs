@@ -5,8 +5,11 @@ mod conflict;
 mod equivocate;
 mod impersonate;
 mod null;
+mod nullify_and_finalize;
 mod random;
 mod silent;
+mod twins;
+mod unjustified;
 
 use bytes::Bytes;
 use cairn_bft::Message;
@@ -17,8 +20,11 @@ pub use conflict::Conflict;
 pub use equivocate::Equivocate;
 pub use impersonate::Impersonate;
 pub use null::Null;
+pub use nullify_and_finalize::NullifyAndFinalize;
 pub use random::Random;
 pub use silent::Silent;
+pub use twins::twin;
+pub use unjustified::Unjustified;
 
 use crate::NodeContext;
 

@@ -1,0 +1,342 @@
+//! The view state machine: entering views, proposing, the notarize/finalize/nullify votes, the timers, and
+//! what a new certificate changes.
+
+use cairn_consensus::{Certificate, Effect, Time, Vote, VoteKind};
+use cairn_primitives::{Hash, PublicKey, Signature};
+
+use super::*;
+use crate::wire::Message;
+
+impl BftEngine {
+    /// The timeout of a view: the leader timeout doubled per view failed since the last progress (so a delay
+    /// bound above the configured one is found), zero if the view's leader has been silent for a while.
+    pub(super) fn view_timeout(&self, view: u64) -> Time {
+        if let Some(l) = self.leader_of(view)
+            && self.leader_silent(&l)
+        {
+            return 0;
+        }
+        self.backed_off()
+    }
+
+    pub(super) fn backed_off(&self) -> Time {
+        self.cfg.leader_timeout.saturating_mul(1 << self.failed_views.min(MAX_BACKOFF))
+    }
+
+    /// Nothing valid heard from `leader` (not us) in the last `SILENT_AFTER_HEIGHTS` heights.
+    pub(super) fn leader_silent(&self, leader: &PublicKey) -> bool {
+        *leader != self.me
+            && self.height.0 > SILENT_AFTER_HEIGHTS
+            && self.heard.get(leader).is_none_or(|h| h.0.saturating_add(SILENT_AFTER_HEIGHTS) < self.height.0)
+    }
+
+    pub(super) fn enter_view(&mut self, now: Time, view: u64, fx: &mut Vec<Effect>) {
+        self.view = view;
+        self.round.retries = 0;
+        fx.push(Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.view_timeout(view)) });
+        self.try_propose(now, fx);
+        self.try_notarize(now, fx);
+    }
+
+    /// What a proposal in `view` must extend: the block notarized in the latest view `p < view` with every view
+    /// in `(p, view)` nullified (`Some(Some(p))`), anything if all earlier views are nullified (`Some(None)`),
+    /// or unknown yet (`None`).
+    pub(super) fn justification(&self, view: u64) -> Option<Option<u64>> {
+        let mut p = view;
+        while p > 0 {
+            p -= 1;
+            if self.round.notarizations.contains_key(&p) {
+                return Some(Some(p));
+            }
+            if !self.round.nullifications.contains_key(&p) {
+                return None;
+            }
+        }
+        Some(None)
+    }
+
+    pub(super) fn justified(&self, view: u64, proposal: &Proposal) -> bool {
+        let start = match proposal.justify {
+            Some(p) => {
+                if p >= view || self.round.notarizations.get(&p).map(|c| c.vote.block) != Some(proposal.block)
+                {
+                    return false;
+                }
+                p + 1
+            }
+            None => 0,
+        };
+        (start..view).all(|v| self.round.nullifications.contains_key(&v))
+    }
+
+    /// The certificates that justify a proposal in `view` extending the notarization of `justify` (or nothing):
+    /// that notarization and the nullifications of the views in between (the last `MAX_VIEW_AHEAD` of them), so a
+    /// validator that missed one of them can still check the proposal.
+    pub(super) fn justification_certs(&self, view: u64, justify: Option<u64>) -> Vec<Certificate> {
+        let start = justify.map_or(0, |p| p.saturating_add(1));
+        let start = start.max(view.saturating_sub(MAX_VIEW_AHEAD));
+        let mut certs: Vec<Certificate> =
+            justify.and_then(|p| self.round.notarizations.get(&p).cloned()).into_iter().collect();
+        certs.extend(self.round.nullifications.range(start..view).map(|(_, c)| c.clone()));
+        certs
+    }
+
+    pub(super) fn try_propose(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let view = self.view;
+        if self.leader_of(view) != Some(self.me) || self.my_index().is_none() {
+            return;
+        }
+        // Only "already voted" is checked here; whether we may vote at all is the signer's call.
+        if self.signer.mine(self.height, view).notarized.is_some() || self.round.building == Some(view) {
+            return;
+        }
+        match self.justification(view) {
+            Some(Some(p)) => {
+                let Some(block) = self.round.notarizations.get(&p).map(|c| c.vote.block) else { return };
+                self.propose(now, block, Some(p), fx);
+            }
+            Some(None) => {
+                self.round.building = Some(view);
+                fx.push(Effect::BuildPayload { height: self.height, view, parent: self.parent });
+            }
+            None => {}
+        }
+    }
+
+    pub(super) fn propose(&mut self, now: Time, block: Hash, justify: Option<u64>, fx: &mut Vec<Effect>) {
+        let view = self.view;
+        let Some(me) = self.my_index() else { return };
+        let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block };
+        let Some(signature) = self.signer.sign(vote, true, fx) else { return };
+        self.round.proposals.insert(view, Proposal { block, justify });
+        let justify = self.justification_certs(view, justify);
+        self.round.verdicts.insert(block, true);
+        fx.push(Effect::Broadcast { bytes: Message::Proposal { vote, signature, justify }.encode() });
+        self.arm_retry(now, fx);
+        self.count(now, me, vote, signature, fx);
+    }
+
+    pub(super) fn try_notarize(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let view = self.view;
+        let Some(me) = self.my_index() else { return };
+        if self.signer.mine(self.height, view).notarized.is_some() {
+            return;
+        }
+        let Some(proposal) = self.round.proposals.get(&view).cloned() else { return };
+        if !self.justified(view, &proposal) {
+            return;
+        }
+        // A re-proposed block was notarized before: more than f honest validators already checked its payload.
+        if proposal.justify.is_none() {
+            match self.round.verdicts.get(&proposal.block) {
+                Some(true) => {}
+                Some(false) => return,
+                None => {
+                    if self.round.verifying.insert(proposal.block) {
+                        fx.push(Effect::VerifyPayload {
+                            height: self.height,
+                            parent: self.parent,
+                            payload: proposal.block,
+                        });
+                    }
+                    return;
+                }
+            }
+        }
+        let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block: proposal.block };
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
+        fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
+        self.arm_retry(now, fx);
+        self.count(now, me, vote, signature, fx);
+    }
+
+    pub(super) fn send_finalize(&mut self, now: Time, view: u64, block: Hash, fx: &mut Vec<Effect>) {
+        let Some(me) = self.my_index() else { return };
+        if self.signer.mine(self.height, view).finalized.is_some() {
+            return;
+        }
+        let vote = Vote { kind: VoteKind::Finalize, height: self.height, view, block };
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
+        fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
+        self.arm_retry(now, fx);
+        self.count(now, me, vote, signature, fx);
+    }
+
+    pub(super) fn nullify(&mut self, now: Time, view: u64, fx: &mut Vec<Effect>) {
+        let Some(me) = self.my_index() else { return };
+        let mine = self.signer.mine(self.height, view);
+        let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: Hash::ZERO };
+        let Some(signature) = self.signer.sign(vote, false, fx) else { return };
+        fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
+        if mine.nullified.is_none() {
+            self.count(now, me, vote, signature, fx);
+        }
+    }
+
+    /// Counts a vote (signature already checked) and acts on the evidence or certificate it produces.
+    pub(super) fn count(
+        &mut self,
+        now: Time,
+        index: u32,
+        vote: Vote,
+        signature: Signature,
+        fx: &mut Vec<Effect>,
+    ) {
+        let Some(book) = self.round.book.as_mut() else { return };
+        let added = book.add(index, vote, signature);
+        if let Some(e) = added.evidence {
+            fx.push(Effect::Evidence(e));
+        }
+        if let Some(cert) = &added.certificate {
+            self.gossip(cert, fx);
+        }
+        if let Some(cert) = added.certificate {
+            self.apply_certificate(now, cert, None, fx);
+        }
+    }
+
+    pub(super) fn arm_retry(&self, now: Time, fx: &mut Vec<Effect>) {
+        let at = now.saturating_add((self.cfg.leader_timeout / 2).max(1));
+        fx.push(Effect::SetTimer { id: RETRY_TIMER, at });
+    }
+
+    /// Half a leader timeout after our last notarize/finalize vote without the certificate it should have led
+    /// to: send it again as a `Retry`, so peers re-count it and answer with the certificate if they have it.
+    pub(super) fn on_retry(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        if !self.active {
+            return;
+        }
+        let view = self.view;
+        let mine = self.signer.mine(self.height, view);
+        let vote = match (mine.finalized, mine.notarized) {
+            (Some((block, signature)), _) => {
+                (Vote { kind: VoteKind::Finalize, height: self.height, view, block }, signature)
+            }
+            (None, Some((block, signature))) if !self.round.notarizations.contains_key(&view) => {
+                (Vote { kind: VoteKind::Notarize, height: self.height, view, block }, signature)
+            }
+            _ => return,
+        };
+        let (vote, signature) = vote;
+        let msg = if mine.proposed && vote.kind == VoteKind::Notarize {
+            // Peers that lost the proposal need the proposal itself, not just our vote.
+            let justify = self.round.proposals.get(&view).and_then(|p| p.justify);
+            Message::Proposal { vote, signature, justify: self.justification_certs(view, justify) }
+        } else {
+            Message::Retry { vote, signature }
+        };
+        fx.push(Effect::Broadcast { bytes: msg.encode() });
+        self.arm_retry(now, fx);
+    }
+
+    pub(super) fn on_timer(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        if !self.active {
+            return;
+        }
+        let view = self.view;
+        let retries = self.round.retries;
+        self.round.retries = retries.saturating_add(1);
+        let mine = self.signer.mine(self.height, view);
+        let again = Effect::SetTimer { id: VIEW_TIMER, at: now.saturating_add(self.backed_off()) };
+        if mine.finalized.is_some() || self.round.notarizations.contains_key(&view) {
+            if retries == 0
+                && let Some((block, signature)) = mine.finalized
+            {
+                // Probably just missing finalize votes: ask peers for the finalization before giving up the view.
+                let vote = Vote { kind: VoteKind::Finalize, height: self.height, view, block };
+                fx.push(Effect::Broadcast { bytes: Message::Retry { vote, signature }.encode() });
+                fx.push(again);
+                return;
+            }
+            // Notarized but not finalized in time: move on; the next leader re-proposes the notarized block.
+            self.enter_view(now, view.saturating_add(1), fx);
+            return;
+        }
+        if let Some((block, signature)) = mine.notarized {
+            // Re-send our notarize vote (as a proposal if we lead): links may have lost it. A `Retry` asks peers
+            // that hold the view's certificate to send it.
+            let vote = Vote { kind: VoteKind::Notarize, height: self.height, view, block };
+            let msg = if mine.proposed {
+                let justify = self.round.proposals.get(&view).and_then(|p| p.justify);
+                Message::Proposal { vote, signature, justify: self.justification_certs(view, justify) }
+            } else {
+                Message::Retry { vote, signature }
+            };
+            fx.push(Effect::Broadcast { bytes: msg.encode() });
+            if retries == 0 && mine.nullified.is_none() {
+                // We saw a valid proposal: give the notarization one more timeout before nullifying.
+                fx.push(again);
+                return;
+            }
+        }
+        match mine.nullified {
+            Some(signature) => {
+                let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: Hash::ZERO };
+                fx.push(Effect::Broadcast { bytes: Message::Retry { vote, signature }.encode() });
+            }
+            None => self.nullify(now, view, fx),
+        }
+        if self.view == view && self.active {
+            fx.push(again);
+        }
+    }
+
+    pub(super) fn apply_certificate(
+        &mut self,
+        now: Time,
+        cert: Certificate,
+        from: Option<PublicKey>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let view = cert.vote.view;
+        match cert.vote.kind {
+            VoteKind::Finalize => self.finalize(now, cert, from, fx),
+            VoteKind::Notarize => {
+                if self.round.notarizations.contains_key(&view) {
+                    return;
+                }
+                let block = cert.vote.block;
+                self.round.notarizations.insert(view, cert);
+                self.failed_views = 0;
+                if view > self.view {
+                    self.enter_view(now, view, fx);
+                }
+                if view == self.view && self.signer.mine(self.height, view).nullified.is_some() {
+                    // We nullified this view, so we will never finalize it: waiting here helps nobody. The next
+                    // leader re-proposes the block, which we can then notarize and finalize.
+                    self.enter_view(now, view.saturating_add(1), fx);
+                    return;
+                }
+                if view == self.view {
+                    // Stay in the view until it is finalized or times out (see `on_timer`).
+                    self.round.retries = 0;
+                    fx.push(Effect::SetTimer {
+                        id: VIEW_TIMER,
+                        at: now.saturating_add(self.cfg.leader_timeout),
+                    });
+                }
+                self.send_finalize(now, view, block, fx);
+                self.try_propose(now, fx);
+                self.try_notarize(now, fx);
+            }
+            VoteKind::Nullify => {
+                if self.round.nullifications.contains_key(&view) {
+                    return;
+                }
+                self.round.nullifications.insert(view, cert);
+                if view >= self.view {
+                    // Only a view whose leader we have heard from says the timeout may be too short; a leader
+                    // never heard from is presumably down, and waiting longer for it helps nobody.
+                    if self.leader_of(view).is_some_and(|l| l == self.me || self.heard.contains_key(&l)) {
+                        self.failed_views = self.failed_views.saturating_add(1);
+                    }
+                    self.enter_view(now, view.saturating_add(1), fx);
+                } else {
+                    self.try_propose(now, fx);
+                    self.try_notarize(now, fx);
+                }
+            }
+            VoteKind::Propose | VoteKind::Prefer => {}
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! The signing chokepoint. Every vote the engine signs goes through [`Signer::sign`], which enforces, in this one
+//! place, every rule the safety argument (README, "Why it is safe") needs from an honest validator:
+//!
+//! - at most one `Notarize` per (height, view), and none after `Nullify` of that view;
+//! - at most one `Finalize` per (height, view), and none after `Nullify` of that view;
+//! - no `Nullify` after `Finalize` of that view;
+//! - every vote is written to the WAL (`Effect::Persist`) before the caller can send it.
+//!
+//! The record of what we signed is kept per (height, view) for every height above the last finalized one and is
+//! rebuilt from the WAL on restart, so the rules hold across crashes even when the node restarts from a height
+//! below the engine's (execution lags finalization).
+
+use std::collections::BTreeMap;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use cairn_consensus::{Effect, MAX_MESSAGE_BYTES, Vote, VoteKind, WalRecord};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, Signature};
+
+/// What the engine writes to its WAL: every vote it signs, before it is sent.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum WalEntry {
+    Voted { vote: Vote, signature: Signature, proposal: bool },
+}
+
+/// Our own votes in one view.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Mine {
+    pub notarized: Option<(Hash, Signature)>,
+    pub nullified: Option<Signature>,
+    pub finalized: Option<(Hash, Signature)>,
+    /// Our notarize vote was our proposal (we led the view).
+    pub proposed: bool,
+}
+
+impl Mine {
+    /// Whether signing `vote` now is allowed. A repeat of a vote already signed is allowed (it is re-sent, not
+    /// re-signed); anything that would contradict an earlier vote is not.
+    fn allows(&self, vote: &Vote) -> bool {
+        match vote.kind {
+            VoteKind::Notarize => {
+                self.nullified.is_none() && self.notarized.is_none_or(|(b, _)| b == vote.block)
+            }
+            VoteKind::Finalize => {
+                self.nullified.is_none() && self.finalized.is_none_or(|(b, _)| b == vote.block)
+            }
+            VoteKind::Nullify => self.finalized.is_none() && vote.block == Hash::ZERO,
+            VoteKind::Propose | VoteKind::Prefer => false,
+        }
+    }
+
+    fn existing(&self, vote: &Vote) -> Option<Signature> {
+        match vote.kind {
+            VoteKind::Notarize => self.notarized.map(|(_, s)| s),
+            VoteKind::Finalize => self.finalized.map(|(_, s)| s),
+            VoteKind::Nullify => self.nullified,
+            _ => None,
+        }
+    }
+
+    fn record(&mut self, vote: &Vote, signature: Signature, proposal: bool) {
+        match vote.kind {
+            VoteKind::Notarize => {
+                self.notarized = Some((vote.block, signature));
+                self.proposed |= proposal;
+            }
+            VoteKind::Finalize => self.finalized = Some((vote.block, signature)),
+            VoteKind::Nullify => self.nullified = Some(signature),
+            VoteKind::Propose | VoteKind::Prefer => {}
+        }
+    }
+}
+
+/// Holds the key and the record of every vote signed above the last finalized height.
+pub(crate) struct Signer {
+    chain_id: ChainId,
+    key: Keypair,
+    mine: BTreeMap<(Height, u64), Mine>,
+}
+
+impl Signer {
+    pub fn new(chain_id: ChainId, key: Keypair) -> Signer {
+        Signer { chain_id, key, mine: BTreeMap::new() }
+    }
+
+    /// Rebuilds the record from our WAL: every record above `floor` (the last finalized height the driver
+    /// knows of), whatever height the engine starts at. A record we cannot read is skipped: it cannot make us
+    /// sign anything new.
+    pub fn restore(&mut self, wal: Vec<WalRecord>, floor: Height) {
+        self.mine.clear();
+        for rec in wal.into_iter().filter(|r| r.height > floor) {
+            let Ok(WalEntry::Voted { vote, signature, proposal }) =
+                cairn_primitives::decode::<WalEntry>(&rec.bytes, MAX_MESSAGE_BYTES)
+            else {
+                continue;
+            };
+            if vote.height != rec.height
+                || !matches!(vote.kind, VoteKind::Notarize | VoteKind::Nullify | VoteKind::Finalize)
+            {
+                continue;
+            }
+            self.mine.entry((vote.height, vote.view)).or_default().record(&vote, signature, proposal);
+        }
+    }
+
+    /// Our votes in (`height`, `view`).
+    pub fn mine(&self, height: Height, view: u64) -> Mine {
+        self.mine.get(&(height, view)).copied().unwrap_or_default()
+    }
+
+    /// Every vote we signed at `height`, in view order (to count them again after a restart).
+    pub fn votes_at(&self, height: Height) -> Vec<(Vote, Signature)> {
+        let mut out = Vec::new();
+        for ((_, view), m) in self.mine.range((height, 0)..=(height, u64::MAX)) {
+            let v = |kind, block| Vote { kind, height, view: *view, block };
+            out.extend(m.notarized.map(|(b, s)| (v(VoteKind::Notarize, b), s)));
+            out.extend(m.nullified.map(|s| (v(VoteKind::Nullify, Hash::ZERO), s)));
+            out.extend(m.finalized.map(|(b, s)| (v(VoteKind::Finalize, b), s)));
+        }
+        out
+    }
+
+    /// The highest view at `height` in which we signed anything (where a restarted engine resumes).
+    pub fn last_view(&self, height: Height) -> Option<u64> {
+        self.mine.range((height, 0)..=(height, u64::MAX)).next_back().map(|((_, v), _)| *v)
+    }
+
+    /// Signs `vote` if no earlier vote of ours forbids it, persisting it first. Returns the signature (the
+    /// earlier one if this exact vote was already signed: nothing is persisted then) or `None` if refused.
+    pub fn sign(&mut self, vote: Vote, proposal: bool, fx: &mut Vec<Effect>) -> Option<Signature> {
+        let mine = self.mine.entry((vote.height, vote.view)).or_default();
+        if !mine.allows(&vote) {
+            return None;
+        }
+        if let Some(signature) = mine.existing(&vote) {
+            return Some(signature);
+        }
+        let signature = vote.sign(&self.chain_id, &self.key);
+        let entry = WalEntry::Voted { vote, signature, proposal };
+        fx.push(Effect::Persist(WalRecord { height: vote.height, bytes: cairn_primitives::encode(&entry) }));
+        mine.record(&vote, signature, proposal);
+        Some(signature)
+    }
+
+    /// Forgets heights at or below `finalized` (they are decided; the WAL below them is pruned too).
+    pub fn prune(&mut self, finalized: Height) {
+        self.mine = self.mine.split_off(&(finalized.next(), 0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> Signer {
+        Signer::new("t".parse().unwrap(), Keypair::derived("signer", 0))
+    }
+
+    fn vote(kind: VoteKind, view: u64, block: &[u8]) -> Vote {
+        let block = if kind == VoteKind::Nullify { Hash::ZERO } else { Hash::digest(block) };
+        Vote { kind, height: Height(1), view, block }
+    }
+
+    /// Each row: votes signed before, the vote asked for, whether it is signed.
+    #[test]
+    fn never_sign_x_after_y() {
+        use VoteKind::{Finalize as F, Notarize as N, Nullify as X};
+        type Signed<'a> = (VoteKind, &'a [u8]);
+        let rows: &[(&[Signed<'_>], Signed<'_>, bool)] = &[
+            (&[], (N, b"a"), true),
+            (&[(N, b"a")], (N, b"a"), true),
+            (&[(N, b"a")], (N, b"b"), false),
+            (&[(X, b"")], (N, b"a"), false),
+            (&[(N, b"a")], (X, b""), true),
+            (&[(N, b"a")], (F, b"a"), true),
+            (&[(X, b"")], (F, b"a"), false),
+            (&[(F, b"a")], (F, b"b"), false),
+            (&[(F, b"a")], (X, b""), false),
+            (&[(N, b"a"), (F, b"a")], (X, b""), false),
+            (&[(N, b"a"), (X, b"")], (F, b"a"), false),
+        ];
+        for (before, (kind, block), expected) in rows {
+            let mut s = signer();
+            let mut fx = Vec::new();
+            for (k, b) in *before {
+                assert!(s.sign(vote(*k, 3, b), false, &mut fx).is_some());
+            }
+            let persisted = fx.len();
+            let got = s.sign(vote(*kind, 3, block), false, &mut fx);
+            assert_eq!(got.is_some(), *expected, "{before:?} then {kind:?}");
+            // Another view is unaffected.
+            assert!(s.sign(vote(*kind, 4, block), false, &mut fx).is_some());
+            if !expected {
+                assert_eq!(fx.len(), persisted + 1, "a refused vote is not persisted");
+            }
+        }
+    }
+
+    #[test]
+    fn restored_from_the_wal_across_heights() {
+        let mut s = signer();
+        let mut fx = Vec::new();
+        let at = |h: u64, kind, block: &[u8]| Vote { height: Height(h), ..vote(kind, 0, block) };
+        s.sign(at(1, VoteKind::Finalize, b"a"), false, &mut fx);
+        s.sign(at(2, VoteKind::Notarize, b"b"), false, &mut fx);
+        s.sign(at(3, VoteKind::Nullify, b""), false, &mut fx);
+        let wal: Vec<WalRecord> =
+            fx.into_iter().filter_map(|e| if let Effect::Persist(r) = e { Some(r) } else { None }).collect();
+        let mut restarted = signer();
+        restarted.restore(wal, Height(1));
+        let mut fx = Vec::new();
+        assert!(restarted.sign(at(2, VoteKind::Notarize, b"c"), false, &mut fx).is_none());
+        assert!(restarted.sign(at(3, VoteKind::Finalize, b"c"), false, &mut fx).is_none());
+        // Height 1 is at the floor (finalized): its records are not needed.
+        assert!(restarted.sign(at(1, VoteKind::Nullify, b""), false, &mut fx).is_some());
+        assert_eq!(restarted.last_view(Height(2)), Some(0));
+        assert_eq!(restarted.votes_at(Height(2)).len(), 1);
+        restarted.prune(Height(2));
+        assert_eq!(restarted.votes_at(Height(2)).len(), 0);
+        assert_eq!(restarted.votes_at(Height(3)).len(), 1);
+    }
+
+    #[test]
+    fn a_repeated_vote_is_resent_not_resigned() {
+        let mut s = signer();
+        let mut fx = Vec::new();
+        let v = vote(VoteKind::Notarize, 2, b"a");
+        let first = s.sign(v, true, &mut fx);
+        let again = s.sign(v, false, &mut fx);
+        assert_eq!(first, again);
+        assert_eq!(fx.len(), 1, "persisted once");
+        let m = s.mine(Height(1), 2);
+        assert_eq!(m.notarized.map(|(b, _)| b), Some(v.block));
+        assert!(m.proposed, "a later plain re-send does not clear the proposal flag");
+        assert_eq!((m.nullified, m.finalized), (None, None));
+        assert_eq!(s.mine(Height(1), 3), Mine::default());
+    }
+
+    #[test]
+    fn restore_keeps_views_and_proposals_and_skips_foreign_records() {
+        let mut s = signer();
+        let mut fx = Vec::new();
+        s.sign(Vote { height: Height(2), ..vote(VoteKind::Notarize, 3, b"a") }, true, &mut fx);
+        s.sign(Vote { height: Height(2), ..vote(VoteKind::Nullify, 5, b"") }, false, &mut fx);
+        let mut wal: Vec<WalRecord> =
+            fx.into_iter().filter_map(|e| if let Effect::Persist(r) = e { Some(r) } else { None }).collect();
+        // A record filed under another height than its vote's is not ours to trust.
+        let mut misfiled = wal[0].clone();
+        misfiled.height = Height(7);
+        wal.push(misfiled);
+        let mut r = signer();
+        r.restore(wal, Height(1));
+        assert_eq!(r.last_view(Height(2)), Some(5));
+        assert!(r.mine(Height(2), 3).proposed);
+        assert_eq!(r.last_view(Height(7)), None);
+        assert_eq!(r.last_view(Height(3)), None);
+    }
+}
