@@ -7,6 +7,7 @@ mod impersonate;
 mod null;
 mod random;
 mod silent;
+pub mod snow;
 
 use bytes::Bytes;
 use cairn_bft::Message;
