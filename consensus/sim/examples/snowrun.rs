@@ -2,7 +2,7 @@
 //! `cargo run --release -p cairn-sim --example snowrun -- NODES LATENCY BYZANTINE BEHAVIOUR DECISIONS SEED [CHURN]`
 //! prints the same JSON as `cairn sim --engine snow --json` and the wall time on stderr.
 
-use cairn_sim::{Snow, SimConfig, churn, run};
+use cairn_sim::{SimConfig, Snow, churn, run};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();

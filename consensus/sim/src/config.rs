@@ -127,7 +127,15 @@ pub struct Crash {
 
 /// Churn: `fraction` of the nodes (chosen by `seed`, never those listed in `skip`) each crash once at a random
 /// time in `[start, start + span)` and restart `downtime` ms later from their WAL and block store.
-pub fn churn(nodes: usize, fraction: f64, seed: u64, skip: &[usize], start: Time, span: Time, downtime: Time) -> Vec<Crash> {
+pub fn churn(
+    nodes: usize,
+    fraction: f64,
+    seed: u64,
+    skip: &[usize],
+    start: Time,
+    span: Time,
+    downtime: Time,
+) -> Vec<Crash> {
     use rand::{Rng, SeedableRng};
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC4_u64.rotate_left(56));
     let count = ((nodes as f64) * fraction.clamp(0.0, 1.0)).round() as usize;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_consensus::{
-    Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote, Status,
-    Time, TimerId, Vote, VoteKind, WalRecord,
+    Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
+    Status, Time, TimerId, Vote, VoteKind, WalRecord,
 };
 use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, ValidatorSet};
 use rand::SeedableRng;
@@ -30,6 +30,8 @@ const POLL_TIMER_BASE: u64 = 1 << 32;
 pub const PROPOSER_RANKS: usize = 8;
 /// Headers waiting for the application's verdict, and fetches outstanding (bounds against spam).
 const MAX_PENDING: usize = 64;
+/// Fallback messages for the next height kept until we get there (a peer may finalize a little before us).
+pub const MAX_FUTURE_MESSAGES: usize = 4096;
 /// A fetch for the same block is not repeated sooner than this.
 const FETCH_RETRY: Time = 500;
 
@@ -84,8 +86,14 @@ pub struct SnowEngine {
     pub(crate) dropped: DropCounters,
     /// Fallback votes and locks read from the WAL at start, re-applied when their height is current.
     pub(crate) restored: Vec<(Height, WalEntry)>,
-    /// Our latest fallback finalization, sent to peers still voting on that height.
+    /// Our latest fallback finalization.
     pub(crate) last_fallback: Option<(Header, Certificate)>,
+    /// `Finalize` signatures given to stragglers, per (finalized height, view).
+    pub(crate) helped: BTreeMap<(Height, u64), Signature>,
+    /// Replies to stragglers to send at the end of the input.
+    pub(crate) pending_help: Vec<(PublicKey, Message)>,
+    /// Fallback messages for the next height, replayed when we reach it.
+    pub(crate) future: Vec<(PublicKey, Message)>,
     sample_buf: Vec<u32>,
 }
 
@@ -111,6 +119,9 @@ impl SnowEngine {
             dropped: DropCounters::default(),
             restored: Vec::new(),
             last_fallback: None,
+            helped: BTreeMap::new(),
+            pending_help: Vec::new(),
+            future: Vec::new(),
             sample_buf: Vec::new(),
             cfg,
         })
@@ -163,7 +174,10 @@ impl SnowEngine {
         self.pending.retain(|_, h| h.height >= height);
         if let Some(me) = self.my_index(height) {
             let rank = self.proposers(height).iter().position(|p| *p == me).unwrap_or(PROPOSER_RANKS);
-            out.push(Effect::SetTimer { id: PROPOSE_TIMER, at: now + rank as u64 * self.cfg.params.proposer_window });
+            out.push(Effect::SetTimer {
+                id: PROPOSE_TIMER,
+                at: now + rank as u64 * self.cfg.params.proposer_window,
+            });
         }
         out.push(Effect::SetTimer { id: FALLBACK_TIMER, at: now + self.cfg.params.fallback_timeout });
         out.push(Effect::CancelTimer { id: VIEW_TIMER });
@@ -187,7 +201,13 @@ impl SnowEngine {
     }
 
     /// Announces blocks the tree finalized, then moves to the next height.
-    pub(crate) fn finalized(&mut self, now: Time, headers: Vec<Header>, fallback: Option<Certificate>, out: &mut Vec<Effect>) {
+    pub(crate) fn finalized(
+        &mut self,
+        now: Time,
+        headers: Vec<Header>,
+        fallback: Option<Certificate>,
+        out: &mut Vec<Effect>,
+    ) {
         if headers.is_empty() {
             return;
         }
@@ -211,6 +231,12 @@ impl SnowEngine {
         }
         self.enter_height(now, out);
         self.top_up(now, out);
+        let height = self.height();
+        for (from, message) in std::mem::take(&mut self.future) {
+            if fb_height(&message) == Some(height) {
+                self.dispatch(now, from, message, out);
+            }
+        }
     }
 
     /// The certificate of a block finalized by sampling: this node's own signed `Prefer` vote for it. Sampling
@@ -247,9 +273,12 @@ impl SnowEngine {
                     out.push(Effect::Send { to: v.public_key, bytes: query.clone() });
                 }
             }
-            self.polls.push_back(Poll::new(id, height, block, now, &self.sample_buf));
+            self.polls.push_back(Poll::new(id, height, block, &self.sample_buf));
             self.stats.polls += 1;
-            out.push(Effect::SetTimer { id: TimerId(POLL_TIMER_BASE + u64::from(id)), at: now + self.cfg.params.poll_timeout });
+            out.push(Effect::SetTimer {
+                id: TimerId(POLL_TIMER_BASE + u64::from(id)),
+                at: now + self.cfg.params.poll_timeout,
+            });
         }
     }
 
@@ -289,12 +318,21 @@ impl SnowEngine {
             p.done = true;
             self.apply_polls(now, out);
         }
-        if block != Hash::ZERO && !self.tree.contains(&block) && self.tree.finalized_at(height) != Some(block) {
+        if block != Hash::ZERO && !self.tree.contains(&block) && self.tree.finalized_at(height) != Some(block)
+        {
             self.fetch(now, from, block, out);
         }
     }
 
-    fn on_query(&mut self, now: Time, from: &PublicKey, poll: u32, height: Height, block: Hash, out: &mut Vec<Effect>) {
+    fn on_query(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        poll: u32,
+        height: Height,
+        block: Hash,
+        out: &mut Vec<Effect>,
+    ) {
         let answer = self.tree.answer(height);
         out.push(Effect::Send { to: *from, bytes: Message::Chit { poll, block: answer }.encode() });
         if height > self.tree.root().0
@@ -322,7 +360,13 @@ impl SnowEngine {
     }
 
     /// A header from anyone: check its proposer's signature, then ask the application about its payload.
-    pub(crate) fn on_header(&mut self, now: Time, from: &PublicKey, header: Header, out: &mut Vec<Effect>) -> bool {
+    pub(crate) fn on_header(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        header: Header,
+        out: &mut Vec<Effect>,
+    ) -> bool {
         if self.tree.contains(&header.block) || self.pending.contains_key(&header.block) {
             return true;
         }
@@ -341,7 +385,8 @@ impl SnowEngine {
         }
         match self.proposals_seen.get(&(header.height, header.proposer)) {
             Some((s, sig)) if *s != statement.block => {
-                let first = SignedVote { vote: Vote { block: *s, ..statement }, signer: proposer, signature: *sig };
+                let first =
+                    SignedVote { vote: Vote { block: *s, ..statement }, signer: proposer, signature: *sig };
                 let second = SignedVote { vote: statement, signer: proposer, signature: header.signature };
                 if let Some(e) = Evidence::equivocation(first, second) {
                     out.push(Effect::Evidence(e));
@@ -350,7 +395,8 @@ impl SnowEngine {
             Some(_) => {}
             None => {
                 if header.height <= self.height().next() {
-                    self.proposals_seen.insert((header.height, header.proposer), (statement.block, header.signature));
+                    self.proposals_seen
+                        .insert((header.height, header.proposer), (statement.block, header.signature));
                 }
             }
         }
@@ -370,7 +416,11 @@ impl SnowEngine {
             return false;
         }
         self.pending.insert(header.block, header);
-        out.push(Effect::VerifyPayload { height: header.height, parent: header.parent, payload: header.block });
+        out.push(Effect::VerifyPayload {
+            height: header.height,
+            parent: header.parent,
+            payload: header.block,
+        });
         true
     }
 
@@ -404,7 +454,10 @@ impl SnowEngine {
         }
         let Some(me) = self.my_index(height) else { return };
         let header = Header::sign(height, self.tree.root().1, payload, me, &self.cfg.chain_id, &self.cfg.key);
-        self.proposals_seen.insert((height, me), (Header::statement(height, &header.parent, &payload).block, header.signature));
+        self.proposals_seen.insert(
+            (height, me),
+            (Header::statement(height, &header.parent, &payload).block, header.signature),
+        );
         if self.tree.add(header).is_ok() {
             out.push(Effect::Broadcast { bytes: Message::Propose(header).encode() });
             self.top_up(now, out);
@@ -429,6 +482,20 @@ impl SnowEngine {
             self.dropped.unknown_sender += 1;
             return;
         }
+        if let Some(h) = fb_height(&message)
+            && h > height
+        {
+            if h == height.next() && self.future.len() < MAX_FUTURE_MESSAGES {
+                self.future.push((from, message));
+            } else {
+                self.dropped.far_future += 1;
+            }
+            return;
+        }
+        self.dispatch(now, from, message, out);
+    }
+
+    fn dispatch(&mut self, now: Time, from: PublicKey, message: Message, out: &mut Vec<Effect>) {
         match message {
             Message::Propose(header) => {
                 self.on_header(now, &from, header, out);
@@ -451,8 +518,15 @@ impl SnowEngine {
             Message::FbPropose { view, header, signature, lock } => {
                 self.fb_on_propose(now, &from, view, header, signature, lock, out)
             }
-            Message::FbVote { vote, signature } => self.fb_on_vote(now, &from, vote, signature, out),
-            Message::FbCert { header, certificate } => self.fb_on_cert_message(now, &from, header, certificate, out),
+            Message::FbVote { vote, signature } => {
+                self.fb_on_vote(now, &from, vote, signature, out);
+                for (to, m) in std::mem::take(&mut self.pending_help) {
+                    out.push(Effect::Send { to, bytes: m.encode() });
+                }
+            }
+            Message::FbCert { header, certificate } => {
+                self.fb_on_cert_message(now, &from, header, certificate, out)
+            }
         }
     }
 }
@@ -463,8 +537,8 @@ impl Engine for SnowEngine {
             Input::ValidatorSet { height, validators } => {
                 let sampler = self.cfg.samplers.get(&validators);
                 self.sets.insert(height, (validators, sampler));
-                // Keep the sets of the heights still in play.
-                let floor = self.tree.root().0;
+                // Keep the sets of the heights still in play, and of the finalized heights we still help with.
+                let floor = Height(self.tree.root().0.0.saturating_sub(crate::tree::KEPT_FINALIZED as u64));
                 while self.sets.len() > 2 && self.sets.keys().nth(1).is_some_and(|h| *h <= floor) {
                     self.sets.pop_first();
                 }
@@ -503,8 +577,17 @@ impl Engine for SnowEngine {
     }
 }
 
+/// The height a fallback message is about.
+fn fb_height(message: &Message) -> Option<Height> {
+    match message {
+        Message::FbPropose { header, .. } => Some(header.height),
+        Message::FbVote { vote, .. } => Some(vote.height),
+        Message::FbCert { certificate, .. } => Some(certificate.vote.height),
+        _ => None,
+    }
+}
+
 /// Encodes a WAL entry for `height`.
 pub(crate) fn wal_record(height: Height, entry: &WalEntry) -> WalRecord {
     WalRecord { height, bytes: cairn_primitives::encode(entry) }
 }
-

@@ -42,6 +42,8 @@ pub(crate) struct Fallback {
     decided: Option<Certificate>,
     /// Views for which we already told a peer ahead of us where we are.
     asked: BTreeSet<u64>,
+    /// Distinct voters seen per view ahead of ours and their weight: f + 1 of it in a view pulls us there.
+    ahead: BTreeMap<u64, (BTreeSet<u32>, u64)>,
 }
 
 impl Fallback {
@@ -61,6 +63,7 @@ impl Fallback {
             nullifications: BTreeMap::new(),
             decided: None,
             asked: BTreeSet::new(),
+            ahead: BTreeMap::new(),
         }
     }
 }
@@ -122,13 +125,16 @@ impl SnowEngine {
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
         let height = self.fb.height;
         let Some((set, _)) = self.set(height).cloned() else { return };
-        if leader(&set, &self.cfg.seed, height, view) == self.me && self.fb.mine.get(&view).is_none_or(|m| m.notarize.is_none() && m.nullify.is_none()) {
+        if leader(&set, &self.cfg.seed, height, view) == self.me
+            && self.fb.mine.get(&view).is_none_or(|m| m.notarize.is_none() && m.nullify.is_none())
+        {
             // Re-propose the locked block, else our sampling preference.
             let block = match &self.fb.lock {
                 Some(l) => Some(l.vote.block),
                 None => self.tree.preferred_path().first().copied(),
             };
-            let header = block.and_then(|b| self.tree.header(&b).copied().or_else(|| self.fb.headers.get(&b).copied()));
+            let header = block
+                .and_then(|b| self.tree.header(&b).copied().or_else(|| self.fb.headers.get(&b).copied()));
             if let Some(header) = header {
                 let vote = Vote { kind: VoteKind::Notarize, height, view, block: header.block };
                 let signature = self.fb_sign(vote, out);
@@ -171,7 +177,9 @@ impl SnowEngine {
     /// Notarizes the current view's proposal if the rules allow it.
     fn fb_consider(&mut self, now: Time, out: &mut Vec<Effect>) {
         let view = self.fb.view;
-        if !self.fb.active || self.fb.mine.get(&view).is_some_and(|m| m.notarize.is_some() || m.nullify.is_some()) {
+        if !self.fb.active
+            || self.fb.mine.get(&view).is_some_and(|m| m.notarize.is_some() || m.nullify.is_some())
+        {
             return;
         }
         let Some((header, justify)) = self.fb.proposals.get(&view).cloned() else { return };
@@ -186,11 +194,13 @@ impl SnowEngine {
         {
             return;
         }
-        // Sampling rule: a node strongly confident in another block (β/2 consecutive successes) does not help a
-        // quorum override it.
+        // Sampling rule: follow the leader to another block only while our own preference is contested (its last
+        // poll gave it fewer than α_p votes). A block some honest node finalized by sampling is preferred, and
+        // polled at ≥ α_p, by nearly every honest node, so a quorum can almost never be gathered against it.
         if let Some(inst) = self.tree.instance(&root.1)
             && inst.preference != header.block
-            && inst.confidence >= self.cfg.params.beta.div_ceil(2)
+            && inst.last_votes >= self.scaled(self.fb.height).alpha_p
+            && justify.is_none()
         {
             return;
         }
@@ -218,6 +228,18 @@ impl SnowEngine {
             self.fb.joined_weight += power;
         }
         let join = !self.fb.active && set.exceeds_faulty(self.fb.joined_weight);
+        // Views are skipped, never needed in order: safety rests on locks, not on having seen every view. A view
+        // with f + 1 weight of voters has an honest voter in it, so we follow.
+        let mut jump = None;
+        if vote.view > self.fb.view {
+            let (voters, weight) = self.fb.ahead.entry(vote.view).or_default();
+            if voters.insert(index) {
+                *weight += power;
+            }
+            if set.exceeds_faulty(*weight) {
+                jump = Some(vote.view);
+            }
+        }
         if let Some(e) = added.evidence {
             out.push(Effect::Evidence(e));
         }
@@ -227,9 +249,21 @@ impl SnowEngine {
         if join {
             self.fb_activate(now, out);
         }
+        if let Some(view) = jump
+            && self.fb.active
+        {
+            self.fb.ahead.retain(|v, _| *v > view);
+            self.fb_start_view(now, view, out);
+        }
     }
 
-    fn fb_on_certificate(&mut self, now: Time, c: Certificate, header: Option<Header>, out: &mut Vec<Effect>) {
+    fn fb_on_certificate(
+        &mut self,
+        now: Time,
+        c: Certificate,
+        header: Option<Header>,
+        out: &mut Vec<Effect>,
+    ) {
         if let Some(h) = header {
             self.fb.headers.insert(h.block, h);
         }
@@ -239,7 +273,11 @@ impl SnowEngine {
                 if self.fb.lock.as_ref().is_none_or(|l| l.vote.view < view) {
                     out.push(Effect::Persist(wal_record(c.vote.height, &WalEntry::Locked(c.clone()))));
                     self.fb.lock = Some(c.clone());
-                    let header = self.tree.header(&c.vote.block).copied().or_else(|| self.fb.headers.get(&c.vote.block).copied());
+                    let header = self
+                        .tree
+                        .header(&c.vote.block)
+                        .copied()
+                        .or_else(|| self.fb.headers.get(&c.vote.block).copied());
                     if let Some(header) = header {
                         out.push(Effect::Broadcast {
                             bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
@@ -247,7 +285,8 @@ impl SnowEngine {
                     }
                 }
                 let mine = self.fb.mine.get(&view).copied().unwrap_or_default();
-                if self.fb.active && view == self.fb.view && mine.nullify.is_none() && mine.finalize.is_none() {
+                if self.fb.active && view == self.fb.view && mine.nullify.is_none() && mine.finalize.is_none()
+                {
                     let vote = Vote { kind: VoteKind::Finalize, ..c.vote };
                     self.fb_vote(now, vote, out);
                 }
@@ -271,7 +310,9 @@ impl SnowEngine {
 
     fn fb_finalize(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
         let Some(header) = self.tree.accept(&c.vote.block) else { return };
-        out.push(Effect::Broadcast { bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode() });
+        out.push(Effect::Broadcast {
+            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
+        });
         self.last_fallback = Some((header, c.clone()));
         self.finalized(now, vec![header], Some(c), out);
     }
@@ -292,6 +333,31 @@ impl SnowEngine {
             }
         }
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
+    }
+
+    /// A peer still runs the fallback of a height we finalized: we vote `Finalize` for our block in its view.
+    /// Safe because we never vote for anything else at a finalized height; it lets a straggler gather a quorum
+    /// certificate when the rest of the network decided that height by sampling and moved on.
+    fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
+        let Some(block) = self.tree.finalized_at(vote.height) else { return };
+        if block == Hash::ZERO || vote.view == 0 || self.my_index(vote.height).is_none() {
+            return;
+        }
+        let key = (vote.height, vote.view);
+        let signature = match self.helped.get(&key) {
+            Some(s) => *s,
+            None => {
+                let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
+                let s = mine.sign(&self.cfg.chain_id, &self.cfg.key);
+                if self.helped.len() >= 256 {
+                    self.helped.pop_first();
+                }
+                self.helped.insert(key, s);
+                s
+            }
+        };
+        let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
+        self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
     }
 
     pub(crate) fn fb_on_propose(
@@ -339,15 +405,18 @@ impl SnowEngine {
         self.fb_consider(now, out);
     }
 
-    pub(crate) fn fb_on_vote(&mut self, now: Time, from: &PublicKey, vote: Vote, signature: Signature, out: &mut Vec<Effect>) {
+    pub(crate) fn fb_on_vote(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        vote: Vote,
+        signature: Signature,
+        out: &mut Vec<Effect>,
+    ) {
         let height = self.fb.height;
         if vote.height < height {
             self.dropped.stale += 1;
-            if let Some((header, certificate)) = self.last_fallback.clone()
-                && header.height == vote.height
-            {
-                out.push(Effect::Send { to: *from, bytes: Message::FbCert { header: Some(header), certificate }.encode() });
-            }
+            self.fb_help_straggler(from, vote);
             return;
         }
         if vote.height > height || vote.view == 0 || vote.view > self.fb.view + MAX_VIEW_AHEAD {
@@ -369,13 +438,19 @@ impl SnowEngine {
         // Help a peer behind us; tell a peer ahead of us where we are (once per view), so it can help us.
         if self.fb.active && vote.view < self.fb.view {
             if let Some(c) = self.fb.nullifications.get(&vote.view) {
-                out.push(Effect::Send { to: *from, bytes: Message::FbCert { header: None, certificate: c.clone() }.encode() });
+                out.push(Effect::Send {
+                    to: *from,
+                    bytes: Message::FbCert { header: None, certificate: c.clone() }.encode(),
+                });
             }
         } else if self.fb.active && vote.view > self.fb.view && self.fb.asked.insert(self.fb.view) {
             let view = self.fb.view;
             if let Some(signature) = self.fb.mine.get(&view).and_then(|m| m.nullify) {
                 let mine = Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO };
-                out.push(Effect::Send { to: *from, bytes: Message::FbVote { vote: mine, signature }.encode() });
+                out.push(Effect::Send {
+                    to: *from,
+                    bytes: Message::FbVote { vote: mine, signature }.encode(),
+                });
             }
         }
         self.fb_count(now, index as u32, vote, signature, out);

@@ -80,7 +80,8 @@ impl Params {
         if k == self.k {
             return Scaled { k, alpha_p: self.alpha_p, alpha_c: self.alpha_c };
         }
-        let ratio = |a: u32| ((u64::from(a) * u64::from(k)).div_ceil(u64::from(self.k)) as u32).max(k / 2 + 1);
+        let ratio =
+            |a: u32| ((u64::from(a) * u64::from(k)).div_ceil(u64::from(self.k)) as u32).max(k / 2 + 1);
         let alpha_p = ratio(self.alpha_p).min(k);
         Scaled { k, alpha_p, alpha_c: ratio(self.alpha_c).clamp(alpha_p, k) }
     }

@@ -1,6 +1,5 @@
 //! One poll: a weighted sample of peers asked for their preference at a height, and the answers so far.
 
-use cairn_consensus::Time;
 use cairn_primitives::{Hash, Height};
 
 /// A poll in flight. Polls finish in any order but are applied in the order they were issued.
@@ -10,7 +9,6 @@ pub struct Poll {
     pub height: Height,
     /// The block we preferred when issuing it (answers supporting it end the poll early).
     pub block: Hash,
-    pub started: Time,
     /// Validator indices (in the set of `height`) asked, and whether each answered.
     pub sample: Vec<(u32, bool)>,
     /// Answered blocks and how many sampled peers named each (few distinct blocks: a short vector).
@@ -22,12 +20,11 @@ pub struct Poll {
 }
 
 impl Poll {
-    pub fn new(id: u32, height: Height, block: Hash, started: Time, sample: &[u32]) -> Poll {
+    pub fn new(id: u32, height: Height, block: Hash, sample: &[u32]) -> Poll {
         Poll {
             id,
             height,
             block,
-            started,
             sample: sample.iter().map(|i| (*i, false)).collect(),
             votes: Vec::new(),
             received: 0,
@@ -68,7 +65,7 @@ mod tests {
     #[test]
     fn answers_only_from_the_sample_once() {
         let b = Hash::digest(b"b");
-        let mut p = Poll::new(1, Height(1), b, 0, &[3, 5, 9]);
+        let mut p = Poll::new(1, Height(1), b, &[3, 5, 9]);
         assert!(p.answer(5, b, true));
         assert!(!p.answer(5, b, true), "a second answer from the same peer is ignored");
         assert!(!p.answer(4, b, true), "peers not sampled are ignored");
@@ -82,7 +79,7 @@ mod tests {
     #[test]
     fn enough_support_ends_early() {
         let b = Hash::digest(b"b");
-        let mut p = Poll::new(1, Height(1), b, 0, &[1, 2, 3, 4]);
+        let mut p = Poll::new(1, Height(1), b, &[1, 2, 3, 4]);
         p.answer(1, b, true);
         p.answer(2, b, true);
         assert!(p.finished(2) && !p.finished(3));

@@ -26,6 +26,8 @@ struct Node {
 pub struct Snowflake {
     pub preference: Hash,
     pub confidence: u32,
+    /// Votes the preference got in the last poll applied here (0 if the poll failed above this instance).
+    pub last_votes: u32,
 }
 
 /// Why a header was not added.
@@ -56,7 +58,13 @@ impl Tree {
     pub fn new(root: (Height, Hash)) -> Tree {
         let mut finalized = VecDeque::new();
         finalized.push_back((root.0, root.1, None));
-        Tree { root, blocks: BTreeMap::new(), instances: BTreeMap::new(), root_children: Vec::new(), finalized }
+        Tree {
+            root,
+            blocks: BTreeMap::new(),
+            instances: BTreeMap::new(),
+            root_children: Vec::new(),
+            finalized,
+        }
     }
 
     pub fn root(&self) -> (Height, Hash) {
@@ -120,7 +128,11 @@ impl Tree {
             parent.children.push(header.block);
         }
         // Snowman: the first child seen is the initial preference.
-        self.instances.entry(header.parent).or_insert(Snowflake { preference: header.block, confidence: 0 });
+        self.instances.entry(header.parent).or_insert(Snowflake {
+            preference: header.block,
+            confidence: 0,
+            last_votes: 0,
+        });
         self.blocks.insert(header.block, Node { header, children: Vec::new() });
         Ok(())
     }
@@ -221,11 +233,14 @@ impl Tree {
             let count = |b: &Hash| tally.get(b).copied().unwrap_or(0);
             let mut best = inst.preference;
             for c in children {
-                if count(c) > count(&best) || (count(c) == count(&best) && *c < best && best != inst.preference) {
+                if count(c) > count(&best)
+                    || (count(c) == count(&best) && *c < best && best != inst.preference)
+                {
                     best = *c;
                 }
             }
             let mut next = inst;
+            next.last_votes = if failed { 0 } else { count(&inst.preference).max(count(&best)) };
             if failed || count(&best) < alpha.alpha_p {
                 next.confidence = 0;
                 failed = true;
@@ -297,7 +312,13 @@ mod tests {
     const A: Scaled = Scaled { k: 20, alpha_p: 15, alpha_c: 15 };
 
     fn h(height: u64, parent: Hash, name: &str) -> Header {
-        Header { height: Height(height), parent, block: Hash::digest(name.as_bytes()), proposer: 0, signature: Signature([0; 64]) }
+        Header {
+            height: Height(height),
+            parent,
+            block: Hash::digest(name.as_bytes()),
+            proposer: 0,
+            signature: Signature([0; 64]),
+        }
     }
 
     fn genesis() -> Hash {

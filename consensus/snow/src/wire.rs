@@ -35,7 +35,14 @@ impl Header {
         }
     }
 
-    pub fn sign(height: Height, parent: Hash, block: Hash, proposer: u32, chain: &ChainId, key: &Keypair) -> Header {
+    pub fn sign(
+        height: Height,
+        parent: Hash,
+        block: Hash,
+        proposer: u32,
+        chain: &ChainId,
+        key: &Keypair,
+    ) -> Header {
         let signature = Header::statement(height, &parent, &block).sign(chain, key);
         Header { height, parent, block, proposer, signature }
     }
@@ -75,8 +82,8 @@ impl Message {
         if bytes.len() > MAX_SNOW_MESSAGE_BYTES {
             return Err(Error::Oversized { len: bytes.len(), max: MAX_SNOW_MESSAGE_BYTES });
         }
-        let m: Message =
-            cairn_primitives::decode(bytes, MAX_SNOW_MESSAGE_BYTES).map_err(|e| Error::Malformed(e.to_string()))?;
+        let m: Message = cairn_primitives::decode(bytes, MAX_SNOW_MESSAGE_BYTES)
+            .map_err(|e| Error::Malformed(e.to_string()))?;
         if let Message::Headers(h) = &m
             && h.len() > MAX_HEADERS
         {
@@ -104,7 +111,13 @@ mod tests {
         assert!(Message::decode(&[9, 1, 2]).is_err());
         assert!(Message::decode(&[]).is_err());
         assert!(Message::decode(&vec![0u8; MAX_SNOW_MESSAGE_BYTES + 1]).is_err());
-        let h = Header { height: Height(1), parent: Hash::ZERO, block: Hash::ZERO, proposer: 0, signature: cairn_primitives::Signature([0; 64]) };
+        let h = Header {
+            height: Height(1),
+            parent: Hash::ZERO,
+            block: Hash::ZERO,
+            proposer: 0,
+            signature: cairn_primitives::Signature([0; 64]),
+        };
         let too_many = Message::Headers(vec![h; MAX_HEADERS + 1]);
         assert!(Message::decode(&too_many.encode()).is_err());
     }

@@ -59,10 +59,7 @@ impl Balance {
         if blocks.len() < 2 {
             return Hash::ZERO;
         }
-        blocks
-            .iter()
-            .min_by_key(|(b, c)| (**c, *b == asked))
-            .map_or(Hash::ZERO, |(b, _)| *b)
+        blocks.iter().min_by_key(|(b, c)| (**c, *b == asked)).map_or(Hash::ZERO, |(b, _)| *b)
     }
 
     /// Node 0 proposes a twin for the height after `parent` to half of the network.
@@ -89,7 +86,10 @@ impl Engine for Balance {
                 Ok(Message::Query { poll, height, block }) => {
                     self.note(height, block, true);
                     let answer = self.minority(height, &block);
-                    effects.push(Effect::Send { to: *from, bytes: Message::Chit { poll, block: answer }.encode() });
+                    effects.push(Effect::Send {
+                        to: *from,
+                        bytes: Message::Chit { poll, block: answer }.encode(),
+                    });
                     return;
                 }
                 Ok(Message::Propose(h)) => self.note(h.height, h.block, false),

@@ -45,7 +45,8 @@ impl Engine for Conflict {
             match proposal {
                 Some(h) => {
                     let other = twin(&h.parent, h.height, self.index);
-                    let second = Header::sign(h.height, h.parent, other, h.proposer, &self.chain_id, &self.key);
+                    let second =
+                        Header::sign(h.height, h.parent, other, h.proposer, &self.chain_id, &self.key);
                     send_all(&self.halves.0, &Message::Propose(h).encode(), effects);
                     send_all(&self.halves.1, &Message::Propose(second).encode(), effects);
                 }

@@ -13,5 +13,10 @@ pub use random::Random;
 
 /// A block id no honest node would build, for `height` on `parent` (distinct per attacker).
 fn twin(parent: &Hash, height: Height, attacker: usize) -> Hash {
-    Hash::digest_parts(&[b"cairn/sim/snow/twin", &parent.0, &height.0.to_le_bytes(), &(attacker as u64).to_le_bytes()])
+    Hash::digest_parts(&[
+        b"cairn/sim/snow/twin",
+        &parent.0,
+        &height.0.to_le_bytes(),
+        &(attacker as u64).to_le_bytes(),
+    ])
 }

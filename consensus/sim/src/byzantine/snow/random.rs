@@ -49,7 +49,8 @@ impl Random {
             3 => Message::Query { poll: self.rng.r#gen(), height, block: self.hash() }.encode(),
             4 => Message::Headers(vec![header; 3]).encode(),
             5 => {
-                let vote = Vote { kind: VoteKind::Notarize, height, view: self.rng.r#gen(), block: self.hash() };
+                let vote =
+                    Vote { kind: VoteKind::Notarize, height, view: self.rng.r#gen(), block: self.hash() };
                 Message::FbVote { vote, signature: Signature([1; 64]) }.encode()
             }
             6 => {
