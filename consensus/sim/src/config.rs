@@ -125,6 +125,31 @@ pub struct Crash {
     pub torn: bool,
 }
 
+/// Churn: `fraction` of the nodes (chosen by `seed`, never those listed in `skip`) each crash once at a random
+/// time in `[start, start + span)` and restart `downtime` ms later from their WAL and block store.
+pub fn churn(
+    nodes: usize,
+    fraction: f64,
+    seed: u64,
+    skip: &[usize],
+    start: Time,
+    span: Time,
+    downtime: Time,
+) -> Vec<Crash> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed ^ 0xC4_u64.rotate_left(56));
+    let count = ((nodes as f64) * fraction.clamp(0.0, 1.0)).round() as usize;
+    let mut candidates: Vec<usize> = (0..nodes).filter(|i| !skip.contains(i)).collect();
+    let mut out = Vec::new();
+    while out.len() < count && !candidates.is_empty() {
+        let node = candidates.swap_remove(rng.gen_range(0..candidates.len()));
+        let at = start + rng.gen_range(0..span.max(1));
+        out.push(Crash { node, at, restart: Some(at + downtime), torn: false });
+    }
+    out.sort_by_key(|c| (c.at, c.node));
+    out
+}
+
 /// How a Byzantine node misbehaves. Each lives in its own file under `byzantine/`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -8,11 +8,13 @@ mod error;
 mod protocol;
 mod report;
 mod sim;
+mod snow;
 
 pub use cache::SharedVerifier;
-pub use config::{Behaviour, Crash, Latency, Partition, SetChange, SimConfig};
+pub use config::{Behaviour, Crash, Latency, Partition, SetChange, SimConfig, churn};
 pub use costs::{Costs, Work};
 pub use error::Error;
 pub use protocol::{Bft, NodeContext, Protocol};
 pub use report::{NetworkCounters, Percentiles, Report};
 pub use sim::{CHAIN_ID, Simulation, node_key, run};
+pub use snow::Snow;

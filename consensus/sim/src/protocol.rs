@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cairn_bft::{BftEngine, Config};
-use cairn_consensus::{Engine, SignatureVerifier, Time};
+use cairn_consensus::{Certificate, Engine, SignatureVerifier, Time};
 use cairn_primitives::{ChainId, Hash, Keypair, PublicKey};
 
 use crate::byzantine;
@@ -21,8 +21,9 @@ pub struct NodeContext {
     pub node_seed: u64,
     pub leader_timeout: Time,
     pub verifier: Arc<dyn SignatureVerifier>,
-    /// Every node's key, by index (Byzantine nodes split the network by it).
-    pub peers: Vec<PublicKey>,
+    /// Every node's key, by index (Byzantine nodes split the network by it). Shared: 10,000 nodes would
+    /// otherwise hold 10,000 copies.
+    pub peers: Arc<[PublicKey]>,
 }
 
 /// An engine family the simulator can run.
@@ -38,6 +39,16 @@ pub trait Protocol {
     /// What processing the message `bytes` costs (the simulator charges `Costs` for it). Default: nothing.
     fn work(&self, _bytes: &[u8]) -> Work {
         Work::default()
+    }
+
+    /// Checks the protocol's own parameters before a run.
+    fn validate(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Whether a finalization certificate came from a fallback path (counted in `Report::fallbacks`).
+    fn is_fallback(&self, _certificate: &Certificate) -> bool {
+        false
     }
 }
 

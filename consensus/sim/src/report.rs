@@ -85,6 +85,9 @@ pub struct Report {
     pub network: NetworkCounters,
     /// Inputs honest engines refused, summed over honest nodes.
     pub engine_drops: DropCounters,
+    /// Decided heights that some honest node finalized through a fallback path (the snow engine's quorum
+    /// epoch; always 0 for engines without one).
+    pub fallbacks: u64,
     /// Distinct pieces of equivocation evidence honest nodes reported.
     pub evidence: u64,
     /// Evidence naming an honest node (must be 0: honest nodes never double-sign, even across restarts).

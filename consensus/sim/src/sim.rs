@@ -156,6 +156,8 @@ pub struct Simulation<'a> {
     certificates: BTreeMap<Height, cairn_consensus::Certificate>,
     samples: Vec<(Time, u64)>,
     safety_violations: u64,
+    /// Heights some honest node finalized through a fallback path (`Protocol::is_fallback`).
+    fallback_heights: BTreeSet<Height>,
     evidence: BTreeSet<(PublicKey, Height, u64, u8)>,
     evidence_against_honest: u64,
     net: NetworkCounters,
@@ -194,7 +196,9 @@ impl<'a> Simulation<'a> {
         for change in &cfg.set_changes {
             sets.insert(change.height, build_set(&keys, &change.weights)?);
         }
+        protocol.validate()?;
         let verifier: Arc<SharedVerifier> = Arc::new(SharedVerifier::default());
+        let peers: Arc<[PublicKey]> = keys.clone().into();
         let behaviours: BTreeMap<usize, Behaviour> = cfg.byzantine.iter().copied().collect();
         let mut nodes = Vec::with_capacity(cfg.nodes);
         for (i, key) in keypairs.into_iter().enumerate() {
@@ -206,7 +210,7 @@ impl<'a> Simulation<'a> {
                 node_seed: cfg.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(i as u64),
                 leader_timeout: cfg.leader_timeout,
                 verifier: verifier.clone(),
-                peers: keys.clone(),
+                peers: peers.clone(),
             };
             let behaviour = behaviours.get(&i).copied();
             // Fail early on behaviours the engine does not have.
@@ -262,6 +266,7 @@ impl<'a> Simulation<'a> {
             certificates: BTreeMap::new(),
             samples: Vec::new(),
             safety_violations: 0,
+            fallback_heights: BTreeSet::new(),
             evidence: BTreeSet::new(),
             evidence_against_honest: 0,
             net: NetworkCounters::default(),
@@ -467,6 +472,9 @@ impl<'a> Simulation<'a> {
 
     fn on_honest_final(&mut self, f: cairn_consensus::Finalized, first: bool) {
         let now = self.now;
+        if self.protocol.is_fallback(&f.certificate) {
+            self.fallback_heights.insert(f.height);
+        }
         match self.decided.get(&f.height) {
             Some((block, _, _)) if *block != f.block => self.safety_violations += 1,
             Some(_) => {}
@@ -675,6 +683,7 @@ impl<'a> Simulation<'a> {
             virtual_time_ms: self.now,
             network: self.net.clone(),
             engine_drops: drops,
+            fallbacks: self.fallback_heights.range(Height(1)..=Height(decided)).count() as u64,
             evidence: self.evidence.len() as u64,
             evidence_against_honest: self.evidence_against_honest,
             audit_digest: self.digest.clone().finalize().to_hex().to_string(),

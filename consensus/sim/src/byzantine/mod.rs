@@ -10,6 +10,7 @@ mod random;
 mod silent;
 mod twins;
 mod unjustified;
+pub mod snow;
 
 use bytes::Bytes;
 use cairn_bft::Message;

@@ -1,0 +1,593 @@
+//! The engine: wiring of the block tree, the polls, the proposer schedule and catch-up. The fallback lives in
+//! `fallback.rs` as more methods of the same struct.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+use borsh::{BorshDeserialize, BorshSerialize};
+use cairn_consensus::{
+    Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
+    Status, Time, TimerId, Vote, VoteKind, WalRecord,
+};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, ValidatorSet};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::Error;
+use crate::fallback::Fallback;
+use crate::params::{Params, Scaled};
+use crate::poll::Poll;
+use crate::sampler::{SamplerCache, WeightedSampler};
+use crate::tree::{MAX_AHEAD, Refused, Tree};
+use crate::wire::{Header, MAX_HEADERS, Message};
+
+pub(crate) const PROPOSE_TIMER: TimerId = TimerId(0);
+pub(crate) const FALLBACK_TIMER: TimerId = TimerId(1);
+pub(crate) const VIEW_TIMER: TimerId = TimerId(2);
+/// Poll timers are `POLL_TIMER_BASE + poll id`.
+const POLL_TIMER_BASE: u64 = 1 << 32;
+/// Ranked proposers per height; after them, any validator may propose.
+pub const PROPOSER_RANKS: usize = 8;
+/// Headers waiting for the application's verdict, and fetches outstanding (bounds against spam).
+const MAX_PENDING: usize = 64;
+/// Fallback messages for the next height kept until we get there (a peer may finalize a little before us).
+pub const MAX_FUTURE_MESSAGES: usize = 4096;
+/// A fetch for the same block is not repeated sooner than this.
+const FETCH_RETRY: Time = 500;
+
+/// How a snow engine is set up. Every validator of a chain uses the same `seed` and `params`.
+#[derive(Clone)]
+pub struct Config {
+    pub chain_id: ChainId,
+    pub key: Keypair,
+    /// The chain's shared seed (proposer schedule, fallback leaders); also seeds this node's sampling RNG.
+    pub seed: Hash,
+    pub params: Params,
+    pub verifier: Arc<dyn SignatureVerifier>,
+    /// Shared prefix sums of validator sets (one per process is enough).
+    pub samplers: Arc<SamplerCache>,
+}
+
+/// What the engine writes to its WAL: every fallback vote it signs (before sending it) and every lock.
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum WalEntry {
+    Voted { vote: Vote, signature: Signature },
+    Locked(Certificate),
+}
+
+/// Counters for reports and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub polls: u64,
+    pub successful_polls: u64,
+    pub finalized_by_sampling: u64,
+    pub finalized_by_fallback: u64,
+    pub fallback_views: u64,
+}
+
+/// The Snowman-family engine. Deterministic: its only randomness is a ChaCha RNG seeded from the chain seed and
+/// its own key; no clock, no hash-map iteration.
+pub struct SnowEngine {
+    pub(crate) cfg: Config,
+    pub(crate) me: PublicKey,
+    rng: ChaCha8Rng,
+    pub(crate) sets: BTreeMap<Height, (Arc<ValidatorSet>, Arc<WeightedSampler>)>,
+    pub(crate) started: bool,
+    pub(crate) tree: Tree,
+    polls: VecDeque<Poll>,
+    next_poll: u32,
+    pending: BTreeMap<Hash, Header>,
+    fetching: BTreeMap<Hash, Time>,
+    building: Option<Height>,
+    /// First proposal signature seen per (height, proposer): a second, different one is evidence.
+    proposals_seen: BTreeMap<(Height, u32), (Hash, Signature)>,
+    pub(crate) fb: Fallback,
+    pub(crate) stats: Stats,
+    pub(crate) dropped: DropCounters,
+    /// Fallback votes and locks read from the WAL at start, re-applied when their height is current.
+    pub(crate) restored: Vec<(Height, WalEntry)>,
+    /// Our latest fallback finalization.
+    pub(crate) last_fallback: Option<(Header, Certificate)>,
+    /// `Finalize` signatures given to stragglers, per (finalized height, view).
+    pub(crate) helped: BTreeMap<(Height, u64), Signature>,
+    /// Replies to stragglers to send at the end of the input.
+    pub(crate) pending_help: Vec<(PublicKey, Message)>,
+    /// Fallback messages for the next height, replayed when we reach it.
+    pub(crate) future: Vec<(PublicKey, Message)>,
+    sample_buf: Vec<u32>,
+}
+
+impl SnowEngine {
+    pub fn new(cfg: Config) -> Result<SnowEngine, Error> {
+        cfg.params.validate()?;
+        let me = cfg.key.public();
+        let seed = Hash::digest_parts(&[b"cairn/snow/rng", &cfg.seed.0, &me.0]);
+        Ok(SnowEngine {
+            rng: ChaCha8Rng::from_seed(seed.0),
+            me,
+            sets: BTreeMap::new(),
+            started: false,
+            tree: Tree::new((Height(0), Hash::ZERO)),
+            polls: VecDeque::new(),
+            next_poll: 0,
+            pending: BTreeMap::new(),
+            fetching: BTreeMap::new(),
+            building: None,
+            proposals_seen: BTreeMap::new(),
+            fb: Fallback::new(Height(1)),
+            stats: Stats::default(),
+            dropped: DropCounters::default(),
+            restored: Vec::new(),
+            last_fallback: None,
+            helped: BTreeMap::new(),
+            pending_help: Vec::new(),
+            future: Vec::new(),
+            sample_buf: Vec::new(),
+            cfg,
+        })
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The height being decided.
+    pub fn height(&self) -> Height {
+        self.tree.root().0.next()
+    }
+
+    /// The validator set of `height`: the one given for it, else the latest given below it.
+    pub(crate) fn set(&self, height: Height) -> Option<&(Arc<ValidatorSet>, Arc<WeightedSampler>)> {
+        self.sets.range(..=height).next_back().map(|(_, s)| s)
+    }
+
+    pub(crate) fn my_index(&self, height: Height) -> Option<u32> {
+        self.set(height).and_then(|(s, _)| s.index_of(&self.me)).map(|i| i as u32)
+    }
+
+    pub(crate) fn scaled(&self, height: Height) -> Scaled {
+        let others = self.set(height).map_or(0, |(s, _)| s.len() - usize::from(s.contains(&self.me)));
+        self.cfg.params.scaled(others)
+    }
+
+    pub(crate) fn verify(&self, vote: &Vote, signer: &PublicKey, signature: &Signature) -> bool {
+        vote.verify(&self.cfg.chain_id, signer, signature, self.cfg.verifier.as_ref())
+    }
+
+    /// The ranked proposers of `height` (validator indices), drawn by weight from the chain seed.
+    pub fn proposers(&self, height: Height) -> Vec<u32> {
+        let Some((_, sampler)) = self.set(height) else { return Vec::new() };
+        let seed = Hash::digest_parts(&[b"cairn/snow/proposer", &self.cfg.seed.0, &height.0.to_le_bytes()]);
+        let mut out = Vec::new();
+        sampler.sample(&mut ChaCha8Rng::from_seed(seed.0), PROPOSER_RANKS, None, &mut out);
+        out
+    }
+
+    /// A new height starts: schedule our proposal slot and the fallback deadline.
+    fn enter_height(&mut self, now: Time, out: &mut Vec<Effect>) {
+        let height = self.height();
+        self.building = None;
+        self.fb = Fallback::new(height);
+        self.fb.entered_at = now;
+        self.proposals_seen.retain(|(h, _), _| *h >= height);
+        self.fetching.clear();
+        self.pending.retain(|_, h| h.height >= height);
+        if let Some(me) = self.my_index(height) {
+            let rank = self.proposers(height).iter().position(|p| *p == me).unwrap_or(PROPOSER_RANKS);
+            out.push(Effect::SetTimer {
+                id: PROPOSE_TIMER,
+                at: now + rank as u64 * self.cfg.params.proposer_window,
+            });
+        }
+        out.push(Effect::SetTimer { id: FALLBACK_TIMER, at: now + self.cfg.params.fallback_timeout });
+        out.push(Effect::CancelTimer { id: VIEW_TIMER });
+        self.fb_restore();
+    }
+
+    fn start(&mut self, now: Time, last: (Height, Hash), wal: Vec<WalRecord>, out: &mut Vec<Effect>) {
+        self.started = true;
+        self.tree = Tree::new(last);
+        self.polls.clear();
+        let mut restored = Vec::new();
+        for record in &wal {
+            match WalEntry::try_from_slice(&record.bytes) {
+                Ok(entry) if record.height > last.0 => restored.push((record.height, entry)),
+                Ok(_) => {}
+                Err(_) => self.dropped.malformed += 1,
+            }
+        }
+        self.restored = restored;
+        self.enter_height(now, out);
+    }
+
+    /// Announces blocks the tree finalized, then moves to the next height.
+    pub(crate) fn finalized(
+        &mut self,
+        now: Time,
+        headers: Vec<Header>,
+        fallback: Option<Certificate>,
+        out: &mut Vec<Effect>,
+    ) {
+        if headers.is_empty() {
+            return;
+        }
+        for header in headers {
+            let certificate = match &fallback {
+                Some(c) if c.vote.block == header.block => {
+                    self.stats.finalized_by_fallback += 1;
+                    c.clone()
+                }
+                _ => {
+                    self.stats.finalized_by_sampling += 1;
+                    self.attestation(&header)
+                }
+            };
+            out.push(Effect::Finalized(Finalized {
+                height: header.height,
+                block: header.block,
+                parent: header.parent,
+                certificate,
+            }));
+        }
+        self.enter_height(now, out);
+        self.top_up(now, out);
+        let height = self.height();
+        for (from, message) in std::mem::take(&mut self.future) {
+            if fb_height(&message) == Some(height) {
+                self.dispatch(now, from, message, out);
+            }
+        }
+    }
+
+    /// The certificate of a block finalized by sampling: this node's own signed `Prefer` vote for it. Sampling
+    /// leaves no quorum proof; a light client collects these attestations from > 2/3 of the weight (see README).
+    fn attestation(&self, header: &Header) -> Certificate {
+        let vote = Vote { kind: VoteKind::Prefer, height: header.height, view: 0, block: header.block };
+        let signers = match self.my_index(header.height) {
+            Some(i) => vec![(i, vote.sign(&self.cfg.chain_id, &self.cfg.key))],
+            None => Vec::new(),
+        };
+        Certificate { vote, signers }
+    }
+
+    /// Keeps `concurrent` polls in flight while anything is processing.
+    pub(crate) fn top_up(&mut self, now: Time, out: &mut Vec<Effect>) {
+        while self.polls.len() < self.cfg.params.concurrent as usize && self.tree.is_processing() {
+            let (height, block) = self.tree.tip();
+            let Some((set, sampler)) = self.set(height).cloned() else { return };
+            let exclude = set.index_of(&self.me);
+            let scaled = self.scaled(height);
+            self.sample_buf.clear();
+            sampler.sample(&mut self.rng, scaled.k as usize, exclude, &mut self.sample_buf);
+            if self.sample_buf.is_empty() {
+                // We are the only validator: our own preference decides.
+                let done = self.tree.record_poll(&[(block, 1)], Scaled { k: 1, alpha_p: 1, alpha_c: 1 }, 1);
+                self.finalized(now, done, None, out);
+                return;
+            }
+            self.next_poll = self.next_poll.wrapping_add(1);
+            let id = self.next_poll;
+            let query = Message::Query { poll: id, height, block }.encode();
+            for i in &self.sample_buf {
+                if let Some(v) = set.validators().get(*i as usize) {
+                    out.push(Effect::Send { to: v.public_key, bytes: query.clone() });
+                }
+            }
+            self.polls.push_back(Poll::new(id, height, block, &self.sample_buf));
+            self.stats.polls += 1;
+            out.push(Effect::SetTimer {
+                id: TimerId(POLL_TIMER_BASE + u64::from(id)),
+                at: now + self.cfg.params.poll_timeout,
+            });
+        }
+    }
+
+    /// Applies finished polls in issue order.
+    fn apply_polls(&mut self, now: Time, out: &mut Vec<Effect>) {
+        while self.polls.front().is_some_and(|p| p.done) {
+            let Some(poll) = self.polls.pop_front() else { break };
+            out.push(Effect::CancelTimer { id: TimerId(POLL_TIMER_BASE + u64::from(poll.id)) });
+            let scaled = self.scaled(poll.height);
+            if poll.support >= scaled.alpha_c {
+                self.stats.successful_polls += 1;
+            }
+            let done = self.tree.record_poll(&poll.votes, scaled, self.cfg.params.beta);
+            self.finalized(now, done, None, out);
+        }
+        self.top_up(now, out);
+    }
+
+    fn on_chit(&mut self, now: Time, from: &PublicKey, poll: u32, block: Hash, out: &mut Vec<Effect>) {
+        let Some(pos) = self.polls.iter().position(|p| p.id == poll) else {
+            self.dropped.stale += 1;
+            return;
+        };
+        let height = self.polls[pos].height;
+        let Some(index) = self.set(height).and_then(|(s, _)| s.index_of(from)) else {
+            self.dropped.unknown_sender += 1;
+            return;
+        };
+        let supports = self.tree.supports(&block, &self.polls[pos].block);
+        let alpha_c = self.scaled(height).alpha_c;
+        let p = &mut self.polls[pos];
+        if p.done || !p.answer(index as u32, block, supports) {
+            self.dropped.stale += 1;
+            return;
+        }
+        if p.finished(alpha_c) {
+            p.done = true;
+            self.apply_polls(now, out);
+        }
+        if block != Hash::ZERO && !self.tree.contains(&block) && self.tree.finalized_at(height) != Some(block)
+        {
+            self.fetch(now, from, block, out);
+        }
+    }
+
+    fn on_query(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        poll: u32,
+        height: Height,
+        block: Hash,
+        out: &mut Vec<Effect>,
+    ) {
+        let answer = self.tree.answer(height);
+        out.push(Effect::Send { to: *from, bytes: Message::Chit { poll, block: answer }.encode() });
+        if height > self.tree.root().0
+            && height.0 <= self.tree.root().0.0 + MAX_AHEAD
+            && !self.tree.contains(&block)
+            && !self.pending.contains_key(&block)
+        {
+            self.fetch(now, from, block, out);
+        }
+    }
+
+    /// Asks `from` for the ancestry of `block` down to our next height (at most once per `FETCH_RETRY`).
+    fn fetch(&mut self, now: Time, from: &PublicKey, block: Hash, out: &mut Vec<Effect>) {
+        if self.fetching.get(&block).is_some_and(|t| now < t + FETCH_RETRY) {
+            return;
+        }
+        if self.fetching.len() >= MAX_PENDING {
+            self.fetching.retain(|_, t| now < *t + FETCH_RETRY);
+            if self.fetching.len() >= MAX_PENDING {
+                return;
+            }
+        }
+        self.fetching.insert(block, now);
+        out.push(Effect::Send { to: *from, bytes: Message::Fetch { from: self.height(), block }.encode() });
+    }
+
+    /// A header from anyone: check its proposer's signature, then ask the application about its payload.
+    pub(crate) fn on_header(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        header: Header,
+        out: &mut Vec<Effect>,
+    ) -> bool {
+        if self.tree.contains(&header.block) || self.pending.contains_key(&header.block) {
+            return true;
+        }
+        let Some((set, _)) = self.set(header.height) else {
+            self.dropped.far_future += 1;
+            return false;
+        };
+        let Some(proposer) = set.validators().get(header.proposer as usize).map(|v| v.public_key) else {
+            self.dropped.invalid_proposal += 1;
+            return false;
+        };
+        let statement = Header::statement(header.height, &header.parent, &header.block);
+        if !self.verify(&statement, &proposer, &header.signature) {
+            self.dropped.bad_signature += 1;
+            return false;
+        }
+        match self.proposals_seen.get(&(header.height, header.proposer)) {
+            Some((s, sig)) if *s != statement.block => {
+                let first =
+                    SignedVote { vote: Vote { block: *s, ..statement }, signer: proposer, signature: *sig };
+                let second = SignedVote { vote: statement, signer: proposer, signature: header.signature };
+                if let Some(e) = Evidence::equivocation(first, second) {
+                    out.push(Effect::Evidence(e));
+                }
+            }
+            Some(_) => {}
+            None => {
+                if header.height <= self.height().next() {
+                    self.proposals_seen
+                        .insert((header.height, header.proposer), (statement.block, header.signature));
+                }
+            }
+        }
+        if header.height <= self.tree.root().0 || header.height.0 > self.tree.root().0.0 + MAX_AHEAD {
+            self.dropped.stale += 1;
+            return false;
+        }
+        let parent_known = header.parent == self.tree.root().1
+            || self.tree.contains(&header.parent)
+            || self.pending.contains_key(&header.parent);
+        if !parent_known {
+            self.fetch(now, from, header.block, out);
+            return false;
+        }
+        if self.pending.len() >= MAX_PENDING {
+            self.dropped.far_future += 1;
+            return false;
+        }
+        self.pending.insert(header.block, header);
+        out.push(Effect::VerifyPayload {
+            height: header.height,
+            parent: header.parent,
+            payload: header.block,
+        });
+        true
+    }
+
+    fn on_verdict(&mut self, now: Time, payload: Hash, valid: bool, out: &mut Vec<Effect>) {
+        let Some(header) = self.pending.remove(&payload) else { return };
+        if !valid {
+            self.dropped.invalid_payload += 1;
+            return;
+        }
+        match self.tree.add(header) {
+            Ok(()) => {
+                self.top_up(now, out);
+                self.fb_on_block(now, out);
+            }
+            Err(Refused::Known) => {}
+            Err(Refused::Orphan | Refused::Invalid) => self.dropped.stale += 1,
+        }
+    }
+
+    fn on_propose_timer(&mut self, out: &mut Vec<Effect>) {
+        if self.tree.candidates().is_empty() && self.building.is_none() {
+            let height = self.height();
+            self.building = Some(height);
+            out.push(Effect::BuildPayload { height, view: 0, parent: self.tree.root().1 });
+        }
+    }
+
+    fn on_payload(&mut self, now: Time, height: Height, payload: Hash, out: &mut Vec<Effect>) {
+        if self.building != Some(height) || height != self.height() {
+            return;
+        }
+        let Some(me) = self.my_index(height) else { return };
+        let header = Header::sign(height, self.tree.root().1, payload, me, &self.cfg.chain_id, &self.cfg.key);
+        self.proposals_seen.insert(
+            (height, me),
+            (Header::statement(height, &header.parent, &payload).block, header.signature),
+        );
+        if self.tree.add(header).is_ok() {
+            out.push(Effect::Broadcast { bytes: Message::Propose(header).encode() });
+            self.top_up(now, out);
+        }
+    }
+
+    fn on_message(&mut self, now: Time, from: PublicKey, bytes: &[u8], out: &mut Vec<Effect>) {
+        let message = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(Error::Oversized { .. }) => {
+                self.dropped.oversized += 1;
+                return;
+            }
+            Err(_) => {
+                self.dropped.malformed += 1;
+                return;
+            }
+        };
+        let height = self.height();
+        let member = |h: Height| self.set(h).is_some_and(|(s, _)| s.contains(&from));
+        if !member(height) && !member(height.next()) {
+            self.dropped.unknown_sender += 1;
+            return;
+        }
+        if let Some(h) = fb_height(&message)
+            && h > height
+        {
+            if h == height.next() && self.future.len() < MAX_FUTURE_MESSAGES {
+                self.future.push((from, message));
+            } else {
+                self.dropped.far_future += 1;
+            }
+            return;
+        }
+        self.dispatch(now, from, message, out);
+    }
+
+    fn dispatch(&mut self, now: Time, from: PublicKey, message: Message, out: &mut Vec<Effect>) {
+        match message {
+            Message::Propose(header) => {
+                self.on_header(now, &from, header, out);
+            }
+            Message::Query { poll, height, block } => self.on_query(now, &from, poll, height, block, out),
+            Message::Chit { poll, block } => self.on_chit(now, &from, poll, block, out),
+            Message::Fetch { from: start, block } => {
+                let headers = self.tree.ancestry(start, &block, MAX_HEADERS);
+                if !headers.is_empty() {
+                    out.push(Effect::Send { to: from, bytes: Message::Headers(headers).encode() });
+                }
+            }
+            Message::Headers(headers) => {
+                for h in headers {
+                    if !self.on_header(now, &from, h, out) {
+                        break;
+                    }
+                }
+            }
+            Message::FbPropose { view, header, signature, lock } => {
+                self.fb_on_propose(now, &from, view, header, signature, lock, out)
+            }
+            Message::FbVote { vote, signature } => {
+                self.fb_on_vote(now, &from, vote, signature, out);
+                for (to, m) in std::mem::take(&mut self.pending_help) {
+                    out.push(Effect::Send { to, bytes: m.encode() });
+                }
+            }
+            Message::FbCert { header, certificate } => {
+                self.fb_on_cert_message(now, &from, header, certificate, out)
+            }
+        }
+    }
+}
+
+impl Engine for SnowEngine {
+    fn handle(&mut self, now: Time, input: Input, out: &mut Vec<Effect>) {
+        match input {
+            Input::ValidatorSet { height, validators } => {
+                let sampler = self.cfg.samplers.get(&validators);
+                self.sets.insert(height, (validators, sampler));
+                // Keep the sets of the heights still in play, and of the finalized heights we still help with.
+                let floor = Height(self.tree.root().0.0.saturating_sub(crate::tree::KEPT_FINALIZED as u64));
+                while self.sets.len() > 2 && self.sets.keys().nth(1).is_some_and(|h| *h <= floor) {
+                    self.sets.pop_first();
+                }
+                if self.started && height == self.height() {
+                    self.fb_restore();
+                }
+            }
+            Input::Start { last_finalized, wal } => self.start(now, last_finalized, wal, out),
+            _ if !self.started => {}
+            Input::Message { from, bytes } => self.on_message(now, from, &bytes, out),
+            Input::Timer(PROPOSE_TIMER) => self.on_propose_timer(out),
+            Input::Timer(FALLBACK_TIMER) => self.fb_activate(now, out),
+            Input::Timer(VIEW_TIMER) => self.fb_on_view_timer(now, out),
+            Input::Timer(TimerId(id)) => {
+                let poll = id.wrapping_sub(POLL_TIMER_BASE) as u32;
+                if let Some(p) = self.polls.iter_mut().find(|p| p.id == poll) {
+                    p.done = true;
+                    self.apply_polls(now, out);
+                }
+            }
+            Input::PayloadBuilt { height, payload, .. } => self.on_payload(now, height, payload, out),
+            Input::PayloadVerdict { payload, valid, .. } => self.on_verdict(now, payload, valid, out),
+        }
+    }
+
+    fn public_key(&self) -> PublicKey {
+        self.me
+    }
+
+    fn status(&self) -> Status {
+        Status { height: self.height(), view: self.fb.view }
+    }
+
+    fn dropped(&self) -> DropCounters {
+        self.dropped
+    }
+}
+
+/// The height a fallback message is about.
+fn fb_height(message: &Message) -> Option<Height> {
+    match message {
+        Message::FbPropose { header, .. } => Some(header.height),
+        Message::FbVote { vote, .. } => Some(vote.height),
+        Message::FbCert { certificate, .. } => Some(certificate.vote.height),
+        _ => None,
+    }
+}
+
+/// Encodes a WAL entry for `height`.
+pub(crate) fn wal_record(height: Height, entry: &WalEntry) -> WalRecord {
+    WalRecord { height, bytes: cairn_primitives::encode(entry) }
+}

@@ -1,0 +1,490 @@
+//! The liveness fallback: a quorum epoch (single-height Simplex with locks) for a height that sampling could not
+//! finalize in time. Votes are the shared `Vote` kinds; tallies use `cairn_bft::VoteBook`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use cairn_bft::{VoteBook, leader};
+use cairn_consensus::{Certificate, Effect, Time, Vote, VoteKind};
+use cairn_primitives::{Hash, Height, PublicKey, Signature};
+
+use crate::engine::{SnowEngine, VIEW_TIMER, WalEntry, wal_record};
+use crate::wire::{Header, Message};
+
+/// Views of one height further ahead than this are dropped (bounds the vote book).
+pub const MAX_VIEW_AHEAD: u64 = 64;
+
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mine {
+    pub notarize: Option<(Hash, Signature)>,
+    pub nullify: Option<Signature>,
+    pub finalize: Option<(Hash, Signature)>,
+}
+
+/// Fallback state of the height being decided; replaced when the height is finalized.
+#[derive(Debug)]
+pub(crate) struct Fallback {
+    pub height: Height,
+    pub entered_at: Time,
+    pub active: bool,
+    /// Current view (0 = not entered; views start at 1).
+    pub view: u64,
+    book: Option<VoteBook>,
+    /// Validators seen voting in this height's fallback, and their weight (f + 1 of it pulls us in).
+    joined: BTreeSet<u32>,
+    joined_weight: u64,
+    mine: BTreeMap<u64, Mine>,
+    /// The highest-view notarization we saw: we notarize only its block unless shown a later one.
+    lock: Option<Certificate>,
+    proposals: BTreeMap<u64, (Header, Option<Certificate>)>,
+    headers: BTreeMap<Hash, Header>,
+    nullifications: BTreeMap<u64, Certificate>,
+    /// A finalization whose block we have not verified yet.
+    decided: Option<Certificate>,
+    /// Views for which we already told a peer ahead of us where we are.
+    asked: BTreeSet<u64>,
+    /// Distinct voters seen per view ahead of ours and their weight: f + 1 of it in a view pulls us there.
+    ahead: BTreeMap<u64, (BTreeSet<u32>, u64)>,
+}
+
+impl Fallback {
+    pub fn new(height: Height) -> Fallback {
+        Fallback {
+            height,
+            entered_at: 0,
+            active: false,
+            view: 0,
+            book: None,
+            joined: BTreeSet::new(),
+            joined_weight: 0,
+            mine: BTreeMap::new(),
+            lock: None,
+            proposals: BTreeMap::new(),
+            headers: BTreeMap::new(),
+            nullifications: BTreeMap::new(),
+            decided: None,
+            asked: BTreeSet::new(),
+            ahead: BTreeMap::new(),
+        }
+    }
+}
+
+impl SnowEngine {
+    /// Creates the vote book once the height's set is known and re-applies our own WAL records for the height.
+    pub(crate) fn fb_restore(&mut self) {
+        let height = self.fb.height;
+        if self.fb.book.is_none()
+            && let Some((set, _)) = self.set(height).cloned()
+        {
+            self.fb.book = Some(VoteBook::new(set));
+        }
+        if self.fb.book.is_none() {
+            return;
+        }
+        let me = self.my_index(height);
+        let entries: Vec<WalEntry> =
+            self.restored.iter().filter(|(h, _)| *h == height).map(|(_, e)| e.clone()).collect();
+        self.restored.retain(|(h, _)| *h > height);
+        for entry in entries {
+            match entry {
+                WalEntry::Voted { vote, signature } => {
+                    let mine = self.fb.mine.entry(vote.view).or_default();
+                    match vote.kind {
+                        VoteKind::Notarize => mine.notarize = Some((vote.block, signature)),
+                        VoteKind::Nullify => mine.nullify = Some(signature),
+                        VoteKind::Finalize => mine.finalize = Some((vote.block, signature)),
+                        _ => {}
+                    }
+                    if let (Some(me), Some(book)) = (me, self.fb.book.as_mut()) {
+                        book.add(me, vote, signature);
+                    }
+                }
+                WalEntry::Locked(c) => {
+                    if self.fb.lock.as_ref().is_none_or(|l| l.vote.view < c.vote.view) {
+                        self.fb.lock = Some(c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Enters the fallback for the current height (timer fired, or f + 1 weight of validators already did).
+    pub(crate) fn fb_activate(&mut self, now: Time, out: &mut Vec<Effect>) {
+        if self.fb.active || self.fb.book.is_none() {
+            return;
+        }
+        self.fb.active = true;
+        self.fb_start_view(now, 1, out);
+    }
+
+    fn fb_start_view(&mut self, now: Time, view: u64, out: &mut Vec<Effect>) {
+        if view <= self.fb.view {
+            return;
+        }
+        self.fb.view = view;
+        self.stats.fallback_views += 1;
+        out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
+        let height = self.fb.height;
+        let Some((set, _)) = self.set(height).cloned() else { return };
+        if leader(&set, &self.cfg.seed, height, view) == self.me
+            && self.fb.mine.get(&view).is_none_or(|m| m.notarize.is_none() && m.nullify.is_none())
+        {
+            // Re-propose the locked block, else our sampling preference.
+            let block = match &self.fb.lock {
+                Some(l) => Some(l.vote.block),
+                None => self.tree.preferred_path().first().copied(),
+            };
+            let header = block
+                .and_then(|b| self.tree.header(&b).copied().or_else(|| self.fb.headers.get(&b).copied()));
+            if let Some(header) = header {
+                let vote = Vote { kind: VoteKind::Notarize, height, view, block: header.block };
+                let signature = self.fb_sign(vote, out);
+                let lock = self.fb.lock.clone();
+                out.push(Effect::Broadcast {
+                    bytes: Message::FbPropose { view, header, signature, lock: lock.clone() }.encode(),
+                });
+                self.fb.proposals.insert(view, (header, lock));
+                self.fb_count_own(now, vote, signature, out);
+            }
+        }
+        self.fb_consider(now, out);
+    }
+
+    /// Signs a fallback vote: WAL first, then the broadcast; remembers it so it is never signed differently.
+    fn fb_sign(&mut self, vote: Vote, out: &mut Vec<Effect>) -> Signature {
+        let signature = vote.sign(&self.cfg.chain_id, &self.cfg.key);
+        out.push(Effect::Persist(wal_record(vote.height, &WalEntry::Voted { vote, signature })));
+        let mine = self.fb.mine.entry(vote.view).or_default();
+        match vote.kind {
+            VoteKind::Notarize => mine.notarize = Some((vote.block, signature)),
+            VoteKind::Nullify => mine.nullify = Some(signature),
+            _ => mine.finalize = Some((vote.block, signature)),
+        }
+        signature
+    }
+
+    fn fb_count_own(&mut self, now: Time, vote: Vote, signature: Signature, out: &mut Vec<Effect>) {
+        if let Some(me) = self.my_index(vote.height) {
+            self.fb_count(now, me, vote, signature, out);
+        }
+    }
+
+    fn fb_vote(&mut self, now: Time, vote: Vote, out: &mut Vec<Effect>) {
+        let signature = self.fb_sign(vote, out);
+        out.push(Effect::Broadcast { bytes: Message::FbVote { vote, signature }.encode() });
+        self.fb_count_own(now, vote, signature, out);
+    }
+
+    /// Notarizes the current view's proposal if the rules allow it.
+    fn fb_consider(&mut self, now: Time, out: &mut Vec<Effect>) {
+        let view = self.fb.view;
+        if !self.fb.active
+            || self.fb.mine.get(&view).is_some_and(|m| m.notarize.is_some() || m.nullify.is_some())
+        {
+            return;
+        }
+        let Some((header, justify)) = self.fb.proposals.get(&view).cloned() else { return };
+        let root = self.tree.root();
+        if header.parent != root.1 || !self.tree.contains(&header.block) {
+            return;
+        }
+        // Lock rule: only the locked block, unless the proposal shows a later notarization of its own block.
+        if let Some(lock) = &self.fb.lock
+            && lock.vote.block != header.block
+            && justify.as_ref().is_none_or(|j| j.vote.view <= lock.vote.view)
+        {
+            return;
+        }
+        // Sampling rule: follow the leader to another block only while our own preference is contested (its last
+        // poll gave it fewer than α_p votes). A block some honest node finalized by sampling is preferred, and
+        // polled at ≥ α_p, by nearly every honest node, so a quorum can almost never be gathered against it.
+        if let Some(inst) = self.tree.instance(&root.1)
+            && inst.preference != header.block
+            && inst.last_votes >= self.scaled(self.fb.height).alpha_p
+            && justify.is_none()
+        {
+            return;
+        }
+        let vote = Vote { kind: VoteKind::Notarize, height: self.fb.height, view, block: header.block };
+        self.fb_vote(now, vote, out);
+    }
+
+    /// A block was added to the tree: a waiting proposal or finalization may now go ahead.
+    pub(crate) fn fb_on_block(&mut self, now: Time, out: &mut Vec<Effect>) {
+        if let Some(c) = self.fb.decided.clone()
+            && self.tree.contains(&c.vote.block)
+        {
+            self.fb_finalize(now, c, out);
+            return;
+        }
+        self.fb_consider(now, out);
+    }
+
+    fn fb_count(&mut self, now: Time, index: u32, vote: Vote, signature: Signature, out: &mut Vec<Effect>) {
+        let Some(book) = self.fb.book.as_mut() else { return };
+        let power = book.validators().validators().get(index as usize).map_or(0, |v| v.power);
+        let set = book.validators().clone();
+        let added = book.add(index, vote, signature);
+        if self.fb.joined.insert(index) {
+            self.fb.joined_weight += power;
+        }
+        let join = !self.fb.active && set.exceeds_faulty(self.fb.joined_weight);
+        // Views are skipped, never needed in order: safety rests on locks, not on having seen every view. A view
+        // with f + 1 weight of voters has an honest voter in it, so we follow.
+        let mut jump = None;
+        if vote.view > self.fb.view {
+            let (voters, weight) = self.fb.ahead.entry(vote.view).or_default();
+            if voters.insert(index) {
+                *weight += power;
+            }
+            if set.exceeds_faulty(*weight) {
+                jump = Some(vote.view);
+            }
+        }
+        if let Some(e) = added.evidence {
+            out.push(Effect::Evidence(e));
+        }
+        if let Some(c) = added.certificate {
+            self.fb_on_certificate(now, c, None, out);
+        }
+        if join {
+            self.fb_activate(now, out);
+        }
+        if let Some(view) = jump
+            && self.fb.active
+        {
+            self.fb.ahead.retain(|v, _| *v > view);
+            self.fb_start_view(now, view, out);
+        }
+    }
+
+    fn fb_on_certificate(
+        &mut self,
+        now: Time,
+        c: Certificate,
+        header: Option<Header>,
+        out: &mut Vec<Effect>,
+    ) {
+        if let Some(h) = header {
+            self.fb.headers.insert(h.block, h);
+        }
+        let view = c.vote.view;
+        match c.vote.kind {
+            VoteKind::Notarize => {
+                if self.fb.lock.as_ref().is_none_or(|l| l.vote.view < view) {
+                    out.push(Effect::Persist(wal_record(c.vote.height, &WalEntry::Locked(c.clone()))));
+                    self.fb.lock = Some(c.clone());
+                    let header = self
+                        .tree
+                        .header(&c.vote.block)
+                        .copied()
+                        .or_else(|| self.fb.headers.get(&c.vote.block).copied());
+                    if let Some(header) = header {
+                        out.push(Effect::Broadcast {
+                            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
+                        });
+                    }
+                }
+                let mine = self.fb.mine.get(&view).copied().unwrap_or_default();
+                if self.fb.active && view == self.fb.view && mine.nullify.is_none() && mine.finalize.is_none()
+                {
+                    let vote = Vote { kind: VoteKind::Finalize, ..c.vote };
+                    self.fb_vote(now, vote, out);
+                }
+            }
+            VoteKind::Nullify => {
+                self.fb.nullifications.insert(view, c);
+                if self.fb.active && view >= self.fb.view {
+                    self.fb_start_view(now, view + 1, out);
+                }
+            }
+            VoteKind::Finalize => {
+                if self.tree.contains(&c.vote.block) {
+                    self.fb_finalize(now, c, out);
+                } else {
+                    self.fb.decided = Some(c);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn fb_finalize(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
+        let Some(header) = self.tree.accept(&c.vote.block) else { return };
+        out.push(Effect::Broadcast {
+            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
+        });
+        self.last_fallback = Some((header, c.clone()));
+        self.finalized(now, vec![header], Some(c), out);
+    }
+
+    /// The current view's timer fired: nullify it (or, if already done, repeat our votes for lossy links).
+    pub(crate) fn fb_on_view_timer(&mut self, now: Time, out: &mut Vec<Effect>) {
+        if !self.fb.active {
+            return;
+        }
+        let view = self.fb.view;
+        let height = self.fb.height;
+        let mine = self.fb.mine.get(&view).copied().unwrap_or_default();
+        match mine.nullify {
+            None => self.fb_vote(now, Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO }, out),
+            Some(signature) => {
+                let vote = Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO };
+                out.push(Effect::Broadcast { bytes: Message::FbVote { vote, signature }.encode() });
+            }
+        }
+        out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
+    }
+
+    /// A peer still runs the fallback of a height we finalized: we vote `Finalize` for our block in its view.
+    /// Safe because we never vote for anything else at a finalized height; it lets a straggler gather a quorum
+    /// certificate when the rest of the network decided that height by sampling and moved on.
+    fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
+        let Some(block) = self.tree.finalized_at(vote.height) else { return };
+        if block == Hash::ZERO || vote.view == 0 || self.my_index(vote.height).is_none() {
+            return;
+        }
+        let key = (vote.height, vote.view);
+        let signature = match self.helped.get(&key) {
+            Some(s) => *s,
+            None => {
+                let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
+                let s = mine.sign(&self.cfg.chain_id, &self.cfg.key);
+                if self.helped.len() >= 256 {
+                    self.helped.pop_first();
+                }
+                self.helped.insert(key, s);
+                s
+            }
+        };
+        let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
+        self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
+    }
+
+    pub(crate) fn fb_on_propose(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        view: u64,
+        header: Header,
+        signature: Signature,
+        lock: Option<Certificate>,
+        out: &mut Vec<Effect>,
+    ) {
+        let height = self.fb.height;
+        if header.height != height || view == 0 || view > self.fb.view + MAX_VIEW_AHEAD {
+            self.dropped.stale += 1;
+            return;
+        }
+        let Some((set, _)) = self.set(height).cloned() else { return };
+        if leader(&set, &self.cfg.seed, height, view) != *from {
+            self.dropped.invalid_proposal += 1;
+            return;
+        }
+        let vote = Vote { kind: VoteKind::Notarize, height, view, block: header.block };
+        if !self.verify(&vote, from, &signature) {
+            self.dropped.bad_signature += 1;
+            return;
+        }
+        if let Some(j) = &lock {
+            let ok = j.vote.kind == VoteKind::Notarize
+                && j.vote.height == height
+                && j.vote.block == header.block
+                && j.vote.view < view
+                && j.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_ok();
+            if !ok {
+                self.dropped.invalid_proposal += 1;
+                return;
+            }
+        }
+        self.fb.proposals.entry(view).or_insert((header, lock));
+        self.fb.headers.insert(header.block, header);
+        self.on_header(now, from, header, out);
+        if let Some(index) = set.index_of(from) {
+            self.fb_count(now, index as u32, vote, signature, out);
+        }
+        self.fb_consider(now, out);
+    }
+
+    pub(crate) fn fb_on_vote(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        vote: Vote,
+        signature: Signature,
+        out: &mut Vec<Effect>,
+    ) {
+        let height = self.fb.height;
+        if vote.height < height {
+            self.dropped.stale += 1;
+            self.fb_help_straggler(from, vote);
+            return;
+        }
+        if vote.height > height || vote.view == 0 || vote.view > self.fb.view + MAX_VIEW_AHEAD {
+            self.dropped.far_future += 1;
+            return;
+        }
+        if !matches!(vote.kind, VoteKind::Notarize | VoteKind::Nullify | VoteKind::Finalize) {
+            self.dropped.malformed += 1;
+            return;
+        }
+        let Some(index) = self.set(height).and_then(|(s, _)| s.index_of(from)) else {
+            self.dropped.unknown_sender += 1;
+            return;
+        };
+        if !self.verify(&vote, from, &signature) {
+            self.dropped.bad_signature += 1;
+            return;
+        }
+        // Help a peer behind us; tell a peer ahead of us where we are (once per view), so it can help us.
+        if self.fb.active && vote.view < self.fb.view {
+            if let Some(c) = self.fb.nullifications.get(&vote.view) {
+                out.push(Effect::Send {
+                    to: *from,
+                    bytes: Message::FbCert { header: None, certificate: c.clone() }.encode(),
+                });
+            }
+        } else if self.fb.active && vote.view > self.fb.view && self.fb.asked.insert(self.fb.view) {
+            let view = self.fb.view;
+            if let Some(signature) = self.fb.mine.get(&view).and_then(|m| m.nullify) {
+                let mine = Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO };
+                out.push(Effect::Send {
+                    to: *from,
+                    bytes: Message::FbVote { vote: mine, signature }.encode(),
+                });
+            }
+        }
+        self.fb_count(now, index as u32, vote, signature, out);
+    }
+
+    pub(crate) fn fb_on_cert_message(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        header: Option<Header>,
+        c: Certificate,
+        out: &mut Vec<Effect>,
+    ) {
+        if c.vote.height != self.fb.height
+            || header.is_some_and(|h| h.block != c.vote.block || h.height != c.vote.height)
+        {
+            self.dropped.stale += 1;
+            return;
+        }
+        let needs_header = matches!(c.vote.kind, VoteKind::Notarize | VoteKind::Finalize);
+        if !matches!(c.vote.kind, VoteKind::Notarize | VoteKind::Finalize | VoteKind::Nullify)
+            || needs_header != header.is_some()
+        {
+            self.dropped.malformed += 1;
+            return;
+        }
+        let Some((set, _)) = self.set(c.vote.height).cloned() else { return };
+        if c.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
+            self.dropped.bad_signature += 1;
+            return;
+        }
+        if let Some(h) = header {
+            self.on_header(now, from, h, out);
+        }
+        self.fb_on_certificate(now, c, header, out);
+    }
+}

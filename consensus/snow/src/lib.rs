@@ -1,0 +1,18 @@
+#![doc = include_str!("../README.md")]
+
+mod engine;
+mod error;
+mod fallback;
+mod params;
+mod poll;
+mod sampler;
+mod tree;
+mod wire;
+
+pub use engine::{Config, PROPOSER_RANKS, SnowEngine, Stats, WalEntry};
+pub use error::Error;
+pub use fallback::MAX_VIEW_AHEAD;
+pub use params::{Params, Scaled, binomial_tail, split_failure_bound};
+pub use sampler::{SamplerCache, WeightedSampler};
+pub use tree::{KEPT_FINALIZED, MAX_AHEAD, MAX_CHILDREN};
+pub use wire::{Header, MAX_HEADERS, MAX_SNOW_MESSAGE_BYTES, Message};
