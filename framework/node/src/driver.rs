@@ -953,7 +953,10 @@ impl Driver {
             if let Err(e) = self.verify_synced(&cb) {
                 warn!(%peer, error = %e, "rejecting synced block");
                 Counters::inc(&self.shared.counters.rejected_blocks);
-                self.net.report_bad(peer, &e.to_string());
+                // A block we cannot check is not a lie: the peer is honest, only the proof is missing.
+                if !matches!(e, SyncError::Unprovable { .. }) {
+                    self.net.report_bad(peer, &e.to_string());
+                }
                 break;
             }
             let block = Arc::new(cb.block);
@@ -977,6 +980,11 @@ impl Driver {
         let bad = |reason: String| SyncError::BadCertificate { height, reason };
         let cert: Certificate = cairn_primitives::decode(&cb.certificate, MAX_CERTIFICATE_BYTES)
             .map_err(|e| bad(format!("does not decode: {e}")))?;
+        if cert.vote.kind == VoteKind::Prefer && cert.vote.height == height && cert.vote.block == block.id() {
+            // Sampling finalizes without a quorum proof: a peer's own attestation (one signer) says what that
+            // peer decided, not what the network did. The engine catches a lagging node up instead.
+            return Err(SyncError::Unprovable { height });
+        }
         if cert.vote.kind != VoteKind::Finalize || cert.vote.height != height || cert.vote.block != block.id()
         {
             return Err(bad("it does not finalize this block at this height".into()));

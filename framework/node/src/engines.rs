@@ -1,5 +1,5 @@
-//! Which consensus engine runs, built from the consensus params. The driver only sees `Box<dyn Engine>`; adding
-//! the sampling engine is one arm here.
+//! Which consensus engine runs, built from the consensus params. The driver only sees `Box<dyn Engine>`: the BFT
+//! engine and the sampling engine are one arm each.
 
 use std::sync::Arc;
 
@@ -31,10 +31,20 @@ impl EngineFactory {
                 leader_timeout: self.leader_timeout_ms,
                 verifier: Arc::new(PlainVerifier),
             }))),
-            EngineKind::Snow => Err(NodeError::Engine(format!(
-                "the consensus params select the sampling engine (snow) from height {epoch}, but this node has \
-                 no snow engine built in yet; upgrade the node"
-            ))),
+            // Sampling: avalanchego's thresholds (k = 20, α = 15, β = 20, 4 polls in flight), scaled down by the
+            // engine itself when the network has fewer than k other validators.
+            EngineKind::Snow => {
+                let engine = cairn_snow::SnowEngine::new(cairn_snow::Config {
+                    chain_id: self.chain_id.clone(),
+                    key: self.key.clone(),
+                    seed,
+                    params: cairn_snow::Params::default(),
+                    verifier: Arc::new(PlainVerifier),
+                    samplers: Arc::new(cairn_snow::SamplerCache::default()),
+                })
+                .map_err(|e| NodeError::Engine(format!("cannot build the snow engine: {e}")))?;
+                Ok(Box::new(engine))
+            }
         }
     }
 }

@@ -35,6 +35,11 @@ pub enum SyncError {
     BadBlock { height: Height, reason: String },
     #[error("peer answered with malformed bytes: {0}")]
     Malformed(String),
+    #[error(
+        "block at height {height} was finalized by sampling and carries only its sender's attestation, not a \
+         quorum certificate; not applied by block sync (the consensus engine catches up instead)"
+    )]
+    Unprovable { height: Height },
 }
 
 /// Anything that stops a node or fails a call on it. Wrapped errors are transparent: their own messages already

@@ -56,6 +56,8 @@ struct LocalnetArgs {
     /// node per tx, gossip does the rest.
     #[arg(long)]
     fanout: bool,
+    #[command(flatten)]
+    engine: super::template::EngineArgs,
     /// Chain template.
     #[arg(long, default_value = "small")]
     template: String,
@@ -76,6 +78,7 @@ pub fn run(args: Args) -> Result<()> {
                 dir: None,
                 keep: false,
                 fsync: !a.no_fsync,
+                engine: a.engine.clone(),
             };
             let mut net = demo::start_net(&o).await?;
             let r = tokio::select! {

@@ -32,6 +32,8 @@ pub fn genesis(t: &Template, chain_id: &ChainId, validators: &[ValidatorSpec]) -
     let consensus_params = ConsensusParams {
         max_block_bytes: t.block.max_block_bytes,
         max_block_txs: t.block.max_block_txs,
+        engine: t.engine,
+        engine_switch: t.engine_switch,
         ..ConsensusParams::default()
     };
     Ok(Genesis {

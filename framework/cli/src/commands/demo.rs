@@ -49,6 +49,8 @@ pub struct Args {
     /// app orders each sender's txs by nonce, so this only measures a heavier client).
     #[arg(long)]
     fanout: bool,
+    #[command(flatten)]
+    engine: template::EngineArgs,
 }
 
 /// A running localnet for the demo and the benchmarks.
@@ -67,11 +69,13 @@ pub struct NetOptions {
     pub dir: Option<PathBuf>,
     pub keep: bool,
     pub fsync: bool,
+    /// Engine overrides of the template (`--engine`, `--engine-switch`).
+    pub engine: template::EngineArgs,
 }
 
 /// Writes and starts a localnet, waiting until every node finalized a block.
 pub async fn start_net(o: &NetOptions) -> Result<Net> {
-    let mut t = template::load(&o.template)?;
+    let mut t = o.engine.apply(template::load(&o.template)?)?;
     if let Some(u) = o.users {
         t.accounts.users = u;
     }
@@ -198,6 +202,7 @@ pub fn run(args: Args) -> Result<()> {
             dir: args.dir.clone(),
             keep: args.keep || args.dir.is_some(),
             fsync: !args.no_fsync,
+            engine: args.engine.clone(),
         };
         eprintln!("starting {} validators of template {:?} on loopback…", o.validators, o.template);
         let mut net = tokio::select! {
@@ -277,5 +282,9 @@ async fn demo_body(net: &mut Net, args: &Args) -> Result<(LoadReport, serde_json
     }
     let mut verified = verified;
     verified["nodes_agree_at_height"] = serde_json::json!(h);
+    // Which engine finalizes now (an `--engine-switch` must have happened by the end of the load).
+    let engine = client::status(&mut c, &url).await?.engine;
+    verified["engine"] =
+        serde_json::json!(if engine == cairn_proto::app::v1::Engine::Snow as i32 { "snow" } else { "bft" });
     Ok((report, verified))
 }

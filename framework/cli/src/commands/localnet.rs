@@ -30,6 +30,8 @@ pub struct Args {
     /// Turn fsync off (faster, but a crash may lose a vote record: throw-away networks only).
     #[arg(long)]
     no_fsync: bool,
+    #[command(flatten)]
+    engine: template::EngineArgs,
     /// How long to wait for the first finalized block.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     ready_timeout: Duration,
@@ -77,11 +79,12 @@ pub fn prepare(
     validators: usize,
     chain_id: Option<String>,
     fsync: bool,
+    engine: &template::EngineArgs,
 ) -> Result<(Vec<LocalNode>, bool)> {
     if let Some(nodes) = load_existing(dir)? {
         return Ok((nodes, false));
     }
-    let t = template::load(template_name)?;
+    let t = engine.apply(template::load(template_name)?)?;
     let chain_id = ChainId::new(chain_id.unwrap_or_else(|| t.chain_id.clone())).context("--chain-id")?;
     let spec = LocalnetSpec { validators, chain_id, fsync, derived_keys: false };
     let nodes = chain::write_localnet(dir, &t, &spec, &|_, _, addr| addr)?;
@@ -105,7 +108,7 @@ pub fn print_endpoints(nodes: &[LocalNode]) {
 pub fn run(args: Args) -> Result<()> {
     super::client::runtime()?.block_on(async {
         let (nodes, created) =
-            prepare(&args.dir, &args.template, args.validators, args.chain_id, !args.no_fsync)?;
+            prepare(&args.dir, &args.template, args.validators, args.chain_id, !args.no_fsync, &args.engine)?;
         let n = nodes.len();
         eprintln!(
             "{} chain of {n} validators in {}",
@@ -160,10 +163,10 @@ mod tests {
     #[test]
     fn a_new_layout_loads_back() {
         let dir = tempfile::tempdir().unwrap();
-        let (nodes, created) = prepare(dir.path(), "small", 3, None, true).unwrap();
+        let (nodes, created) = prepare(dir.path(), "small", 3, None, true, &Default::default()).unwrap();
         assert!(created);
         assert_eq!(nodes.len(), 3);
-        let (again, created) = prepare(dir.path(), "small", 7, None, true).unwrap();
+        let (again, created) = prepare(dir.path(), "small", 7, None, true, &Default::default()).unwrap();
         assert!(!created);
         assert_eq!(again.len(), 3);
         for (a, b) in nodes.iter().zip(&again) {

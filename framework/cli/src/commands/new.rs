@@ -19,6 +19,8 @@ pub struct Args {
     /// Chain id (default: the template's).
     #[arg(long)]
     chain_id: Option<String>,
+    #[command(flatten)]
+    engine: super::template::EngineArgs,
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -27,7 +29,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     let t = super::template::load(&args.template)?;
     let validators = args.validators.unwrap_or(t.validators);
-    let (nodes, _) = localnet::prepare(&args.name, &args.template, validators, args.chain_id, true)?;
+    let (nodes, _) =
+        localnet::prepare(&args.name, &args.template, validators, args.chain_id, true, &args.engine)?;
     let exe = super::procs::cairn_exe()?;
     let script = format!(
         "#!/bin/sh\n# Starts this chain: {n} validators on loopback, logs in nodeI/node.log. Ctrl-C stops them.\n\

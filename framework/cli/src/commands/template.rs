@@ -2,7 +2,8 @@
 //! directory. `cairn init`, `cairn new`, `cairn localnet`, `cairn demo` and `cairn bench localnet` read them.
 
 use anyhow::{Context, Result, bail};
-use cairn_primitives::{Address, ChainId, Keypair};
+use cairn_abci::{EngineKind, EngineSwitch};
+use cairn_primitives::{Address, ChainId, Height, Keypair};
 use serde::Deserialize;
 
 /// `(name, template.toml)` of every template the binary knows.
@@ -17,7 +18,11 @@ pub struct Template {
     pub chain_id: String,
     pub validators: usize,
     pub validator_power: u64,
-    pub engine: String,
+    /// The engine from genesis: `bft` or `snow`.
+    pub engine: EngineKind,
+    /// A switch to another engine at a height, scheduled from genesis (governance schedules it on a live chain).
+    #[serde(default)]
+    pub engine_switch: Option<EngineSwitch>,
     pub sybil: String,
     pub block: BlockParams,
     #[serde(default)]
@@ -72,6 +77,12 @@ pub fn load(name: &str) -> Result<Template> {
 /// Parses and validates a `template.toml`; errors name the offending field.
 pub fn parse(text: &str) -> Result<Template> {
     let t: Template = toml::from_str(text).context("template.toml does not parse")?;
+    validate(&t)?;
+    Ok(t)
+}
+
+/// The checks a template must pass, whether parsed or changed by command-line overrides.
+fn validate(t: &Template) -> Result<()> {
     ChainId::new(t.chain_id.clone()).context("field `chain_id`")?;
     if t.validators == 0 || t.validators > 100 {
         bail!("field `validators` must be between 1 and 100, got {}", t.validators);
@@ -79,8 +90,13 @@ pub fn parse(text: &str) -> Result<Template> {
     if t.validator_power == 0 {
         bail!("field `validator_power` must be positive");
     }
-    if t.engine != "bft" {
-        bail!("field `engine`: only \"bft\" runs on a node today, got {:?}", t.engine);
+    if let Some(sw) = &t.engine_switch {
+        if sw.height.0 < 2 {
+            bail!("field `engine_switch.height` must be 2 or more (height 1 is decided by `engine`)");
+        }
+        if sw.engine == t.engine {
+            bail!("field `engine_switch.engine` is {:?}, the engine the chain already runs", sw.engine);
+        }
     }
     if t.sybil == "poa" && t.poa.is_none() {
         bail!("field `sybil` is \"poa\" but the template has no [poa] section");
@@ -88,7 +104,47 @@ pub fn parse(text: &str) -> Result<Template> {
     if !t.modules.iter().any(|m| m.name == t.sybil) {
         bail!("field `sybil` names {:?}, which is not among the template's [[modules]]", t.sybil);
     }
-    Ok(t)
+    Ok(())
+}
+
+/// Command-line overrides of a template's engine choice (`cairn new`, `cairn localnet`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct EngineArgs {
+    /// Consensus engine from genesis: `bft` (tens of validators) or `snow` (sampling, hundreds to thousands).
+    #[arg(long, value_parser = parse_engine)]
+    pub engine: Option<EngineKind>,
+    /// Switch engine at a height, scheduled in genesis: `snow@30` (the node hands over with no restart).
+    #[arg(long, value_parser = parse_switch)]
+    pub engine_switch: Option<EngineSwitch>,
+}
+
+impl EngineArgs {
+    /// The template with these overrides, validated again.
+    pub fn apply(&self, mut t: Template) -> Result<Template> {
+        if let Some(e) = self.engine {
+            t.engine = e;
+        }
+        if let Some(sw) = self.engine_switch {
+            t.engine_switch = Some(sw);
+        }
+        validate(&t)?;
+        Ok(t)
+    }
+}
+
+fn parse_engine(s: &str) -> Result<EngineKind, String> {
+    match s {
+        "bft" => Ok(EngineKind::Bft),
+        "snow" => Ok(EngineKind::Snow),
+        other => Err(format!("unknown engine {other:?}: use bft or snow")),
+    }
+}
+
+fn parse_switch(s: &str) -> Result<EngineSwitch, String> {
+    let (engine, height) =
+        s.split_once('@').ok_or_else(|| format!("{s:?}: expected ENGINE@HEIGHT, e.g. snow@30"))?;
+    let height: u64 = height.parse().map_err(|_| format!("{s:?}: the height after @ is not a number"))?;
+    Ok(EngineSwitch { engine: parse_engine(engine)?, height: Height(height) })
 }
 
 /// Devnet user key `i` of `chain_id`: deterministic, so every tool of a localnet agrees on the funded accounts.
