@@ -602,6 +602,15 @@ impl Driver {
                 return Ok(());
             };
             let Some(f) = self.finalize_queue.pop_front() else { return Ok(()) };
+            if block.id() == f.block && block.header.app_hash != self.state.app_hash {
+                // The engine finalized this header, app hash included: our own state is the odd one out.
+                return Err(SyncError::LocalDivergence {
+                    height: self.state.height,
+                    ours: self.state.app_hash,
+                    chain: block.header.app_hash,
+                }
+                .into());
+            }
             if let Err(reason) = self.check_finalized_body(&block, &f) {
                 // The certificate is for this id, so the body under it cannot be wrong unless the header is
                 // malformed by a Byzantine quorum; refuse to execute rather than diverge.
@@ -951,6 +960,10 @@ impl Driver {
                 continue;
             }
             if let Err(e) = self.verify_synced(&cb) {
+                if matches!(e, SyncError::LocalDivergence { .. }) {
+                    // Never blame peers for our own fault; stop before building on a state nobody else has.
+                    return Err(e.into());
+                }
                 warn!(%peer, error = %e, "rejecting synced block");
                 Counters::inc(&self.shared.counters.rejected_blocks);
                 // A block we cannot check is not a lie: the peer is honest, only the proof is missing.
@@ -976,7 +989,6 @@ impl Driver {
     fn verify_synced(&self, cb: &CertifiedBlock) -> Result<(), SyncError> {
         let block = &cb.block;
         let height = block.header.height;
-        self.check_header(block).map_err(|reason| SyncError::BadBlock { height, reason })?;
         let bad = |reason: String| SyncError::BadCertificate { height, reason };
         let cert: Certificate = cairn_primitives::decode(&cb.certificate, MAX_CERTIFICATE_BYTES)
             .map_err(|e| bad(format!("does not decode: {e}")))?;
@@ -989,7 +1001,16 @@ impl Driver {
         {
             return Err(bad("it does not finalize this block at this height".into()));
         }
-        cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))
+        cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))?;
+        // A quorum finalized this header, app hash included: if ours differs, it is our state that is wrong.
+        if height == self.state.height.next() && block.header.app_hash != self.state.app_hash {
+            return Err(SyncError::LocalDivergence {
+                height: self.state.height,
+                ours: self.state.app_hash,
+                chain: block.header.app_hash,
+            });
+        }
+        self.check_header(block).map_err(|reason| SyncError::BadBlock { height, reason })
     }
 
     fn housekeeping(&mut self) {

@@ -40,6 +40,13 @@ pub enum SyncError {
          quorum certificate; not applied by block sync (the consensus engine catches up instead)"
     )]
     Unprovable { height: Height },
+    #[error(
+        "this node's state diverged: after height {height} its application computed app hash {ours}, but a \
+         quorum of validators finalized {chain}. The node stops instead of blaming peers. The application's state \
+         is wrong (a different app version, a nondeterministic module, or damaged data): fix it and resync \
+         (cairn unsafe-reset-all, then start)"
+    )]
+    LocalDivergence { height: Height, ours: Hash, chain: Hash },
 }
 
 /// Anything that stops a node or fails a call on it. Wrapped errors are transparent: their own messages already

@@ -15,7 +15,9 @@ pub enum Offence {
     Oversized,
     /// A peer of another chain or not a cairn identity.
     WrongNetwork,
-    /// The node said so ([`crate::NetworkHandle::report_bad`]): banned at once.
+    /// The node said so ([`crate::NetworkHandle::report_bad`]): a block or vote that failed a check. Graded,
+    /// not a ban at once: an honest peer can trip a check once (a race with our own state, a version skew), a
+    /// lying peer does it again and is banned on the second strike within the recovery window.
     Reported,
 }
 
@@ -24,7 +26,9 @@ impl Offence {
         match self {
             Offence::Malformed => 25,
             Offence::Oversized => 50,
-            Offence::WrongNetwork | Offence::Reported => BAN_THRESHOLD,
+            // Two reports within 20 s ban (60 + 60 - 20 of recovery = 100).
+            Offence::Reported => 60,
+            Offence::WrongNetwork => BAN_THRESHOLD,
         }
     }
 }
@@ -142,7 +146,21 @@ mod tests {
     }
 
     #[test]
-    fn scores_recover_and_reports_ban_at_once() {
+    fn one_report_disconnects_a_second_soon_after_bans() {
+        let t0 = Instant::now();
+        let mut book = PeerBook::new(Duration::from_secs(10));
+        let p = peer(3);
+        assert_eq!(book.offence(p, Offence::Reported, t0), Verdict::Disconnect, "one strike is not a ban");
+        assert!(!book.is_banned(&p, t0));
+        assert!(matches!(book.offence(p, Offence::Reported, t0 + Duration::from_secs(5)), Verdict::Ban(_)));
+        // Long after (50 s of good behaviour), another report disconnects again without a ban.
+        let q = peer(4);
+        assert_eq!(book.offence(q, Offence::Reported, t0), Verdict::Disconnect);
+        assert_eq!(book.offence(q, Offence::Reported, t0 + Duration::from_secs(50)), Verdict::Disconnect);
+    }
+
+    #[test]
+    fn scores_recover_and_wrong_networks_ban_at_once() {
         let t0 = Instant::now();
         let mut book = PeerBook::new(Duration::from_secs(10));
         let (a, b) = (peer(1), peer(2));
@@ -150,7 +168,7 @@ mod tests {
         assert_eq!(book.score(&a, t0 + Duration::from_secs(20)), -30);
         // Recovered enough that a second oversized message does not ban.
         assert_eq!(book.offence(a, Offence::Oversized, t0 + Duration::from_secs(20)), Verdict::Disconnect);
-        assert!(matches!(book.offence(b, Offence::Reported, t0), Verdict::Ban(_)));
+        assert!(matches!(book.offence(b, Offence::WrongNetwork, t0), Verdict::Ban(_)));
         assert!(book.is_banned(&b, t0));
         assert!(!book.is_banned(&a, t0));
     }

@@ -3,6 +3,7 @@
 
 mod common;
 mod config_errors;
+mod divergence;
 mod handshake;
 mod localnet;
 mod restart_and_sync;

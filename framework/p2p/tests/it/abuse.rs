@@ -205,7 +205,7 @@ async fn raw_tcp_garbage_does_not_hurt_the_node() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_reported_peer_is_disconnected_banned_and_later_readmitted() -> Result<()> {
+async fn a_twice_reported_peer_is_disconnected_banned_and_later_readmitted() -> Result<()> {
     init_tracing();
     let mut a = Node::start(80, config(any_port(), vec![])).await?;
     // b keeps redialling a, so it would come straight back if the ban did not hold.
@@ -213,9 +213,13 @@ async fn a_reported_peer_is_disconnected_banned_and_later_readmitted() -> Result
     let pb = b.pk();
     a.next(|e| matches!(e, NetEvent::PeerConnected(p) if p == pb).then_some(())).await?;
 
-    let banned_at = std::time::Instant::now();
+    // One report is a strike (an honest peer can trip a check once), the second soon after a ban.
     a.net.report_bad(pb, "sent an undecodable vote").await;
     a.next(|e| matches!(e, NetEvent::PeerDisconnected(p) if p == pb).then_some(())).await?;
+    assert!(!a.net.is_banned(pb).await, "one report must not ban");
+    let banned_at = std::time::Instant::now();
+    a.net.report_bad(pb, "sent another undecodable vote").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(a.net.is_banned(pb).await);
     assert_eq!(NetStats::get(&a.net.stats().bans), 1);
     tokio::time::sleep(Duration::from_millis(1000)).await;
