@@ -8,9 +8,9 @@ mod null;
 mod nullify_and_finalize;
 mod random;
 mod silent;
+pub mod snow;
 mod twins;
 mod unjustified;
-pub mod snow;
 
 use bytes::Bytes;
 use cairn_bft::Message;
