@@ -1,0 +1,7 @@
+//! One integration-test binary per crate (faster to link than one per file).
+
+mod bench;
+mod common;
+mod distance;
+mod smiths;
+mod wot;
