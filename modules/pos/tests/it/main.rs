@@ -1,0 +1,6 @@
+//! One integration-test binary per crate (faster to link than one per file).
+
+mod common;
+mod hybrid;
+mod slashing;
+mod staking;
