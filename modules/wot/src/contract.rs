@@ -59,9 +59,16 @@ pub fn instantiate(env: &Env, msg: InitMsg) -> Result<(), Error> {
         MEMBERS.save(who, &member)?;
         nodes.push(Some(Node::default()));
     }
+    let founder = |i: u32| -> Result<Address, Error> {
+        match msg.members.get(i as usize) {
+            Some(a) => Ok(*a),
+            None => bail!("founder index {i} is out of range ({} founders)", msg.members.len()),
+        }
+    };
     let expires_at = env.height.saturating_add(p.cert_validity);
     let mut received: alloc::collections::BTreeMap<Address, u32> = alloc::collections::BTreeMap::new();
-    for (issuer, to) in &msg.certs {
+    for &(i, j) in &msg.certs {
+        let (issuer, to) = (&founder(i)?, &founder(j)?);
         ensure!(issuer != to, "founder {} certifies itself", hex(issuer));
         let (Some(mut m), Some(r)) = (MEMBERS.may_load(issuer)?, MEMBERS.may_load(to)?) else {
             bail!("founding certification {} → {} is not between founders", hex(issuer), hex(to));
@@ -105,14 +112,15 @@ pub fn instantiate(env: &Env, msg: InitMsg) -> Result<(), Error> {
         bucket.resize(BUCKET as usize, None);
         GRAPH.save(&(b as u32), &bucket)?;
     }
-    for who in &msg.smiths {
-        ensure!(MEMBERS.has(who), "founding smith {} is not a founder", hex(who));
+    let smiths: Vec<Address> = msg.smiths.iter().map(|&i| founder(i)).collect::<Result<_, _>>()?;
+    for who in &smiths {
         ensure!(!SMITHS.has(who), "duplicate founding smith {}", hex(who));
         SMITHS.save(who, &())?;
         PENDING.save(who, &p.smith_power)?;
     }
     let smith_expires_at = env.height.saturating_add(p.smith_cert_validity);
-    for (issuer, to) in &msg.smith_certs {
+    for &(i, j) in &msg.smith_certs {
+        let (issuer, to) = (&founder(i)?, &founder(j)?);
         ensure!(
             SMITHS.has(issuer) && SMITHS.has(to) && issuer != to,
             "founding smith certification {} → {} is not between two founding smiths",
@@ -127,7 +135,7 @@ pub fn instantiate(env: &Env, msg: InitMsg) -> Result<(), Error> {
             hex(issuer)
         );
     }
-    for who in &msg.smiths {
+    for who in &smiths {
         let held = count(&SMITH_RECEIVED, who)?;
         ensure!(
             held >= p.smith_min_certs,

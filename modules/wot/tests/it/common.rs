@@ -44,7 +44,10 @@ pub fn mesh(
     members: impl IntoIterator<Item = u8>,
     smiths: impl IntoIterator<Item = u8>,
 ) -> MockHost {
-    setup(&InitMsg::full_mesh(p, addrs(members), addrs(smiths)))
+    let members: Vec<u8> = members.into_iter().collect();
+    let smiths =
+        smiths.into_iter().map(|s| members.iter().position(|&m| m == s).expect("a smith is a member") as u32);
+    setup(&InitMsg::full_mesh(p, addrs(members.iter().copied()), smiths.collect()))
 }
 
 pub fn run(host: &MockHost, who: u8, msg: ExecuteMsg) -> Result<(), String> {

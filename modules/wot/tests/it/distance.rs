@@ -12,12 +12,12 @@ use crate::common::*;
 fn web(steps: u32) -> MockHost {
     let honest = addrs(1..=20);
     let cluster = addrs(101..=104);
-    let mut init =
-        InitMsg::full_mesh(Params { distance_max_steps: steps, ..params() }, honest.clone(), vec![]);
+    let mut init = InitMsg::full_mesh(Params { distance_max_steps: steps, ..params() }, honest, vec![]);
     let fakes = InitMsg::full_mesh(params(), cluster.clone(), vec![]);
     init.members.extend(cluster);
-    init.certs.extend(fakes.certs);
-    init.certs.push((addr(1), addr(101)));
+    // Cluster indices follow the 20 honest ones; 1 (index 0) certifies 101 (index 20).
+    init.certs.extend(fakes.certs.into_iter().map(|(i, j)| (i + 20, j + 20)));
+    init.certs.push((0, 20));
     let host = setup(&init);
     host.set_height(10);
     host

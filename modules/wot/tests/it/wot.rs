@@ -146,7 +146,7 @@ fn genesis_rejects_an_inconsistent_web() {
         err,
         format!("founder {} holds 2 certifications from founders, min_certs is 3", hex(&addr(1)))
     );
-    init = InitMsg::full_mesh(params(), addrs(1..=4), addrs([1]));
+    init = InitMsg::full_mesh(params(), addrs(1..=4), vec![0]);
     let err = host.instantiate(cairn_module_wot::contract::instantiate, &init).unwrap_err();
     assert!(err.contains("holds 0 smith certifications, smith_min_certs is 2"), "{err}");
 }
