@@ -74,11 +74,15 @@ struct WotInit {
 /// `cairn_module_wot::msg::ExecuteMsg`.
 #[derive(BorshSerialize)]
 enum WotMsg {
-    Certify { to: Addr },
+    Certify {
+        to: Addr,
+    },
     Join,
     #[allow(dead_code)]
     Leave,
-    SmithCertify { to: Addr },
+    SmithCertify {
+        to: Addr,
+    },
     JoinSmiths,
 }
 
@@ -139,8 +143,13 @@ fn set(validators: &[Validator]) -> Vec<(Addr, u64)> {
 fn wot_smiths_are_the_validator_set() {
     let members: Vec<Addr> = (0..10).map(pk).collect();
     let smiths: Vec<Addr> = (0..7).map(pk).collect();
-    let init =
-        WotInit { params: wot_params(), certs: mesh(10), smith_certs: mesh(7), members, smiths: (0..7).collect() };
+    let init = WotInit {
+        params: wot_params(),
+        certs: mesh(10),
+        smith_certs: mesh(7),
+        members,
+        smiths: (0..7).collect(),
+    };
     let g = genesis("wot", WOT_WASM, borsh::to_vec(&init).expect("init"), json!({}));
     let (mut chain, wot, genesis_set) = start(&g, WOT_WASM);
     let mut expected: Vec<_> = smiths.iter().map(|s| (*s, 10)).collect();
@@ -197,14 +206,29 @@ struct PosInit {
 #[derive(BorshSerialize)]
 enum PosMsg {
     #[allow(dead_code)]
-    Bond { amount: u128 },
-    Delegate { validator: Addr, amount: u128 },
-    Unbond { validator: Addr, amount: u128 },
+    Bond {
+        amount: u128,
+    },
+    Delegate {
+        validator: Addr,
+        amount: u128,
+    },
+    Unbond {
+        validator: Addr,
+        amount: u128,
+    },
     #[allow(dead_code)]
-    Redelegate { src: Addr, dst: Addr, amount: u128 },
+    Redelegate {
+        src: Addr,
+        dst: Addr,
+        amount: u128,
+    },
     #[allow(dead_code)]
     Unjail,
-    BeginBlock { signers: Vec<Addr>, misbehaviour: Vec<(Addr, u64, u8)> },
+    BeginBlock {
+        signers: Vec<Addr>,
+        misbehaviour: Vec<(Addr, u64, u8)>,
+    },
 }
 
 #[test]
@@ -248,8 +272,12 @@ fn pos_top_n_and_double_sign_through_the_host() {
     assert_eq!(changes, want, "3 overtakes 2");
     let (_, unbond) = send(&mut chain, pos, &key(5), &PosMsg::Unbond { validator: pk(3), amount: 10 });
     let signers: Vec<Addr> = (0..3).map(pk).collect();
-    let (_, begin) =
-        send(&mut chain, pos, &key(9), &PosMsg::BeginBlock { signers: signers.clone(), misbehaviour: vec![] });
+    let (_, begin) = send(
+        &mut chain,
+        pos,
+        &key(9),
+        &PosMsg::BeginBlock { signers: signers.clone(), misbehaviour: vec![] },
+    );
     let offence = chain.height - 1;
     let (resp, slash) = send(
         &mut chain,
@@ -262,7 +290,9 @@ fn pos_top_n_and_double_sign_through_the_host() {
         "the double-signer leaves the set: {:?}",
         resp.validator_updates
     );
-    println!("pos fuel: delegate {delegate}, unbond {unbond}, begin_block(3 signers) {begin}, begin_block+slash {slash}");
+    println!(
+        "pos fuel: delegate {delegate}, unbond {unbond}, begin_block(3 signers) {begin}, begin_block+slash {slash}"
+    );
 }
 
 #[derive(BorshSerialize)]
@@ -295,10 +325,16 @@ enum GovMsg {
 #[derive(BorshSerialize)]
 enum GovAction {
     #[allow(dead_code)]
-    SetParam { key: String, value: Vec<u8> },
+    SetParam {
+        key: String,
+        value: Vec<u8>,
+    },
     #[allow(dead_code)]
     SetUploadPermission(u8),
-    SwitchSybil { module: Addr, height: u64 },
+    SwitchSybil {
+        module: Addr,
+        height: u64,
+    },
 }
 
 #[derive(BorshDeserialize, Debug)]
