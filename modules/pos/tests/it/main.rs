@@ -2,5 +2,6 @@
 
 mod common;
 mod hybrid;
+mod invariants;
 mod slashing;
 mod staking;

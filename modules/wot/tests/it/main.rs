@@ -3,5 +3,6 @@
 mod bench;
 mod common;
 mod distance;
+mod invariants;
 mod smiths;
 mod wot;
