@@ -156,7 +156,7 @@ pub fn execute(env: &Env, msg: ExecuteMsg) -> Result<(), Error> {
         ExecuteMsg::Join => join(env, &p, &who),
         ExecuteMsg::Leave => {
             ensure!(MEMBERS.has(&who), "{} is not a member", hex(&who));
-            web::remove_member(&p, &who, "left").map(|_| ())
+            web::remove_member(&p, &who, "left", true).map(|_| ())
         }
         ExecuteMsg::SmithCertify { to } => smith_certify(env, &p, &who, &to),
         ExecuteMsg::JoinSmiths => join_smiths(&p, &who),
@@ -267,6 +267,7 @@ fn join(env: &Env, p: &Params, who: &Address) -> Result<(), Error> {
     };
     MEMBERS.save(who, &member)?;
     MEMBER_COUNT.save(&(members + 1))?;
+    web::notify(p, who, true, true)?;
     Event::new("member_joined")
         .attr("who", hex(who))
         .attr("certs", held.to_string())

@@ -50,6 +50,9 @@ pub struct Params {
     pub quota_fuel: u64,
     /// Fee-less quota of every member: state bytes per window.
     pub quota_bytes: u64,
+    /// A module told of every membership change, e.g. a hybrid `pos` (its `SetMembers` message, see
+    /// [`SinkMsg`]); `None`: nobody.
+    pub membership_sink: Option<Address>,
 }
 
 impl Default for Params {
@@ -73,6 +76,7 @@ impl Default for Params {
             max_work_per_block: 256,
             quota_fuel: 10_000_000,
             quota_bytes: 10_000,
+            membership_sink: None,
         }
     }
 }
@@ -179,6 +183,31 @@ pub struct Distance {
     pub threshold: u32,
     pub passes: bool,
 }
+
+/// What the web sends its `membership_sink` through `call`: the borsh layout of `cairn_module_pos`'s
+/// `ExecuteMsg::SetMembers` (variant 6; a pos test checks that the two encodings agree).
+#[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub enum SinkMsg {
+    #[doc(hidden)]
+    _Bond,
+    #[doc(hidden)]
+    _Delegate,
+    #[doc(hidden)]
+    _Unbond,
+    #[doc(hidden)]
+    _Redelegate,
+    #[doc(hidden)]
+    _Unjail,
+    #[doc(hidden)]
+    _BeginBlock,
+    SetMembers {
+        add: Vec<Address>,
+        remove: Vec<Address>,
+    },
+}
+
+/// Fuel given to the membership sink per notification.
+pub const SINK_FUEL: u64 = 2_000_000;
 
 /// `migrate` input: nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize)]

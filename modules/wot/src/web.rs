@@ -1,8 +1,8 @@
 //! Certifications and memberships: the operations that keep the invariants of [`crate::state`].
 
-use cairn_sdk::{Error, Event, bail, hex};
+use cairn_sdk::{Error, Event, bail, call_typed, hex};
 
-use crate::msg::{Address, Params};
+use crate::msg::{Address, Params, SINK_FUEL, SinkMsg};
 use crate::state::*;
 
 fn member(who: &Address) -> Result<Member, Error> {
@@ -88,6 +88,22 @@ pub fn remove_smith_cert(params: &Params, issuer: &Address, to: &Address) -> Res
     Ok(())
 }
 
+/// Tell the membership sink (if any) that `who` joined (`joined`) or left. A refusal fails the calling message
+/// when `strict`; otherwise (in `end_block`, which must not be stuck on another module) it becomes an event.
+pub fn notify(params: &Params, who: &Address, joined: bool, strict: bool) -> Result<(), Error> {
+    let Some(sink) = params.membership_sink else { return Ok(()) };
+    let (add, remove) =
+        if joined { (alloc::vec![*who], alloc::vec![]) } else { (alloc::vec![], alloc::vec![*who]) };
+    match call_typed::<_, ()>(&sink, &SinkMsg::SetMembers { add, remove }, SINK_FUEL) {
+        Ok(()) => Ok(()),
+        Err(e) if strict => Err(e),
+        Err(e) => {
+            Event::new("membership_sync_failed").attr("who", hex(who)).attr("error", e.message()).emit();
+            Ok(())
+        }
+    }
+}
+
 /// `who` stops being a smith: its validator power goes to 0 and its smith certifications are withdrawn.
 /// Returns the work done (1 + certifications withdrawn).
 pub fn leave_smiths(params: &Params, who: &Address, reason: &str) -> Result<u32, Error> {
@@ -109,7 +125,7 @@ pub fn leave_smiths(params: &Params, who: &Address, reason: &str) -> Result<u32,
 /// `who` stops being a member: it leaves the smiths, its certifications are withdrawn (members it certified may
 /// fall below the bar in turn: they are queued, not removed here, so one removal's work is bounded by the stock
 /// limits). Certifications it holds stay, in case it rejoins. Returns the work done.
-pub fn remove_member(params: &Params, who: &Address, reason: &str) -> Result<u32, Error> {
+pub fn remove_member(params: &Params, who: &Address, reason: &str, strict: bool) -> Result<u32, Error> {
     let Some(m) = MEMBERS.may_load(who)? else { return Ok(0) };
     let mut work = leave_smiths(params, who, reason)?;
     let issued = pairs_of(&CERTS, who)?;
@@ -124,6 +140,7 @@ pub fn remove_member(params: &Params, who: &Address, reason: &str) -> Result<u32
     RECHECK.remove(who);
     MEMBER_COUNT.save(&MEMBER_COUNT.load()?.saturating_sub(1))?;
     Event::new("member_left").attr("who", hex(who)).attr("reason", reason).emit();
+    notify(params, who, false, strict)?;
     Ok(work)
 }
 
@@ -136,7 +153,7 @@ pub fn recheck(params: &Params, who: &Address) -> Result<u32, Error> {
     let held = count(&RECEIVED, who)?;
     if held < params.min_certs {
         let reason = alloc::format!("holds {held} certifications, {} needed", params.min_certs);
-        return remove_member(params, who, &reason);
+        return remove_member(params, who, &reason, false);
     }
     let smith_held = count(&SMITH_RECEIVED, who)?;
     if SMITHS.has(who) && smith_held < params.smith_min_certs {

@@ -37,6 +37,7 @@ struct WotParams {
     max_work_per_block: u32,
     quota_fuel: u64,
     quota_bytes: u64,
+    membership_sink: Option<Addr>,
 }
 
 fn wot_params() -> WotParams {
@@ -58,6 +59,7 @@ fn wot_params() -> WotParams {
         max_work_per_block: 256,
         quota_fuel: 1,
         quota_bytes: 1,
+        membership_sink: None,
     }
 }
 

@@ -24,6 +24,7 @@ pub fn params() -> Params {
         max_work_per_block: 1_000,
         quota_fuel: 1_000,
         quota_bytes: 100,
+        membership_sink: None,
     }
 }
 
