@@ -14,6 +14,9 @@ cd "$ROOT"
 MODULES=(
   "cairn-module-bank:bank"
   "cairn-module-poa:poa"
+  "cairn-module-wot:wot"
+  "cairn-module-pos:pos"
+  "cairn-module-gov:gov"
 )
 TARGET=wasm32-unknown-unknown
 

@@ -62,6 +62,26 @@ struct State {
     /// `None` while the module is running (taken out so it can use the host), which is also how re-entry is seen.
     modules: BTreeMap<Address, Option<Handler>>,
     stack: Vec<Address>,
+    stats: HostStats,
+}
+
+/// How many storage host calls the module code made and how many bytes they moved, so a test can estimate what
+/// a message costs on chain (multiply by the host's price list, `execution/host/src/imports.rs`). Wasm
+/// instructions are not counted natively.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// `storage_get` calls.
+    pub reads: u64,
+    /// `storage_set` and `storage_remove` calls.
+    pub writes: u64,
+    /// `storage_next` calls.
+    pub nexts: u64,
+    /// Bytes of keys and values passed to or returned by storage calls.
+    pub bytes_moved: u64,
+    /// Bytes of keys and values written by `storage_set`.
+    pub bytes_written: u64,
+    /// `emit_event` calls.
+    pub events: u64,
 }
 
 std::thread_local! {
@@ -169,6 +189,7 @@ impl MockHost {
                 read_only: false,
                 modules: BTreeMap::new(),
                 stack: Vec::new(),
+                stats: HostStats::default(),
             });
         });
         Self { _not_send: PhantomData }
@@ -366,6 +387,17 @@ impl MockHost {
         with(|s| s.modules.insert(address, Some(Box::new(f))));
     }
 
+    /// Storage host calls made since this host was created or [`MockHost::reset_stats`] was last called
+    /// (failed calls included: on chain they are paid for too).
+    pub fn stats(&self) -> HostStats {
+        with(|s| s.stats)
+    }
+
+    /// Reset [`MockHost::stats`] to zero.
+    pub fn reset_stats(&self) {
+        with(|s| s.stats = HostStats::default());
+    }
+
     /// Events emitted so far by successful calls, with the emitting module's address.
     pub fn events(&self) -> Vec<(Address, Event)> {
         with(|s| s.events.clone())
@@ -431,7 +463,12 @@ pub(crate) mod backend {
 
     pub(crate) fn storage_get(key: &[u8]) -> Option<Vec<u8>> {
         check_key(key);
-        with(|s| s.storage.get(&s.env.contract).and_then(|m| m.get(key).cloned()))
+        with(|s| {
+            let value = s.storage.get(&s.env.contract).and_then(|m| m.get(key).cloned());
+            s.stats.reads += 1;
+            s.stats.bytes_moved += (key.len() + value.as_ref().map_or(0, Vec::len)) as u64;
+            value
+        })
     }
 
     pub(crate) fn storage_set(key: &[u8], value: &[u8]) {
@@ -441,6 +478,9 @@ pub(crate) mod backend {
             abort(&format!("storage value of {} bytes exceeds the {MAX_VALUE_LEN}-byte limit", value.len()));
         }
         with(|s| {
+            s.stats.writes += 1;
+            s.stats.bytes_moved += (key.len() + value.len()) as u64;
+            s.stats.bytes_written += (key.len() + value.len()) as u64;
             let contract = s.env.contract;
             s.storage.entry(contract).or_default().insert(key.to_vec(), value.to_vec());
         });
@@ -450,6 +490,8 @@ pub(crate) mod backend {
         check_writable("storage_remove");
         check_key(key);
         with(|s| {
+            s.stats.writes += 1;
+            s.stats.bytes_moved += key.len() as u64;
             if let Some(m) = s.storage.get_mut(&s.env.contract) {
                 m.remove(key);
             }
@@ -461,18 +503,28 @@ pub(crate) mod backend {
         check_key(start);
         check_key(end);
         with(|s| {
+            s.stats.nexts += 1;
+            s.stats.bytes_moved += (start.len() + end.len()) as u64;
             let map = s.storage.get(&s.env.contract)?;
             let upper = if end.is_empty() { Bound::Unbounded } else { Bound::Excluded(end.to_vec()) };
             if !end.is_empty() && start >= end {
                 return None;
             }
-            map.range((Bound::Included(start.to_vec()), upper)).next().map(|(k, v)| (k.clone(), v.clone()))
+            let found = map
+                .range((Bound::Included(start.to_vec()), upper))
+                .next()
+                .map(|(k, v)| (k.clone(), v.clone()));
+            if let Some((k, v)) = &found {
+                s.stats.bytes_moved += (k.len() + v.len()) as u64;
+            }
+            found
         })
     }
 
     pub(crate) fn emit_event(event: &Event) {
         check_writable("emit_event");
         with(|s| {
+            s.stats.events += 1;
             let contract = s.env.contract;
             s.events.push((contract, event.clone()));
         });

@@ -8,3 +8,4 @@ mod hostile;
 mod lifecycle;
 mod poa;
 mod remote;
+mod sybil_modules;

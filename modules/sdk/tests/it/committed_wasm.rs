@@ -13,8 +13,13 @@ use ValType::{I32, I64};
 type Sig = (Vec<ValType>, Vec<ValType>);
 
 /// (module file, optional exports it must have besides the required ones)
-const MODULES: &[(&str, &[&str])] =
-    &[("bank", &["migrate"]), ("poa", &["migrate", "end_block", "validator_set_updates"])];
+const MODULES: &[(&str, &[&str])] = &[
+    ("bank", &["migrate"]),
+    ("poa", &["migrate", "end_block", "validator_set_updates"]),
+    ("wot", &["migrate", "end_block", "validator_set_updates"]),
+    ("pos", &["migrate", "end_block", "validator_set_updates"]),
+    ("gov", &["migrate", "end_block"]),
+];
 
 fn host_imports() -> BTreeMap<&'static str, Sig> {
     BTreeMap::from([

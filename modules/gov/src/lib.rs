@@ -1,0 +1,16 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+
+extern crate alloc;
+
+pub mod contract;
+pub mod msg;
+pub mod tally;
+
+cairn_sdk::entry_points! {
+    instantiate: contract::instantiate,
+    execute: contract::execute,
+    query: contract::query,
+    migrate: contract::migrate,
+    end_block: contract::end_block,
+}
