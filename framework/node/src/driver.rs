@@ -631,7 +631,9 @@ impl Driver {
     /// FinalizeBlock → store → Commit → checkpoint → mempool → events → engine.
     async fn commit_block(&mut self, block: &Arc<Block>, certificate: &[u8]) -> Result<(), NodeError> {
         let height = block.header.height;
+        let t_finalize = Instant::now();
         let results = self.shared.app.finalize_block(finalize_request(block)).await?;
+        let finalize_us = t_finalize.elapsed().as_micros() as u64;
         if results.tx_results.len() != block.txs.len() {
             return Err(NodeError::Internal(format!(
                 "FinalizeBlock at height {height} returned {} results for {} txs",
@@ -646,7 +648,9 @@ impl Driver {
             store.put_results(height, &results)?;
             Ok(())
         })?;
+        let t_commit = Instant::now();
         self.shared.app.commit().await?;
+        let commit_us = t_commit.elapsed().as_micros() as u64;
         let switched = next_state.engine_epoch != self.state.engine_epoch;
         // The checkpoint only shortens recovery (which rolls forward through stored results), so it need not
         // cost an fsync per block.
@@ -688,6 +692,8 @@ impl Driver {
             num_txs: block.txs.len() as u32,
             time_ms: block.header.time_ms,
             finalized_at_ms,
+            finalize_us,
+            commit_us,
         });
         if self.shared.events.receiver_count() > 0 {
             for (i, (tx, result)) in block.txs.iter().zip(results.tx_results).enumerate() {

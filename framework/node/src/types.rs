@@ -43,6 +43,11 @@ pub enum NodeEvent {
         time_ms: u64,
         /// This node's wall clock when the block was committed, ms since the Unix epoch.
         finalized_at_ms: u64,
+        /// How long the application's `FinalizeBlock` and `Commit` took for this block, in µs.
+        #[serde(default)]
+        finalize_us: u64,
+        #[serde(default)]
+        commit_us: u64,
     },
     /// A tx was finalized (successfully or not: see `result.code`).
     Tx { hash: Hash, height: Height, index: u32, result: TxResult },

@@ -140,7 +140,7 @@ fn tx_pb(rec: &TxRecord) -> pb::GetTxResponse {
 /// blocks and tx finality even when the app emits nothing), then the tx's own events.
 pub(super) fn notifications(ev: &NodeEvent) -> Vec<pb::EventNotification> {
     match ev {
-        NodeEvent::NewBlock { height, id, num_txs, time_ms, finalized_at_ms } => {
+        NodeEvent::NewBlock { height, id, num_txs, time_ms, finalized_at_ms, .. } => {
             let e = Event::new("new_block")
                 .attr("height", height.0.to_string())
                 .attr("id", id.to_hex())

@@ -12,8 +12,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -39,6 +41,18 @@ pub struct Metrics {
     evidence: Counter,
     block_txs: Counter,
     finality: Histogram,
+    app_calls: Family<AppCall, Histogram>,
+}
+
+/// The label of `cairn_app_call_seconds`: which application call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AppCall {
+    call: &'static str,
+}
+
+/// 100 µs .. ~1.6 s: the application calls of one block.
+fn app_call_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 2.0, 15))
 }
 
 impl Default for Metrics {
@@ -64,6 +78,8 @@ impl Metrics {
         let block_txs = Counter::default();
         // 1 ms .. ~16 s.
         let finality = Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        let app_calls =
+            Family::<AppCall, Histogram>::new_with_constructor(app_call_histogram as fn() -> Histogram);
         registry.register("height", "Latest finalized and committed height", height.clone());
         registry.register(
             "blocks_finalized",
@@ -101,7 +117,13 @@ impl Metrics {
             "Time from a block's proposal (header time) to its commit on this node",
             finality.clone(),
         );
+        registry.register(
+            "app_call_seconds",
+            "Time the application took per block, by call (finalize_block, commit)",
+            app_calls.clone(),
+        );
         Metrics {
+            app_calls,
             registry,
             height,
             blocks_finalized,
@@ -121,8 +143,12 @@ impl Metrics {
 
     /// Records one node event.
     pub fn observe(&self, ev: &NodeEvent) {
-        if let NodeEvent::NewBlock { num_txs, time_ms, finalized_at_ms, .. } = ev {
+        if let NodeEvent::NewBlock { num_txs, time_ms, finalized_at_ms, finalize_us, commit_us, .. } = ev {
             self.block_txs.inc_by(u64::from(*num_txs));
+            self.app_calls
+                .get_or_create(&AppCall { call: "finalize_block" })
+                .observe(*finalize_us as f64 / 1e6);
+            self.app_calls.get_or_create(&AppCall { call: "commit" }).observe(*commit_us as f64 / 1e6);
             if *time_ms > 0 && finalized_at_ms >= time_ms {
                 self.finality.observe((finalized_at_ms - time_ms) as f64 / 1000.0);
             }

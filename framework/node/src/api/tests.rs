@@ -291,6 +291,8 @@ async fn metrics_render_gauges_and_finality() {
             num_txs: 5,
             time_ms: 1_000,
             finalized_at_ms: 1_040,
+            finalize_us: 3_000,
+            commit_us: 500,
         })
         .unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -302,6 +304,8 @@ async fn metrics_render_gauges_and_finality() {
     assert!(body.contains("cairn_mempool_txs 2"), "{body}");
     assert!(body.contains("cairn_peers 1"), "{body}");
     assert!(body.contains("cairn_finality_latency_seconds_count 1"), "{body}");
+    assert!(body.contains("cairn_app_call_seconds_count{call=\"finalize_block\"} 1"), "{body}");
+    assert!(body.contains("cairn_app_call_seconds_sum{call=\"commit\"} 0.0005"), "{body}");
     assert!(body.contains("cairn_observed_block_txs_total 5"), "{body}");
     servers.shutdown().await;
 }
