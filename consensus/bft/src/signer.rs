@@ -233,6 +233,15 @@ mod tests {
         assert!(m.proposed, "a later plain re-send does not clear the proposal flag");
         assert_eq!((m.nullified, m.finalized), (None, None));
         assert_eq!(s.mine(Height(1), 3), Mine::default());
+        // The same for the other kinds (each in its own view, so no rule forbids them).
+        for (view, kind) in [(5, VoteKind::Finalize), (6, VoteKind::Nullify)] {
+            let v = vote(kind, view, b"a");
+            let before = fx.len();
+            let first = s.sign(v, false, &mut fx);
+            assert!(first.is_some());
+            assert_eq!(s.sign(v, false, &mut fx), first, "{kind:?}");
+            assert_eq!(fx.len(), before + 1, "{kind:?} persisted once");
+        }
     }
 
     #[test]
