@@ -28,6 +28,18 @@ fn key_index(keys: &[Keypair], pk: PublicKey) -> usize {
 
 /// Four equal validators; we are one that leads none of views 0..=3 of height 1 if there is one.
 fn fixture() -> Fx {
+    fixture_as(|keys, leaders| {
+        (0..4).find(|i| !leaders.contains(&keys[*i].public())).unwrap_or_else(|| {
+            (0..4)
+                .find(|i| !leaders[..2].contains(&keys[*i].public()))
+                .expect("someone leads neither of views 0, 1")
+        })
+    })
+}
+
+/// Four equal validators; `pick` chooses which one we are, given the keys and the leaders of views 0..4 of
+/// height 1. Validator sets are known up to height 12.
+fn fixture_as(pick: impl Fn(&[Keypair], &[PublicKey]) -> usize) -> Fx {
     let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("rules", i)).collect();
     keys.sort_by_key(|k| k.public());
     let set = Arc::new(
@@ -36,11 +48,7 @@ fn fixture() -> Fx {
     );
     let seed = Hash::digest(b"rules");
     let leaders: Vec<PublicKey> = (0..4).map(|v| leader(&set, &seed, Height(1), v)).collect();
-    let me = (0..4).find(|i| !leaders.contains(&keys[*i].public())).unwrap_or_else(|| {
-        (0..4)
-            .find(|i| !leaders[..2].contains(&keys[*i].public()))
-            .expect("someone leads neither of views 0, 1")
-    });
+    let me = pick(&keys, &leaders);
     let chain: ChainId = "rules".parse().unwrap();
     let mut engine = BftEngine::new(Config {
         chain_id: chain.clone(),
@@ -50,7 +58,7 @@ fn fixture() -> Fx {
         verifier: Arc::new(PlainVerifier),
     });
     let mut fx = Vec::new();
-    for h in [1, 2] {
+    for h in 1..=12 {
         engine.handle(0, Input::ValidatorSet { height: Height(h), validators: set.clone() }, &mut fx);
     }
     engine.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal: vec![] }, &mut fx);
@@ -386,4 +394,130 @@ fn after_nullifying_a_view_its_notarization_moves_us_on_at_once() {
     let just = f.cert(VoteKind::Notarize, 0, a);
     assert_eq!(voted(&f.proposal(1, a, vec![just]), VoteKind::Notarize, 1), Some(a));
     assert_eq!(voted(&f.certificate(VoteKind::Notarize, 1, a), VoteKind::Finalize, 1), Some(a));
+}
+
+#[test]
+fn a_stored_notarization_of_another_block_does_not_justify() {
+    // Two notarizations of one view need more than a third of Byzantine weight; even then the proposal's
+    // pointer must name the block we hold as notarized.
+    let mut f = fixture();
+    let (a, c) = (block(b"A"), block(b"C"));
+    f.certificate(VoteKind::Notarize, 0, a);
+    f.timeout_into(1);
+    let forged = f.cert(VoteKind::Notarize, 0, c);
+    let fx = f.proposal(1, c, vec![forged]);
+    assert_eq!(voted(&fx, VoteKind::Notarize, 1), None, "{fx:?}");
+}
+
+fn proposed(fx: &[Effect]) -> Option<(Hash, Vec<(VoteKind, u64)>)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Broadcast { bytes } => match Message::decode(bytes) {
+            Ok(Message::Proposal { vote, justify, .. }) => {
+                Some((vote.block, justify.iter().map(|c| (c.vote.kind, c.vote.view)).collect()))
+            }
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+fn builds(fx: &[Effect], view: u64) -> bool {
+    fx.iter().any(|e| matches!(e, Effect::BuildPayload { view: v, .. } if *v == view))
+}
+
+/// As leader of view 2: what we propose depends on what ended views 0 and 1 (the Simplex justification rule).
+#[test]
+fn leader_extends_the_latest_notarization_or_builds_fresh() {
+    let lead2 = |keys: &[Keypair], _: &[PublicKey]| {
+        let set =
+            ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
+                .unwrap();
+        let l = leader(&set, &Hash::digest(b"rules"), Height(1), 2);
+        keys.iter().position(|k| k.public() == l).unwrap()
+    };
+    let (a, b) = (block(b"A"), block(b"B"));
+    let null = |v| (VoteKind::Nullify, v, Hash::ZERO);
+    let cases: Vec<(Vec<(VoteKind, u64, Hash)>, Option<Hash>, Vec<(VoteKind, u64)>, bool)> = vec![
+        // Both views nullified: a fresh block.
+        (vec![null(0), null(1)], None, vec![], true),
+        // View 0 notarized A (not nullified), view 1 nullified: re-propose A with both certificates.
+        (
+            vec![(VoteKind::Notarize, 0, a), null(1)],
+            Some(a),
+            vec![(VoteKind::Notarize, 0), (VoteKind::Nullify, 1)],
+            false,
+        ),
+        // A notarized in 0, B in 1: the latest one, B.
+        (
+            vec![(VoteKind::Notarize, 0, a), null(0), (VoteKind::Notarize, 1, b), null(1)],
+            Some(b),
+            vec![(VoteKind::Notarize, 1)],
+            false,
+        ),
+    ];
+    for (certs, expect, justify, fresh) in cases {
+        let mut f = fixture_as(lead2);
+        let mut fx = Vec::new();
+        for (k, v, blk) in &certs {
+            fx.extend(f.certificate(*k, *v, *blk));
+        }
+        assert_eq!(f.engine.status().view, 2, "{certs:?}");
+        assert_eq!(builds(&fx, 2), fresh, "{certs:?}: {fx:?}");
+        match expect {
+            Some(blk) => assert_eq!(proposed(&fx), Some((blk, justify)), "{certs:?}"),
+            None => assert_eq!(proposed(&fx), None, "{certs:?}"),
+        }
+    }
+    // Only view 1 is known nullified (view 0 undecided): nothing may be proposed in view 2.
+    let mut f = fixture_as(lead2);
+    let fx = f.certificate(VoteKind::Nullify, 1, Hash::ZERO);
+    assert_eq!(f.engine.status().view, 2);
+    assert!(!builds(&fx, 2) && proposed(&fx).is_none(), "{fx:?}");
+}
+
+/// A finalization certificate for `height` (view 0) signed by the three validators other than us.
+fn final_cert(f: &Fx, height: u64, b: Hash) -> Certificate {
+    let vote = Vote { kind: VoteKind::Finalize, height: Height(height), view: 0, block: b };
+    let mut signers: Vec<(u32, cairn_primitives::Signature)> = (0..4)
+        .filter(|i| *i != f.me)
+        .map(|i| (f.set.index_of(&f.keys[i].public()).unwrap() as u32, vote.sign(&f.chain, &f.keys[i])))
+        .collect();
+    signers.sort_by_key(|(i, _)| *i);
+    Certificate { vote, signers }
+}
+
+#[test]
+fn leaders_unheard_for_two_heights_get_a_zero_timeout() {
+    let mut f = fixture();
+    let leader_at = |f: &Fx, h: u64| key_index(&f.keys, leader(&f.set, &f.seed, Height(h), 0));
+    // At height 1 we hear every validator except the leader of height 2's view 0.
+    let unheard = leader_at(&f, 2);
+    let mut heard = [None; 4];
+    let me = f.me;
+    for who in (0..4).filter(|w| *w != me && *w != unheard) {
+        let (v, s) = f.signed(who, VoteKind::Nullify, 0, Hash::ZERO);
+        f.from(who, Message::Vote { vote: v, signature: s });
+        heard[who] = Some(1u64);
+    }
+    let mut checked = (false, false);
+    for h in 1..10u64 {
+        let other = (f.me + 1) % 4;
+        let fx = f.from(other, Message::Certificate(final_cert(&f, h, block(&h.to_le_bytes()))));
+        let next = h + 1;
+        assert_eq!(f.engine.status().height, Height(next));
+        let l = leader_at(&f, next);
+        let silent = l != f.me && next > 2 && heard[l].is_none_or(|at| at + 2 < next);
+        let expected = if silent { 0 } else { 500 };
+        assert_eq!(
+            view_timer_at(&fx).unwrap() - f.now,
+            expected,
+            "height {next}, leader {l}, heard {heard:?}"
+        );
+        if silent {
+            checked.0 = true;
+        } else if l != f.me && heard[l].is_some() {
+            checked.1 = true;
+        }
+    }
+    assert!(checked.0 && checked.1, "the schedule exercised both cases: {checked:?}");
 }
