@@ -468,6 +468,15 @@ fn leader_extends_the_latest_notarization_or_builds_fresh() {
             None => assert_eq!(proposed(&fx), None, "{certs:?}"),
         }
     }
+    // Once we proposed, nothing asks for a second block in the view (e.g. when the view's notarization comes).
+    let mut f = fixture_as(lead2);
+    f.certificate(VoteKind::Nullify, 0, Hash::ZERO);
+    assert!(builds(&f.certificate(VoteKind::Nullify, 1, Hash::ZERO), 2));
+    let c = block(b"C");
+    let fx = f.input(Input::PayloadBuilt { height: Height(1), view: 2, payload: c });
+    assert_eq!(proposed(&fx).map(|p| p.0), Some(c));
+    let fx = f.certificate(VoteKind::Notarize, 2, c);
+    assert!(!builds(&fx, 2) && proposed(&fx).is_none(), "{fx:?}");
     // Only view 1 is known nullified (view 0 undecided): nothing may be proposed in view 2.
     let mut f = fixture_as(lead2);
     let fx = f.certificate(VoteKind::Nullify, 1, Hash::ZERO);
