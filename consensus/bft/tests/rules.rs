@@ -530,3 +530,58 @@ fn leaders_unheard_for_two_heights_get_a_zero_timeout() {
     }
     assert!(checked.0 && checked.1, "the schedule exercised both cases: {checked:?}");
 }
+
+const GOSSIP_TIMER: TimerId = TimerId(2);
+
+fn sent_certificates(fx: &[Effect]) -> Vec<(PublicKey, VoteKind)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { to, bytes } => match Message::decode(bytes) {
+                Ok(Message::Certificate(c)) => Some((*to, c.vote.kind)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// We help the two validators just before us in the set (window 0 of the ring).
+fn helped_by(f: &Fx, who: usize) -> bool {
+    let me = f.set.index_of(&f.keys[f.me].public()).unwrap();
+    let p = f.set.index_of(&f.keys[who].public()).unwrap();
+    matches!((me + 4 - p) % 4, 1 | 2)
+}
+
+#[test]
+fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
+    for late_vote in [false, true] {
+        let mut f = fixture();
+        let a = block(b"A");
+        let l = f.leader(0);
+        // The validator whose vote is missing: one we help, other than the leader.
+        // We help two of the three others, so at least one that is not the leader.
+        let y = (0..4).find(|w| *w != f.me && *w != l && helped_by(&f, *w)).expect("a helped non-leader");
+        let third = (0..4).find(|w| *w != f.me && *w != l && *w != y).unwrap();
+        f.proposal(0, a, vec![]);
+        let (v, s) = f.signed(third, VoteKind::Notarize, 0, a);
+        let fx = f.from(third, Message::Vote { vote: v, signature: s });
+        assert!(sent_certificates(&fx).is_empty(), "nothing is sent the moment it forms");
+        assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer { id, .. } if *id == GOSSIP_TIMER)));
+        if late_vote {
+            let (v, s) = f.signed(y, VoteKind::Notarize, 0, a);
+            f.from(y, Message::Vote { vote: v, signature: s });
+        }
+        let fx = f.input(Input::Timer(GOSSIP_TIMER));
+        let to_y: Vec<_> =
+            sent_certificates(&fx).into_iter().filter(|(to, _)| *to == f.keys[y].public()).collect();
+        let expected = if late_vote { vec![] } else { vec![(f.keys[y].public(), VoteKind::Notarize)] };
+        assert_eq!(to_y, expected, "late vote: {late_vote}");
+        // Never to someone whose vote is in it, and only once.
+        assert!(
+            sent_certificates(&fx)
+                .iter()
+                .all(|(to, _)| *to != f.keys[third].public() && *to != f.keys[l].public())
+        );
+        assert!(sent_certificates(&f.input(Input::Timer(GOSSIP_TIMER))).is_empty());
+    }
+}
