@@ -571,6 +571,9 @@ fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
             let (v, s) = f.signed(y, VoteKind::Notarize, 0, a);
             f.from(y, Message::Vote { vote: v, signature: s });
         }
+        // Fired early, nothing is due yet; a quarter timeout (125 ms) after forming, it is.
+        assert!(sent_certificates(&f.input(Input::Timer(GOSSIP_TIMER))).is_empty());
+        f.now += 125;
         let fx = f.input(Input::Timer(GOSSIP_TIMER));
         let to_y: Vec<_> =
             sent_certificates(&fx).into_iter().filter(|(to, _)| *to == f.keys[y].public()).collect();
