@@ -588,3 +588,99 @@ fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
         assert!(sent_certificates(&f.input(Input::Timer(GOSSIP_TIMER))).is_empty());
     }
 }
+
+const RETRY_TIMER: TimerId = TimerId(1);
+
+fn broadcasts(fx: &[Effect]) -> Vec<Message> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast { bytes } => Message::decode(bytes).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+fn timer_at(fx: &[Effect], timer: TimerId) -> Option<u64> {
+    fx.iter().rev().find_map(|e| match e {
+        Effect::SetTimer { id, at } if *id == timer => Some(*at),
+        _ => None,
+    })
+}
+
+/// Lost messages: half a timeout after each vote, the latest one is re-sent as a `Retry` (as the proposal
+/// itself by the leader before its view is notarized), until the certificate it should lead to arrives.
+#[test]
+fn the_latest_vote_is_resent_half_a_timeout_later() {
+    for lead in [false, true] {
+        let mut f = if lead { fixture_as(|keys, leaders| key_index(keys, leaders[0])) } else { fixture() };
+        let a = block(b"A");
+        let fx = if lead {
+            f.input(Input::PayloadBuilt { height: Height(1), view: 0, payload: a })
+        } else {
+            f.proposal(0, a, vec![])
+        };
+        assert_eq!(voted(&fx, VoteKind::Notarize, 0), Some(a), "lead {lead}");
+        assert_eq!(timer_at(&fx, RETRY_TIMER), Some(f.now + 250));
+        let fx = f.input(Input::Timer(RETRY_TIMER));
+        match broadcasts(&fx).as_slice() {
+            [Message::Proposal { vote, .. }] if lead => assert_eq!(vote.block, a),
+            [Message::Retry { vote, .. }] if !lead => {
+                assert_eq!((vote.kind, vote.block), (VoteKind::Notarize, a))
+            }
+            other => panic!("lead {lead}: {other:?}"),
+        }
+        // Notarized: now the finalize vote is what we re-send, as a plain retry even by the leader.
+        f.certificate(VoteKind::Notarize, 0, a);
+        let fx = f.input(Input::Timer(RETRY_TIMER));
+        match broadcasts(&fx).as_slice() {
+            [Message::Retry { vote, .. }] => assert_eq!((vote.kind, vote.block), (VoteKind::Finalize, a)),
+            other => panic!("lead {lead}: {other:?}"),
+        }
+    }
+    // Nothing to re-send before we voted.
+    let mut f = fixture();
+    assert!(broadcasts(&f.input(Input::Timer(RETRY_TIMER))).is_empty());
+}
+
+/// The view timer's schedule: a view we voted in gets one more timeout (re-sending our vote) before we nullify
+/// it; a finalized-but-not-final view asks for its finalization once, then moves on; after nullifying, the timer
+/// keeps running (re-sending the nullify).
+#[test]
+fn view_timer_schedule() {
+    let a = block(b"A");
+    let mut f = fixture();
+    f.proposal(0, a, vec![]);
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(voted(&fx, VoteKind::Nullify, 0), None, "first timeout after voting: wait once more");
+    assert!(
+        matches!(broadcasts(&fx).as_slice(), [Message::Retry { vote, .. }] if vote.kind == VoteKind::Notarize)
+    );
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert!(voted(&fx, VoteKind::Nullify, 0).is_some(), "second timeout: nullify");
+    assert!(timer_at(&fx, VIEW_TIMER).is_some(), "the timer keeps running after a nullify");
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert!(
+        matches!(broadcasts(&fx).as_slice(), [.., Message::Retry { vote, .. }] if vote.kind == VoteKind::Nullify)
+    );
+
+    let mut f = fixture();
+    f.proposal(0, a, vec![]);
+    let fx = f.certificate(VoteKind::Notarize, 0, a);
+    assert_eq!(timer_at(&fx, VIEW_TIMER), Some(f.now + 500), "a notarization re-arms the view timer");
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(f.engine.status().view, 0, "first timeout after finalizing: ask for the finalization");
+    assert!(
+        matches!(broadcasts(&fx).as_slice(), [Message::Retry { vote, .. }] if vote.kind == VoteKind::Finalize)
+    );
+    f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(f.engine.status().view, 1, "then move on");
+}
+
+#[test]
+fn a_notarization_of_a_later_view_takes_us_there() {
+    let mut f = fixture();
+    let a = block(b"A");
+    let fx = f.certificate(VoteKind::Notarize, 2, a);
+    assert_eq!(f.engine.status().view, 2);
+    assert_eq!(voted(&fx, VoteKind::Finalize, 2), Some(a));
+}
