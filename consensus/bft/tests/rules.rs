@@ -554,7 +554,8 @@ fn helped_by(f: &Fx, who: usize) -> bool {
 
 #[test]
 fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
-    for late_vote in [false, true] {
+    // y's late vote: none, its notarize, or a finalize (which only the notarization allows).
+    for late_vote in [None, Some(VoteKind::Notarize), Some(VoteKind::Finalize)] {
         let mut f = fixture();
         let a = block(b"A");
         let l = f.leader(0);
@@ -567,8 +568,8 @@ fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
         let fx = f.from(third, Message::Vote { vote: v, signature: s });
         assert!(sent_certificates(&fx).is_empty(), "nothing is sent the moment it forms");
         assert!(fx.iter().any(|e| matches!(e, Effect::SetTimer { id, .. } if *id == GOSSIP_TIMER)));
-        if late_vote {
-            let (v, s) = f.signed(y, VoteKind::Notarize, 0, a);
+        if let Some(kind) = late_vote {
+            let (v, s) = f.signed(y, kind, 0, a);
             f.from(y, Message::Vote { vote: v, signature: s });
         }
         // Fired early, nothing is due yet; a quarter timeout (125 ms) after forming, it is.
@@ -577,8 +578,9 @@ fn a_certificate_goes_once_to_helped_validators_that_did_not_vote_for_it() {
         let fx = f.input(Input::Timer(GOSSIP_TIMER));
         let to_y: Vec<_> =
             sent_certificates(&fx).into_iter().filter(|(to, _)| *to == f.keys[y].public()).collect();
-        let expected = if late_vote { vec![] } else { vec![(f.keys[y].public(), VoteKind::Notarize)] };
-        assert_eq!(to_y, expected, "late vote: {late_vote}");
+        let expected =
+            if late_vote.is_some() { vec![] } else { vec![(f.keys[y].public(), VoteKind::Notarize)] };
+        assert_eq!(to_y, expected, "late vote: {late_vote:?}");
         // Never to someone whose vote is in it, and only once.
         assert!(
             sent_certificates(&fx)

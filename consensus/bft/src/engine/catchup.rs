@@ -67,10 +67,25 @@ impl BftEngine {
         self.pending_gossip.push((due, cert));
     }
 
+    /// Whether validator `index`'s votes show it holds (or is about to form) `cert` of the current height: it
+    /// voted for its statement, or voted what only that certificate allows (`Finalize` after a notarization,
+    /// anything in the next view after a nullification).
+    fn shows_it_has(&self, cert: &Certificate, index: u32) -> bool {
+        let Some(book) = self.round.book.as_ref() else { return false };
+        let view = cert.vote.view;
+        book.voted(view, cert.vote.kind, index)
+            || match cert.vote.kind {
+                VoteKind::Notarize => book.voted(view, VoteKind::Finalize, index),
+                VoteKind::Nullify => [VoteKind::Notarize, VoteKind::Nullify]
+                    .iter()
+                    .any(|k| book.voted(view.saturating_add(1), *k, index)),
+                _ => false,
+            }
+    }
+
     /// Sends each due certificate to the validators we help that still seem to miss it: for a height we have
     /// left (its finalization), those we have not heard from at our current height; for the current height,
-    /// those whose vote for the certificate's statement we have not counted (a node that voted for it can form
-    /// it itself or is at most one vote short).
+    /// those whose votes do not show they have it (`shows_it_has`).
     pub(super) fn flush_gossip(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let Some(set) = self.set().cloned() else {
             self.pending_gossip.clear();
@@ -96,11 +111,7 @@ impl BftEngine {
                 let missing = if cert.vote.height < self.height {
                     self.heard.get(&v.public_key).is_none_or(|h| *h < self.height)
                 } else {
-                    !self
-                        .round
-                        .book
-                        .as_ref()
-                        .is_some_and(|b| b.voted(cert.vote.view, cert.vote.kind, i as u32))
+                    !self.shows_it_has(&cert, i as u32)
                 };
                 if missing {
                     let bytes =
