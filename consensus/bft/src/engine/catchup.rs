@@ -55,12 +55,16 @@ impl BftEngine {
         (d - 1 + others - salt.wrapping_mul(HELPERS) % others) % others < HELPERS
     }
 
-    /// A certificate just formed from votes we counted. A quarter leader timeout later (`GOSSIP_TIMER`) it goes
+    /// A certificate just formed from votes we counted. A quarter leader timeout later (half for a
+    /// finalization; `GOSSIP_TIMER`) it goes
     /// once to each validator we help (two per validator, by position) that still seems to miss it. Sending at
     /// once would mostly reach validators whose own votes are merely in flight (a third of them at the moment
     /// a quorum forms), which costs bytes and helps nobody.
     pub(super) fn gossip(&mut self, now: Time, cert: Certificate, fx: &mut Vec<Effect>) {
-        let due = now.saturating_add((self.cfg.leader_timeout / 4).max(1));
+        // A finalization is checked later (half a timeout): whether a peer has it shows only once its votes
+        // for the next height arrive, a round trip after ours.
+        let wait = if cert.vote.kind == VoteKind::Finalize { 2 } else { 4 };
+        let due = now.saturating_add((self.cfg.leader_timeout / wait).max(1));
         if self.pending_gossip.is_empty() {
             fx.push(Effect::SetTimer { id: GOSSIP_TIMER, at: due });
         }
