@@ -437,7 +437,9 @@ fn leader_extends_the_latest_notarization_or_builds_fresh() {
     };
     let (a, b) = (block(b"A"), block(b"B"));
     let null = |v| (VoteKind::Nullify, v, Hash::ZERO);
-    let cases: Vec<(Vec<(VoteKind, u64, Hash)>, Option<Hash>, Vec<(VoteKind, u64)>, bool)> = vec![
+    /// Certificates delivered; the block re-proposed (if any) and its justification; whether a fresh block is built.
+    type Case = (Vec<(VoteKind, u64, Hash)>, Option<Hash>, Vec<(VoteKind, u64)>, bool);
+    let cases: Vec<Case> = vec![
         // Both views nullified: a fresh block.
         (vec![null(0), null(1)], None, vec![], true),
         // View 0 notarized A (not nullified), view 1 nullified: re-propose A with both certificates.
