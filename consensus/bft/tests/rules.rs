@@ -688,3 +688,33 @@ fn a_notarization_of_a_later_view_takes_us_there() {
     assert_eq!(f.engine.status().view, 2);
     assert_eq!(voted(&fx, VoteKind::Finalize, 2), Some(a));
 }
+
+#[test]
+fn a_finalization_goes_to_helped_validators_not_heard_from_at_a_later_height() {
+    for y_moved_on in [false, true] {
+        let mut f = fixture();
+        let a = block(b"A");
+        let l = f.leader(0);
+        let y = (0..4).find(|w| *w != f.me && *w != l && helped_by(&f, *w)).expect("a helped non-leader");
+        let third = (0..4).find(|w| *w != f.me && *w != l && *w != y).unwrap();
+        f.proposal(0, a, vec![]);
+        let (v, s) = f.signed(third, VoteKind::Notarize, 0, a);
+        f.from(third, Message::Vote { vote: v, signature: s });
+        for w in [l, third] {
+            let (v, s) = f.signed(w, VoteKind::Finalize, 0, a);
+            f.from(w, Message::Vote { vote: v, signature: s });
+        }
+        assert_eq!(f.engine.status().height, Height(2), "finalized from votes, y's missing");
+        if y_moved_on {
+            let vote = Vote { kind: VoteKind::Nullify, height: Height(2), view: 0, block: Hash::ZERO };
+            let signature = vote.sign(&f.chain, &f.keys[y]);
+            f.from(y, Message::Vote { vote, signature });
+        }
+        f.now += 300;
+        let fx = f.input(Input::Timer(GOSSIP_TIMER));
+        let sent = sent_certificates(&fx);
+        // The notarization of the decided height is never sent; the finalization only to a y not heard since.
+        let expected = if y_moved_on { vec![] } else { vec![(f.keys[y].public(), VoteKind::Finalize)] };
+        assert_eq!(sent, expected, "y moved on: {y_moved_on}");
+    }
+}

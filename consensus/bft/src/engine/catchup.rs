@@ -88,7 +88,7 @@ impl BftEngine {
     }
 
     /// Sends each due certificate to the validators we help that still seem to miss it: for a height we have
-    /// left (its finalization), those we have not heard from at any later height; for the current height,
+    /// left (its finalization), those not in it and not heard from at any later height; for the current height,
     /// those whose votes do not show they have it (`shows_it_has`).
     pub(super) fn flush_gossip(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let Some(set) = self.set().cloned() else {
@@ -113,7 +113,8 @@ impl BftEngine {
                     continue;
                 }
                 let missing = if cert.vote.height < self.height {
-                    self.heard.get(&v.public_key).is_none_or(|h| *h <= cert.vote.height)
+                    let signed = cert.signers.binary_search_by_key(&(i as u32), |(s, _)| *s).is_ok();
+                    !signed && self.heard.get(&v.public_key).is_none_or(|h| *h <= cert.vote.height)
                 } else {
                     !self.shows_it_has(&cert, i as u32)
                 };
