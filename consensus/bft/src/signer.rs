@@ -87,15 +87,15 @@ impl Signer {
     /// sign anything new.
     pub fn restore(&mut self, wal: Vec<WalRecord>, floor: Height) {
         self.mine.clear();
-        for rec in wal.into_iter().filter(|r| r.height > floor) {
+        for rec in wal {
             let Ok(WalEntry::Voted { vote, signature, proposal }) =
                 cairn_primitives::decode::<WalEntry>(&rec.bytes, MAX_MESSAGE_BYTES)
             else {
                 continue;
             };
-            if vote.height != rec.height
-                || !matches!(vote.kind, VoteKind::Notarize | VoteKind::Nullify | VoteKind::Finalize)
-            {
+            // The vote's own height decides (the record's is only the driver's pruning hint); kinds we never
+            // sign are ignored by `record`.
+            if vote.height <= floor {
                 continue;
             }
             self.mine.entry((vote.height, vote.view)).or_default().record(&vote, signature, proposal);
@@ -233,6 +233,15 @@ mod tests {
         assert!(m.proposed, "a later plain re-send does not clear the proposal flag");
         assert_eq!((m.nullified, m.finalized), (None, None));
         assert_eq!(s.mine(Height(1), 3), Mine::default());
+        // The same for the other kinds (each in its own view, so no rule forbids them).
+        for (view, kind) in [(5, VoteKind::Finalize), (6, VoteKind::Nullify)] {
+            let v = vote(kind, view, b"a");
+            let before = fx.len();
+            let first = s.sign(v, false, &mut fx);
+            assert!(first.is_some());
+            assert_eq!(s.sign(v, false, &mut fx), first, "{kind:?}");
+            assert_eq!(fx.len(), before + 1, "{kind:?} persisted once");
+        }
     }
 
     #[test]
@@ -243,10 +252,16 @@ mod tests {
         s.sign(Vote { height: Height(2), ..vote(VoteKind::Nullify, 5, b"") }, false, &mut fx);
         let mut wal: Vec<WalRecord> =
             fx.into_iter().filter_map(|e| if let Effect::Persist(r) = e { Some(r) } else { None }).collect();
-        // A record filed under another height than its vote's is not ours to trust.
+        // A record filed under another height than its vote's counts at its vote's height.
         let mut misfiled = wal[0].clone();
         misfiled.height = Height(7);
         wal.push(misfiled);
+        // Votes at or below the floor (finalized heights) are not restored, whatever the record says.
+        let mut old = wal[1].clone();
+        old.height = Height(9);
+        let mut below = signer();
+        below.restore(vec![old], Height(2));
+        assert_eq!(below.last_view(Height(2)), None);
         let mut r = signer();
         r.restore(wal, Height(1));
         assert_eq!(r.last_view(Height(2)), Some(5));

@@ -113,6 +113,18 @@ impl VoteBook {
         added
     }
 
+    /// Whether validator `index` has a counted vote of `kind` in `view` (any block).
+    pub fn voted(&self, view: u64, kind: VoteKind, index: u32) -> bool {
+        let Some(v) = self.views.get(&view) else { return false };
+        let k = match kind {
+            VoteKind::Notarize => &v.notarize,
+            VoteKind::Finalize => &v.finalize,
+            VoteKind::Nullify => &v.nullify,
+            VoteKind::Propose | VoteKind::Prefer => return false,
+        };
+        k.first.contains_key(&index)
+    }
+
     /// Evidence if `vote` (a first vote of its kind) is a `Nullify` and the signer already finalized this view,
     /// or the reverse: the pair the safety argument rests on no honest validator signing.
     fn nullify_finalize(

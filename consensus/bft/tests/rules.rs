@@ -2,166 +2,12 @@
 //! the state in which a broken rule would make the engine sign, and checks that it does not (and, as a
 //! control, that it does sign when the rule allows it, so the test can fail).
 
-use std::sync::Arc;
+mod common;
 
-use cairn_bft::{BftEngine, Config, Message, leader};
-use cairn_consensus::{
-    Certificate, Effect, Engine, EvidenceKind, Input, PlainVerifier, TimerId, Vote, VoteKind,
-};
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
-
-const VIEW_TIMER: TimerId = TimerId(0);
-
-struct Fx {
-    keys: Vec<Keypair>,
-    set: Arc<ValidatorSet>,
-    chain: ChainId,
-    seed: Hash,
-    me: usize,
-    engine: BftEngine,
-    now: u64,
-}
-
-fn key_index(keys: &[Keypair], pk: PublicKey) -> usize {
-    keys.iter().position(|k| k.public() == pk).unwrap()
-}
-
-/// Four equal validators; we are one that leads none of views 0..=3 of height 1 if there is one.
-fn fixture() -> Fx {
-    let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("rules", i)).collect();
-    keys.sort_by_key(|k| k.public());
-    let set = Arc::new(
-        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
-            .unwrap(),
-    );
-    let seed = Hash::digest(b"rules");
-    let leaders: Vec<PublicKey> = (0..4).map(|v| leader(&set, &seed, Height(1), v)).collect();
-    let me = (0..4).find(|i| !leaders.contains(&keys[*i].public())).unwrap_or_else(|| {
-        (0..4)
-            .find(|i| !leaders[..2].contains(&keys[*i].public()))
-            .expect("someone leads neither of views 0, 1")
-    });
-    let chain: ChainId = "rules".parse().unwrap();
-    let mut engine = BftEngine::new(Config {
-        chain_id: chain.clone(),
-        key: keys[me].clone(),
-        seed,
-        leader_timeout: 500,
-        verifier: Arc::new(PlainVerifier),
-    });
-    let mut fx = Vec::new();
-    for h in [1, 2] {
-        engine.handle(0, Input::ValidatorSet { height: Height(h), validators: set.clone() }, &mut fx);
-    }
-    engine.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal: vec![] }, &mut fx);
-    Fx { keys, set, chain, seed, me, engine, now: 0 }
-}
-
-fn block(name: &[u8]) -> Hash {
-    Hash::digest(name)
-}
-
-impl Fx {
-    fn input(&mut self, input: Input) -> Vec<Effect> {
-        self.now += 10;
-        let mut fx = Vec::new();
-        self.engine.handle(self.now, input, &mut fx);
-        // Answer payload checks at once (every payload is valid here).
-        let verdicts: Vec<Input> = fx
-            .iter()
-            .filter_map(|e| match e {
-                Effect::VerifyPayload { height, payload, .. } => {
-                    Some(Input::PayloadVerdict { height: *height, payload: *payload, valid: true })
-                }
-                _ => None,
-            })
-            .collect();
-        for v in verdicts {
-            self.engine.handle(self.now, v, &mut fx);
-        }
-        fx
-    }
-
-    fn leader(&self, view: u64) -> usize {
-        key_index(&self.keys, leader(&self.set, &self.seed, Height(1), view))
-    }
-
-    fn from(&mut self, who: usize, msg: Message) -> Vec<Effect> {
-        let from = self.keys[who].public();
-        self.input(Input::Message { from, bytes: msg.encode() })
-    }
-
-    fn signed(
-        &self,
-        who: usize,
-        kind: VoteKind,
-        view: u64,
-        block: Hash,
-    ) -> (Vote, cairn_primitives::Signature) {
-        let vote = Vote { kind, height: Height(1), view, block };
-        (vote, vote.sign(&self.chain, &self.keys[who]))
-    }
-
-    fn proposal(&mut self, view: u64, b: Hash, justify: Vec<Certificate>) -> Vec<Effect> {
-        let l = self.leader(view);
-        let (vote, signature) = self.signed(l, VoteKind::Notarize, view, b);
-        self.from(l, Message::Proposal { vote, signature, justify })
-    }
-
-    /// A certificate of `kind` for `block` in `view`, signed by the three validators other than us.
-    fn cert(&self, kind: VoteKind, view: u64, block: Hash) -> Certificate {
-        let vote = Vote { kind, height: Height(1), view, block };
-        let mut signers: Vec<(u32, cairn_primitives::Signature)> = (0..4)
-            .filter(|i| *i != self.me)
-            .map(|i| {
-                (
-                    self.set.index_of(&self.keys[i].public()).unwrap() as u32,
-                    vote.sign(&self.chain, &self.keys[i]),
-                )
-            })
-            .collect();
-        signers.sort_by_key(|(i, _)| *i);
-        Certificate { vote, signers }
-    }
-
-    fn certificate(&mut self, kind: VoteKind, view: u64, block: Hash) -> Vec<Effect> {
-        let c = self.cert(kind, view, block);
-        let other = (self.me + 1) % 4;
-        self.from(other, Message::Certificate(c))
-    }
-
-    /// Fires the view timer until the engine is in `view` (at most a few times).
-    fn timeout_into(&mut self, view: u64) -> Vec<Effect> {
-        let mut all = Vec::new();
-        for _ in 0..4 {
-            if self.engine.status().view >= view {
-                break;
-            }
-            all.extend(self.input(Input::Timer(VIEW_TIMER)));
-        }
-        assert_eq!(self.engine.status().view, view, "could not time out into view {view}");
-        all
-    }
-}
-
-/// Our own votes in `fx` (proposals count as notarize votes).
-fn votes(fx: &[Effect]) -> Vec<Vote> {
-    fx.iter()
-        .filter_map(|e| match e {
-            Effect::Broadcast { bytes } => match Message::decode(bytes) {
-                Ok(
-                    Message::Vote { vote, .. } | Message::Proposal { vote, .. } | Message::Retry { vote, .. },
-                ) => Some(vote),
-                _ => None,
-            },
-            _ => None,
-        })
-        .collect()
-}
-
-fn voted(fx: &[Effect], kind: VoteKind, view: u64) -> Option<Hash> {
-    votes(fx).into_iter().find(|v| v.kind == kind && v.view == view).map(|v| v.block)
-}
+use cairn_bft::{Message, leader};
+use cairn_consensus::{Effect, Engine, EvidenceKind, Input, VoteKind};
+use cairn_primitives::{Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
+use common::*;
 
 #[test]
 fn fresh_proposal_that_skips_a_notarized_view_is_not_notarized() {
@@ -311,79 +157,76 @@ fn certificate_signers_are_checked_for_evidence_too() {
     assert_eq!(evidence(&fx), vec![EvidenceKind::NullifyFinalize]);
 }
 
-// ---------------------------------------------------------------- liveness rules
-
 #[test]
-fn finalization_far_ahead_in_views_is_accepted() {
+fn a_stored_notarization_of_another_block_does_not_justify() {
+    // Two notarizations of one view need more than a third of Byzantine weight; even then the proposal's
+    // pointer must name the block we hold as notarized.
     let mut f = fixture();
-    let fx = f.certificate(VoteKind::Finalize, 1_000, block(b"A"));
-    assert!(fx.iter().any(|e| matches!(e, Effect::Finalized(d) if d.height == Height(1))), "{fx:?}");
-    assert_eq!(f.engine.status().height, Height(2));
-    // A notarization that far ahead is still refused (it would let a peer grow our vote book).
-    let mut g = fixture();
-    g.certificate(VoteKind::Notarize, 1_000, block(b"A"));
-    assert_eq!(g.engine.dropped().far_future, 1);
-}
-
-fn view_timer_at(fx: &[Effect]) -> Option<u64> {
-    fx.iter().rev().find_map(|e| match e {
-        Effect::SetTimer { id, at } if *id == VIEW_TIMER => Some(*at),
-        _ => None,
-    })
-}
-
-#[test]
-fn timeouts_back_off_per_failed_view_and_reset_on_progress() {
-    let mut f = fixture();
-    let mut waits = Vec::new();
-    for view in 0..6 {
-        // The view's leader is alive (we hear its nullify), so the failure says our timeout is too short.
-        let l = f.leader(view);
-        if l != f.me {
-            let (v, s) = f.signed(l, VoteKind::Nullify, view, Hash::ZERO);
-            f.from(l, Message::Vote { vote: v, signature: s });
-        }
-        let fx = f.certificate(VoteKind::Nullify, view, Hash::ZERO);
-        waits.push(view_timer_at(&fx).unwrap() - f.now);
-    }
-    assert_eq!(waits, vec![1_000, 2_000, 4_000, 8_000, 8_000, 8_000]);
-    // A notarization is progress: the next view is back at one leader timeout.
-    f.certificate(VoteKind::Notarize, 6, block(b"A"));
-    let l = f.leader(6);
-    if l != f.me {
-        let (v, s) = f.signed(l, VoteKind::Nullify, 6, Hash::ZERO);
-        f.from(l, Message::Vote { vote: v, signature: s });
-    }
-    let fx = f.certificate(VoteKind::Nullify, 6, Hash::ZERO);
-    assert_eq!(view_timer_at(&fx).unwrap() - f.now, 1_000, "one failed view since the notarization");
-}
-
-#[test]
-fn views_of_leaders_never_heard_from_do_not_back_off() {
-    let mut f = fixture();
-    for view in 0..4 {
-        let fx = f.certificate(VoteKind::Nullify, view, Hash::ZERO);
-        assert_eq!(view_timer_at(&fx).unwrap() - f.now, 500, "view {view}");
-    }
-}
-
-#[test]
-fn after_nullifying_a_view_its_notarization_moves_us_on_at_once() {
-    let mut f = fixture();
-    let a = block(b"A");
-    f.proposal(0, a, vec![]);
-    for _ in 0..3 {
-        if f.engine.status().view > 0
-            || voted(&f.input(Input::Timer(VIEW_TIMER)), VoteKind::Nullify, 0).is_some()
-        {
-            break;
-        }
-    }
-    assert_eq!(f.engine.status().view, 0);
+    let (a, c) = (block(b"A"), block(b"C"));
     f.certificate(VoteKind::Notarize, 0, a);
-    assert_eq!(f.engine.status().view, 1, "we cannot finalize view 0; wait in view 1 instead");
-    // The re-proposal of A in view 1 is notarized and, once notarized, finalized.
-    let just = f.cert(VoteKind::Notarize, 0, a);
-    assert_eq!(voted(&f.proposal(1, a, vec![just]), VoteKind::Notarize, 1), Some(a));
-    assert_eq!(voted(&f.certificate(VoteKind::Notarize, 1, a), VoteKind::Finalize, 1), Some(a));
+    f.timeout_into(1);
+    let forged = f.cert(VoteKind::Notarize, 0, c);
+    let fx = f.proposal(1, c, vec![forged]);
+    assert_eq!(voted(&fx, VoteKind::Notarize, 1), None, "{fx:?}");
+}
+
+/// As leader of view 2: what we propose depends on what ended views 0 and 1 (the Simplex justification rule).
+#[test]
+fn leader_extends_the_latest_notarization_or_builds_fresh() {
+    let lead2 = |keys: &[Keypair], _: &[PublicKey]| {
+        let set =
+            ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
+                .unwrap();
+        let l = leader(&set, &Hash::digest(b"rules"), Height(1), 2);
+        keys.iter().position(|k| k.public() == l).unwrap()
+    };
+    let (a, b) = (block(b"A"), block(b"B"));
+    let null = |v| (VoteKind::Nullify, v, Hash::ZERO);
+    /// Certificates delivered; the block re-proposed (if any) and its justification; whether a fresh block is built.
+    type Case = (Vec<(VoteKind, u64, Hash)>, Option<Hash>, Vec<(VoteKind, u64)>, bool);
+    let cases: Vec<Case> = vec![
+        // Both views nullified: a fresh block.
+        (vec![null(0), null(1)], None, vec![], true),
+        // View 0 notarized A (not nullified), view 1 nullified: re-propose A with both certificates.
+        (
+            vec![(VoteKind::Notarize, 0, a), null(1)],
+            Some(a),
+            vec![(VoteKind::Notarize, 0), (VoteKind::Nullify, 1)],
+            false,
+        ),
+        // A notarized in 0, B in 1: the latest one, B.
+        (
+            vec![(VoteKind::Notarize, 0, a), null(0), (VoteKind::Notarize, 1, b), null(1)],
+            Some(b),
+            vec![(VoteKind::Notarize, 1)],
+            false,
+        ),
+    ];
+    for (certs, expect, justify, fresh) in cases {
+        let mut f = fixture_as(lead2);
+        let mut fx = Vec::new();
+        for (k, v, blk) in &certs {
+            fx.extend(f.certificate(*k, *v, *blk));
+        }
+        assert_eq!(f.engine.status().view, 2, "{certs:?}");
+        assert_eq!(builds(&fx, 2), fresh, "{certs:?}: {fx:?}");
+        match expect {
+            Some(blk) => assert_eq!(proposed(&fx), Some((blk, justify)), "{certs:?}"),
+            None => assert_eq!(proposed(&fx), None, "{certs:?}"),
+        }
+    }
+    // Once we proposed, nothing asks for a second block in the view (e.g. when the view's notarization comes).
+    let mut f = fixture_as(lead2);
+    f.certificate(VoteKind::Nullify, 0, Hash::ZERO);
+    assert!(builds(&f.certificate(VoteKind::Nullify, 1, Hash::ZERO), 2));
+    let c = block(b"C");
+    let fx = f.input(Input::PayloadBuilt { height: Height(1), view: 2, payload: c });
+    assert_eq!(proposed(&fx).map(|p| p.0), Some(c));
+    let fx = f.certificate(VoteKind::Notarize, 2, c);
+    assert!(!builds(&fx, 2) && proposed(&fx).is_none(), "{fx:?}");
+    // Only view 1 is known nullified (view 0 undecided): nothing may be proposed in view 2.
+    let mut f = fixture_as(lead2);
+    let fx = f.certificate(VoteKind::Nullify, 1, Hash::ZERO);
+    assert_eq!(f.engine.status().view, 2);
+    assert!(!builds(&fx, 2) && proposed(&fx).is_none(), "{fx:?}");
 }

@@ -1,7 +1,7 @@
 //! Processing costs, so reported latencies include what a node spends besides waiting on links: CPU time to
 //! sign and verify signatures and to build and check payloads (one serial CPU per node), and the time a
 //! node's uplink needs to put bytes on the wire (a broadcast to `n - 1` peers is `n - 1` sends in a row).
-//! Times are kept in microseconds per node; events still fire on whole milliseconds (rounded up).
+//! Times are kept in microseconds per node; events still fire on whole milliseconds (rounded to the nearest).
 
 use cairn_consensus::Time;
 use serde::Serialize;
@@ -70,8 +70,10 @@ pub(crate) struct Clock {
     uplink_free_us: u64,
 }
 
-fn ceil_ms(us: u64) -> Time {
-    us.div_ceil(1_000)
+/// Events fire on whole milliseconds: round to the nearest one (rounding up would add up to 1 ms per hop, and
+/// turn every delivery into two events).
+fn to_ms(us: u64) -> Time {
+    us.saturating_add(500) / 1_000
 }
 
 impl Clock {
@@ -79,7 +81,7 @@ impl Clock {
     pub fn run(&mut self, now: Time, work_us: u64) -> Time {
         let start = self.cpu_free_us.max(now.saturating_mul(1_000));
         self.cpu_free_us = start.saturating_add(work_us);
-        ceil_ms(self.cpu_free_us).max(now)
+        to_ms(self.cpu_free_us).max(now)
     }
 
     /// Puts `bytes` on the uplink once the CPU has finished what it is doing; returns the millisecond the
@@ -88,7 +90,7 @@ impl Clock {
         let start = self.uplink_free_us.max(self.cpu_free_us).max(now.saturating_mul(1_000));
         let wire_us = bytes.saturating_mul(8_000_000).checked_div(uplink_bps).unwrap_or(0);
         self.uplink_free_us = start.saturating_add(wire_us);
-        ceil_ms(self.uplink_free_us).max(now)
+        to_ms(self.uplink_free_us).max(now)
     }
 }
 
@@ -100,8 +102,9 @@ mod tests {
     fn cpu_and_uplink_queue_up() {
         let mut c = Clock::default();
         assert_eq!(c.run(10, 0), 10);
-        assert_eq!(c.run(10, 1_500), 12, "1.5 ms of work from 10 ms ends in ms 12 (rounded up)");
-        assert_eq!(c.run(10, 400), 12, "queued behind the first job: done at 11.9 ms");
+        assert_eq!(c.run(10, 300), 10, "0.3 ms of work is done within ms 10");
+        assert_eq!(c.run(10, 1_200), 12, "queued behind it: 11.5 ms rounds to 12");
+        assert_eq!(c.run(10, 400), 12, "queued behind both: done at 11.9 ms");
         // 125 kB at 1 Gbit/s is 1 ms on the wire, after the CPU is free (11.9 ms).
         assert_eq!(c.send(10, 125_000, 1_000_000_000), 13);
         assert_eq!(c.send(10, 125_000, 1_000_000_000), 14);

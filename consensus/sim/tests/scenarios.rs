@@ -173,9 +173,9 @@ fn nullify_and_finalize_signers() {
 #[test]
 fn twins_below_a_third() {
     let r = sim(&seven(20).with_byzantine(2, Behaviour::Twins));
+    // Each honest node hears one copy only, so the twins' double votes surface as evidence only when a
+    // certificate crosses sides (not asserted: certificates now travel only to validators that miss them).
     assert_live_and_safe(&r, 20);
-    // A twinned leader's two engines build different payloads: two proposals for one view.
-    assert!(r.evidence > 0);
     let r = sim(&SimConfig { exec_delay: 300, loss: 0.05, ..seven(20).with_byzantine(2, Behaviour::Twins) });
     assert_live_and_safe(&r, 20);
 }

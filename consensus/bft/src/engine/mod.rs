@@ -28,6 +28,8 @@ use crate::wire::Message;
 const VIEW_TIMER: TimerId = TimerId(0);
 /// Re-sends our latest vote of the view while it has not led to a certificate (lossy links).
 const RETRY_TIMER: TimerId = TimerId(1);
+/// Sends the certificates formed a little earlier to the validators we help that still seem to miss them.
+const GOSSIP_TIMER: TimerId = TimerId(2);
 /// Votes for views further ahead than this are dropped (bounds the vote book against spam).
 pub const MAX_VIEW_AHEAD: u64 = 64;
 /// Messages for the next two heights are buffered up to this many (a peer may finalize a little before us).
@@ -102,6 +104,8 @@ pub struct BftEngine {
     replies: BTreeMap<PublicKey, (Time, u32)>,
     /// The last height at which we counted a vote from each validator (silent-leader detection).
     heard: BTreeMap<PublicKey, Height>,
+    /// Certificates formed from our votes, waiting for `GOSSIP_TIMER` (see `catchup::gossip`).
+    pending_gossip: Vec<(Time, Certificate)>,
     /// Views that ended in a nullification since the last notarization or finalization (timeout back-off).
     failed_views: u32,
     dropped: DropCounters,
@@ -127,6 +131,7 @@ impl BftEngine {
             replies: BTreeMap::new(),
             heard: BTreeMap::new(),
             failed_views: 0,
+            pending_gossip: Vec::new(),
             dropped: DropCounters::default(),
         }
     }
@@ -228,6 +233,8 @@ impl Engine for BftEngine {
             Input::Timer(id) => {
                 if id == VIEW_TIMER {
                     self.on_timer(now, fx);
+                } else if id == GOSSIP_TIMER {
+                    self.flush_gossip(now, fx);
                 } else if id == RETRY_TIMER {
                     self.on_retry(now, fx);
                 }

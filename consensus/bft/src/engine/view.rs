@@ -188,7 +188,7 @@ impl BftEngine {
             fx.push(Effect::Evidence(e));
         }
         if let Some(cert) = &added.certificate {
-            self.gossip(cert, fx);
+            self.gossip(now, cert.clone(), fx);
         }
         if let Some(cert) = added.certificate {
             self.apply_certificate(now, cert, None, fx);

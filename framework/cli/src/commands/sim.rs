@@ -35,7 +35,8 @@ pub struct Args {
     /// How many nodes are Byzantine.
     #[arg(long, default_value_t = 0)]
     byzantine: usize,
-    /// What the Byzantine nodes do: silent, equivocate, conflict, null, random, impersonate (bft), balance (snow).
+    /// What the Byzantine nodes do: silent, equivocate, conflict, null, random, impersonate, unjustified,
+    /// nullify_and_finalize, twins (bft), balance (snow).
     #[arg(long, default_value = "silent")]
     behaviour: String,
     /// A partition: `0-2|3-6@2000..6000` (node ranges) or `halves@2000..6000` (ms). Repeatable.
