@@ -5,6 +5,7 @@ mod cache;
 mod config;
 mod error;
 mod protocol;
+mod queue;
 mod report;
 mod sim;
 mod snow;
