@@ -477,8 +477,11 @@ impl SnowEngine {
             }
         };
         let height = self.height();
+        // Anyone may ask (full nodes and validators that left follow the chain by polling); everything else must
+        // come from a validator of the current or next height.
         let member = |h: Height| self.set(h).is_some_and(|(_, s)| s.index_of(&from).is_some());
-        if !member(height) && !member(height.next()) {
+        let question = matches!(message, Message::Query { .. } | Message::Fetch { .. });
+        if !question && !member(height) && !member(height.next()) {
             self.dropped.unknown_sender += 1;
             return;
         }
