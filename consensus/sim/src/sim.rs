@@ -491,11 +491,11 @@ impl<'a> Simulation<'a> {
             }
         };
         let views: Vec<u64> =
-            self.decided.range(Height(1)..=Height(decided)).map(|(_, (_, views, _))| *views).collect();
+            self.decided.range(Height(1)..Height(decided + 1)).map(|(_, (_, views, _))| *views).collect();
         let mut previous = 0;
         let intervals: Vec<u64> = self
             .decided
-            .range(Height(1)..=Height(decided))
+            .range(Height(1)..Height(decided + 1))
             .map(|(_, (_, _, at))| {
                 let gap = at.saturating_sub(previous);
                 previous = *at;
@@ -537,7 +537,7 @@ impl<'a> Simulation<'a> {
             virtual_time_ms: self.now,
             network: self.net.clone(),
             engine_drops: drops,
-            fallbacks: self.fallback_heights.range(Height(1)..=Height(decided)).count() as u64,
+            fallbacks: self.fallback_heights.range(Height(1)..Height(decided + 1)).count() as u64,
             evidence: self.evidence.len() as u64,
             evidence_against_honest: self.evidence_against_honest,
             audit_digest: self.digest.clone().finalize().to_hex().to_string(),
