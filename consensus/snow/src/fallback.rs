@@ -360,6 +360,7 @@ impl SnowEngine {
         self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fb_on_propose(
         &mut self,
         now: Time,
