@@ -270,19 +270,11 @@ impl SnowEngine {
         let view = c.vote.view;
         match c.vote.kind {
             VoteKind::Notarize => {
+                // Every vote is broadcast, so every node assembles this certificate itself: it is not re-broadcast
+                // (that would be n² certificates of ~2n/3 signatures each); it travels in re-proposals.
                 if self.fb.lock.as_ref().is_none_or(|l| l.vote.view < view) {
                     out.push(Effect::Persist(wal_record(c.vote.height, &WalEntry::Locked(c.clone()))));
                     self.fb.lock = Some(c.clone());
-                    let header = self
-                        .tree
-                        .header(&c.vote.block)
-                        .copied()
-                        .or_else(|| self.fb.headers.get(&c.vote.block).copied());
-                    if let Some(header) = header {
-                        out.push(Effect::Broadcast {
-                            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
-                        });
-                    }
                 }
                 let mine = self.fb.mine.get(&view).copied().unwrap_or_default();
                 if self.fb.active && view == self.fb.view && mine.nullify.is_none() && mine.finalize.is_none()
@@ -309,10 +301,8 @@ impl SnowEngine {
     }
 
     fn fb_finalize(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
+        // Not broadcast either: peers assemble it from the votes, and stragglers get `Finalize` votes on demand.
         let Some(header) = self.tree.accept(&c.vote.block) else { return };
-        out.push(Effect::Broadcast {
-            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
-        });
         self.last_fallback = Some((header, c.clone()));
         self.finalized(now, vec![header], Some(c), out);
     }
@@ -476,6 +466,15 @@ impl SnowEngine {
             || needs_header != header.is_some()
         {
             self.dropped.malformed += 1;
+            return;
+        }
+        let known = match c.vote.kind {
+            VoteKind::Notarize => self.fb.lock.as_ref().is_some_and(|l| l.vote.view >= c.vote.view),
+            VoteKind::Nullify => self.fb.nullifications.contains_key(&c.vote.view),
+            _ => false,
+        };
+        if known {
+            self.dropped.stale += 1;
             return;
         }
         let Some((set, _)) = self.set(c.vote.height).cloned() else { return };
