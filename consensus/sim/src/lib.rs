@@ -6,6 +6,7 @@ mod config;
 mod costs;
 mod error;
 mod protocol;
+mod queue;
 mod report;
 mod sim;
 mod snow;

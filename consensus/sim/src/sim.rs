@@ -1,8 +1,7 @@
 //! The discrete-event loop: a priority queue of (virtual time, sequence number) events, one seeded RNG, and
 //! the nodes' engines. Nothing here reads a clock or iterates a hash map, so a seed fixes the whole run.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cache::SharedVerifier;
 use crate::costs::Clock;
+use crate::queue::EventQueue;
 use crate::report::{NetworkCounters, Percentiles, Report, round3};
 use crate::{Behaviour, Error, Latency, NodeContext, Protocol, SimConfig};
 
@@ -55,30 +55,6 @@ enum Kind {
         block: Hash,
         incarnation: u64,
     },
-}
-
-struct Event {
-    at: Time,
-    seq: u64,
-    kind: Kind,
-}
-
-impl PartialEq for Event {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Event {}
-impl PartialOrd for Event {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Event {
-    // Reversed: BinaryHeap is a max-heap, the simulator wants the earliest event.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.seq).cmp(&(self.at, self.seq))
-    }
 }
 
 struct Node {
@@ -141,8 +117,11 @@ pub struct Simulation<'a> {
     cfg: SimConfig,
     protocol: &'a dyn Protocol,
     nodes: Vec<Node>,
-    index_of: BTreeMap<PublicKey, usize>,
-    queue: BinaryHeap<Event>,
+    /// Key → node index. A hash map is fine here: it is only looked up, never iterated.
+    index_of: HashMap<PublicKey, usize>,
+    /// Reused buffers of `drive` (no allocation per event).
+    buffers: Vec<(VecDeque<Input>, Vec<Effect>)>,
+    queue: EventQueue<Kind>,
     seq: u64,
     generation: u64,
     rng: ChaCha8Rng,
@@ -254,7 +233,8 @@ impl<'a> Simulation<'a> {
             protocol,
             nodes,
             index_of,
-            queue: BinaryHeap::new(),
+            buffers: Vec::new(),
+            queue: EventQueue::default(),
             seq: 0,
             generation: 0,
             now: 0,
@@ -287,7 +267,7 @@ impl<'a> Simulation<'a> {
 
     fn push(&mut self, at: Time, kind: Kind) {
         self.seq += 1;
-        self.queue.push(Event { at, seq: self.seq, kind });
+        self.queue.push(at, self.seq, kind);
     }
 
     /// The validator set deciding `height`.
@@ -325,12 +305,27 @@ impl<'a> Simulation<'a> {
 
     /// Feeds `inputs` (and whatever they cause locally: payloads, verdicts, validator sets) to node `i`.
     fn drive(&mut self, i: usize, inputs: Vec<Input>) {
-        let mut queue: VecDeque<Input> = inputs.into();
-        let mut effects = Vec::new();
+        let (mut queue, mut effects) = self.buffers.pop().unwrap_or_default();
+        queue.clear();
+        queue.extend(inputs);
+        self.drive_queue(i, &mut queue, &mut effects);
+        self.buffers.push((queue, effects));
+    }
+
+    /// Delivers one input without allocating (the hot path: every message).
+    fn drive_one(&mut self, i: usize, input: Input) {
+        let (mut queue, mut effects) = self.buffers.pop().unwrap_or_default();
+        queue.clear();
+        queue.push_back(input);
+        self.drive_queue(i, &mut queue, &mut effects);
+        self.buffers.push((queue, effects));
+    }
+
+    fn drive_queue(&mut self, i: usize, queue: &mut VecDeque<Input>, effects: &mut Vec<Effect>) {
         while let Some(input) = queue.pop_front() {
             let Some(engine) = self.nodes[i].engine.as_mut() else { return };
             effects.clear();
-            engine.handle(self.now, input, &mut effects);
+            engine.handle(self.now, input, effects);
             if self.nodes[i].torn_pending && effects.iter().any(|e| matches!(e, Effect::Persist(_))) {
                 // Perform what came before the first record, write every record, drop the rest, and die.
                 let mut persisted = false;
@@ -340,7 +335,7 @@ impl<'a> Simulation<'a> {
                             persisted = true;
                             self.nodes[i].wal.push(record);
                         }
-                        other if !persisted => self.perform(i, other, &mut queue),
+                        other if !persisted => self.perform(i, other, queue),
                         _ => {}
                     }
                 }
@@ -348,7 +343,7 @@ impl<'a> Simulation<'a> {
                 return;
             }
             for effect in effects.drain(..) {
-                self.perform(i, effect, &mut queue);
+                self.perform(i, effect, queue);
             }
         }
     }
@@ -555,7 +550,7 @@ impl<'a> Simulation<'a> {
             }
             self.now = event.at;
             self.digest.update(&event.at.to_le_bytes());
-            match event.kind {
+            match event.item {
                 Kind::Deliver { to, from, bytes } => {
                     if self.nodes[to].engine.is_none() {
                         self.net.to_crashed += 1;
@@ -578,13 +573,13 @@ impl<'a> Simulation<'a> {
                         continue;
                     }
                     let from = self.nodes[from].ctx.key.public();
-                    self.drive(to, vec![Input::Message { from, bytes }]);
+                    self.drive_one(to, Input::Message { from, bytes });
                 }
                 Kind::Timer { node, id, generation } => {
                     if self.nodes[node].timers.get(&id) == Some(&generation) {
                         self.nodes[node].timers.remove(&id);
                         self.digest.update(&[4]);
-                        self.drive(node, vec![Input::Timer(id)]);
+                        self.drive_one(node, Input::Timer(id));
                     }
                 }
                 Kind::Crash { node, torn } => {
@@ -683,7 +678,7 @@ impl<'a> Simulation<'a> {
             virtual_time_ms: self.now,
             network: self.net.clone(),
             engine_drops: drops,
-            fallbacks: self.fallback_heights.range(Height(1)..=Height(decided)).count() as u64,
+            fallbacks: self.fallback_heights.range(Height(1)..Height(decided + 1)).count() as u64,
             evidence: self.evidence.len() as u64,
             evidence_against_honest: self.evidence_against_honest,
             audit_digest: self.digest.clone().finalize().to_hex().to_string(),

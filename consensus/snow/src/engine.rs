@@ -303,14 +303,14 @@ impl SnowEngine {
             return;
         };
         let height = self.polls[pos].height;
-        let Some(index) = self.set(height).and_then(|(s, _)| s.index_of(from)) else {
+        let Some(index) = self.set(height).and_then(|(_, s)| s.index_of(from)) else {
             self.dropped.unknown_sender += 1;
             return;
         };
         let supports = self.tree.supports(&block, &self.polls[pos].block);
         let alpha_c = self.scaled(height).alpha_c;
         let p = &mut self.polls[pos];
-        if p.done || !p.answer(index as u32, block, supports) {
+        if p.done || !p.answer(index, block, supports) {
             self.dropped.stale += 1;
             return;
         }
@@ -477,8 +477,11 @@ impl SnowEngine {
             }
         };
         let height = self.height();
-        let member = |h: Height| self.set(h).is_some_and(|(s, _)| s.contains(&from));
-        if !member(height) && !member(height.next()) {
+        // Anyone may ask (full nodes and validators that left follow the chain by polling); everything else must
+        // come from a validator of the current or next height.
+        let member = |h: Height| self.set(h).is_some_and(|(_, s)| s.index_of(&from).is_some());
+        let question = matches!(message, Message::Query { .. } | Message::Fetch { .. });
+        if !question && !member(height) && !member(height.next()) {
             self.dropped.unknown_sender += 1;
             return;
         }

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_bft::{VoteBook, leader};
+use cairn_consensus::EvidenceKind;
 use cairn_consensus::{Certificate, Effect, Time, Vote, VoteKind};
 use cairn_primitives::{Hash, Height, PublicKey, Signature};
 
@@ -240,7 +241,10 @@ impl SnowEngine {
                 jump = Some(vote.view);
             }
         }
-        if let Some(e) = added.evidence {
+        // Only double votes are misbehaviour here. The BFT engine also proves Nullify(v) + Finalize(v), but in this
+        // fallback a node that already finalized a height by sampling signs Finalize for that block in a straggler's
+        // view (help), whatever it signed there before; that pair is allowed by this protocol.
+        if let Some(e) = added.evidence.filter(|e| e.kind() == Some(EvidenceKind::Equivocation)) {
             out.push(Effect::Evidence(e));
         }
         if let Some(c) = added.certificate {
@@ -270,19 +274,11 @@ impl SnowEngine {
         let view = c.vote.view;
         match c.vote.kind {
             VoteKind::Notarize => {
+                // Every vote is broadcast, so every node assembles this certificate itself: it is not re-broadcast
+                // (that would be n² certificates of ~2n/3 signatures each); it travels in re-proposals.
                 if self.fb.lock.as_ref().is_none_or(|l| l.vote.view < view) {
                     out.push(Effect::Persist(wal_record(c.vote.height, &WalEntry::Locked(c.clone()))));
                     self.fb.lock = Some(c.clone());
-                    let header = self
-                        .tree
-                        .header(&c.vote.block)
-                        .copied()
-                        .or_else(|| self.fb.headers.get(&c.vote.block).copied());
-                    if let Some(header) = header {
-                        out.push(Effect::Broadcast {
-                            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
-                        });
-                    }
                 }
                 let mine = self.fb.mine.get(&view).copied().unwrap_or_default();
                 if self.fb.active && view == self.fb.view && mine.nullify.is_none() && mine.finalize.is_none()
@@ -309,10 +305,8 @@ impl SnowEngine {
     }
 
     fn fb_finalize(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
+        // Not broadcast either: peers assemble it from the votes, and stragglers get `Finalize` votes on demand.
         let Some(header) = self.tree.accept(&c.vote.block) else { return };
-        out.push(Effect::Broadcast {
-            bytes: Message::FbCert { header: Some(header), certificate: c.clone() }.encode(),
-        });
         self.last_fallback = Some((header, c.clone()));
         self.finalized(now, vec![header], Some(c), out);
     }
@@ -360,6 +354,7 @@ impl SnowEngine {
         self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
     }
 
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fb_on_propose(
         &mut self,
         now: Time,
@@ -475,6 +470,15 @@ impl SnowEngine {
             || needs_header != header.is_some()
         {
             self.dropped.malformed += 1;
+            return;
+        }
+        let known = match c.vote.kind {
+            VoteKind::Notarize => self.fb.lock.as_ref().is_some_and(|l| l.vote.view >= c.vote.view),
+            VoteKind::Nullify => self.fb.nullifications.contains_key(&c.vote.view),
+            _ => false,
+        };
+        if known {
+            self.dropped.stale += 1;
             return;
         }
         let Some((set, _)) = self.set(c.vote.height).cloned() else { return };

@@ -167,9 +167,19 @@ impl Tree {
         if height <= self.root.0 {
             return self.finalized_at(height).unwrap_or(Hash::ZERO);
         }
-        let path = self.preferred_path();
-        let index = (height.0 - self.root.0.0 - 1) as usize;
-        path.get(index).or(path.last()).copied().unwrap_or(self.root.1)
+        // Walk the preferred chain without allocating (this runs for every poll we answer).
+        let mut node = self.root.1;
+        let mut at = self.root.0;
+        while at < height {
+            match self.instances.get(&node) {
+                Some(inst) => {
+                    node = inst.preference;
+                    at = at.next();
+                }
+                None => break,
+            }
+        }
+        node
     }
 
     /// Headers from `from` up to `block` (known, processing or finalized), oldest first, at most `max`.

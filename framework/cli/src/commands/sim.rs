@@ -5,13 +5,14 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use cairn_sim::{Behaviour, Bft, Crash, Latency, Partition, Report, SimConfig};
+use cairn_sim::{Behaviour, Bft, Crash, Latency, Partition, Protocol, Report, SimConfig, Snow};
+use cairn_snow::Params;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum EngineArg {
     /// Simplex-family BFT with rotating leaders (cairn-bft).
     Bft,
-    /// Snowman-family sampling (not built yet).
+    /// Snowman-family sampling with a quorum fallback (cairn-snow).
     Snow,
 }
 
@@ -57,6 +58,18 @@ pub struct Args {
     /// Give up at this virtual time in ms (default: decisions × 10 s + 60 s).
     #[arg(long, default_value_t = 0)]
     max_time: u64,
+    /// (snow) Fraction of honest nodes that each crash once between 1 s and 11 s and restart 2 s later.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
+    /// (snow) Peers sampled per poll (default 20).
+    #[arg(long)]
+    k: Option<u32>,
+    /// (snow) Votes of k that switch preference and count toward confidence (default 15).
+    #[arg(long)]
+    alpha: Option<u32>,
+    /// (snow) Consecutive successful polls that finalize (default 20).
+    #[arg(long)]
+    beta: Option<u32>,
     /// Print one JSON object on stdout.
     #[arg(long)]
     json: bool,
@@ -79,23 +92,26 @@ fn parse_crash(s: &str) -> anyhow::Result<Crash> {
 }
 
 fn config(args: &Args) -> anyhow::Result<SimConfig> {
-    if args.engine == EngineArg::Snow {
-        bail!(
-            "the snow (sampling) engine is not built yet (consensus/snow is a later issue); use --engine bft"
-        );
-    }
     let behaviour: Behaviour = args.behaviour.parse()?;
-    if behaviour == Behaviour::Balance {
+    if args.engine == EngineArg::Bft && behaviour == Behaviour::Balance {
         bail!(
             "the bft engine has no `balance` behaviour (answering polls with the minority preference only exists \
              in sampling engines); choose silent, equivocate, conflict, null, random or impersonate"
         );
     }
+    if args.engine == EngineArg::Bft
+        && (args.churn > 0.0 || args.k.is_some() || args.alpha.is_some() || args.beta.is_some())
+    {
+        bail!("--churn, --k, --alpha and --beta apply to --engine snow only");
+    }
+    if !(0.0..=1.0).contains(&args.churn) {
+        bail!("--churn must be a fraction in [0, 1], got {}", args.churn);
+    }
     let latency: Latency = args.latency.parse()?;
     let partitions =
         args.partition.iter().map(|p| Partition::parse(p, args.nodes)).collect::<Result<Vec<_>, _>>()?;
     let crashes = args.crash.iter().map(|c| parse_crash(c)).collect::<anyhow::Result<Vec<_>>>()?;
-    let cfg = SimConfig {
+    let mut cfg = SimConfig {
         nodes: args.nodes,
         latency,
         jitter: args.jitter,
@@ -109,6 +125,8 @@ fn config(args: &Args) -> anyhow::Result<SimConfig> {
         ..SimConfig::default()
     }
     .with_byzantine(args.byzantine, behaviour);
+    let skip: Vec<usize> = (0..args.byzantine).collect();
+    cfg.crashes.extend(cairn_sim::churn(args.nodes, args.churn, args.seed, &skip, 1_000, 10_000, 2_000));
     cfg.validate()?;
     Ok(cfg)
 }
@@ -126,7 +144,25 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         bar
     });
     let started = std::time::Instant::now();
-    let report = cairn_sim::run(&Bft, &cfg, &mut |decided| {
+    let snow;
+    let protocol: &dyn Protocol = match args.engine {
+        EngineArg::Bft => &Bft,
+        EngineArg::Snow => {
+            let d = Params::default();
+            let params = Params {
+                k: args.k.unwrap_or(d.k),
+                alpha_p: args.alpha.unwrap_or(d.alpha_p),
+                alpha_c: args.alpha.unwrap_or(d.alpha_c),
+                beta: args.beta.unwrap_or(d.beta),
+                concurrent: d.concurrent.min(args.beta.unwrap_or(d.beta)),
+                ..d
+            };
+            params.validate().map_err(|e| anyhow::anyhow!("{e} (check --k, --alpha, --beta)"))?;
+            snow = Snow::new(params);
+            &snow
+        }
+    };
+    let report = cairn_sim::run(protocol, &cfg, &mut |decided| {
         if let Some(bar) = &bar {
             bar.set_position(decided);
         }
@@ -158,7 +194,7 @@ fn print_human(r: &Report, wall: std::time::Duration) {
         "finality (ms)      p50 {} · p95 {} · p99 {} · max {} · mean {}",
         f.p50, f.p95, f.p99, f.max, f.mean
     );
-    println!("views per decision {}", r.views_per_decision);
+    println!("views per decision {} · fallbacks {}", r.views_per_decision, r.fallbacks);
     println!(
         "per node/decision  {} msgs · {} bytes",
         r.msgs_per_node_per_decision, r.bytes_per_node_per_decision

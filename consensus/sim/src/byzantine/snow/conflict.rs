@@ -7,7 +7,8 @@ use crate::NodeContext;
 use crate::byzantine::{halves, send_all};
 
 /// As a proposer, signs two blocks for its slot and sends one to each half of the network (an equivocation
-/// honest nodes report as evidence); otherwise behaves honestly.
+/// honest nodes report as evidence), and answers every poll with the block the poller already prefers, which
+/// reinforces whatever split it created. Otherwise behaves honestly.
 pub struct Conflict {
     inner: SnowEngine,
     index: usize,
@@ -32,6 +33,12 @@ impl Conflict {
 
 impl Engine for Conflict {
     fn handle(&mut self, now: Time, input: Input, effects: &mut Vec<Effect>) {
+        if let Input::Message { from, bytes } = &input
+            && let Ok(Message::Query { poll, block, .. }) = Message::decode(bytes)
+        {
+            effects.push(Effect::Send { to: *from, bytes: Message::Chit { poll, block }.encode() });
+            return;
+        }
         self.buf.clear();
         self.inner.handle(now, input, &mut self.buf);
         for effect in std::mem::take(&mut self.buf) {

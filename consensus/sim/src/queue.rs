@@ -1,0 +1,133 @@
+//! The event queue: a calendar of one-millisecond buckets over a sliding window, with a binary heap for events
+//! beyond it. Pops in exactly the order of a binary heap on (time, sequence number) — same runs, same digests —
+//! but without a heap's O(log n) cache misses per event, which dominated 10,000-node runs.
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, VecDeque};
+
+use cairn_consensus::Time;
+
+/// Width of the calendar in milliseconds (a power of two). Messages and poll timers land inside it.
+const WINDOW: u64 = 4096;
+
+/// An item with its time and its global sequence number (sequence numbers increase with every push).
+pub struct Timed<T> {
+    pub at: Time,
+    pub seq: u64,
+    pub item: T,
+}
+
+impl<T> PartialEq for Timed<T> {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+impl<T> Eq for Timed<T> {}
+impl<T> PartialOrd for Timed<T> {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl<T> Ord for Timed<T> {
+    // Reversed: BinaryHeap is a max-heap, we want the earliest.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.seq).cmp(&(self.at, self.seq))
+    }
+}
+
+/// Invariant: bucket `t % WINDOW` holds the events at time `t` for `t` in `[base, base + WINDOW)`, in sequence
+/// order; `overflow` holds every later event. Overflow events move into their bucket as soon as the window
+/// reaches them, before any direct push can land there, so buckets stay in sequence order.
+pub struct EventQueue<T> {
+    buckets: Vec<VecDeque<Timed<T>>>,
+    base: Time,
+    in_window: usize,
+    overflow: BinaryHeap<Timed<T>>,
+}
+
+impl<T> Default for EventQueue<T> {
+    fn default() -> Self {
+        EventQueue {
+            buckets: (0..WINDOW).map(|_| VecDeque::new()).collect(),
+            base: 0,
+            in_window: 0,
+            overflow: BinaryHeap::new(),
+        }
+    }
+}
+
+impl<T> EventQueue<T> {
+    /// Adds an event; `at` below the current time is treated as now.
+    pub fn push(&mut self, at: Time, seq: u64, item: T) {
+        let at = at.max(self.base);
+        if at < self.base + WINDOW {
+            self.buckets[(at % WINDOW) as usize].push_back(Timed { at, seq, item });
+            self.in_window += 1;
+        } else {
+            self.overflow.push(Timed { at, seq, item });
+        }
+    }
+
+    fn migrate(&mut self) {
+        while self.overflow.peek().is_some_and(|e| e.at < self.base + WINDOW) {
+            if let Some(e) = self.overflow.pop() {
+                self.buckets[(e.at % WINDOW) as usize].push_back(e);
+                self.in_window += 1;
+            }
+        }
+    }
+
+    /// The earliest event (ties: the earliest pushed).
+    pub fn pop(&mut self) -> Option<Timed<T>> {
+        loop {
+            if self.in_window == 0 {
+                let next = self.overflow.peek()?.at;
+                self.base = self.base.max(next);
+                self.migrate();
+                continue;
+            }
+            if let Some(e) = self.buckets[(self.base % WINDOW) as usize].pop_front() {
+                self.in_window -= 1;
+                return Some(e);
+            }
+            self.base += 1;
+            self.migrate();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    #[test]
+    fn pops_like_a_binary_heap() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut q = EventQueue::default();
+        let mut heap = BinaryHeap::new();
+        let mut seq = 0;
+        let mut now = 0;
+        for round in 0..20_000 {
+            for _ in 0..rng.gen_range(0..3) {
+                seq += 1;
+                let at =
+                    now + if rng.gen_bool(0.1) { rng.gen_range(0..20_000) } else { rng.gen_range(0..300) };
+                q.push(at, seq, round);
+                heap.push(Timed { at, seq, item: round });
+            }
+            let (a, b) = (q.pop(), heap.pop());
+            assert_eq!(a.as_ref().map(|e| (e.at, e.seq)), b.as_ref().map(|e| (e.at, e.seq)));
+            if let Some(e) = a {
+                now = e.at;
+            }
+        }
+        while let Some(b) = heap.pop() {
+            let a = q.pop().unwrap();
+            assert_eq!((a.at, a.seq), (b.at, b.seq));
+        }
+        assert!(q.pop().is_none());
+    }
+}
