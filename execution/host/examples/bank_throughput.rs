@@ -175,9 +175,11 @@ fn main() -> anyhow::Result<()> {
         let stage_s = (backend.stage_ns.load(Ordering::Relaxed) - s0) as f64 / 1e9;
         let disk_s = (backend.commit_ns.load(Ordering::Relaxed) - c0) as f64 / 1e9;
         let n = per_block as f64;
+        let fuel: u64 = resp.tx_results.iter().map(|r| r.gas_used).sum();
         results.push(serde_json::json!({
             "height": b + 1,
             "txs": per_block,
+            "fuel_per_tx": fuel / per_block.max(1),
             "finalize_response_borsh_bytes": response_bytes,
             "execute_tx_per_s": (n / finalize_s).round(),
             "execute_tx_per_cpu_s": finalize_cpu_s.map(|c| (n / c).round()),

@@ -199,3 +199,39 @@ fn storage_next_over_deletion_markers_is_charged_per_skipped_entry() {
         "one scan over 2000 deletion markers cost only {scan_cost}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_of_max_fuel_write_heavy_txs_stays_within_the_write_budget() {
+    use cairn_abci::{Application, PrepareProposalRequest};
+    let code = wat("store.wat");
+    let budget = 2 * 1024 * 1024;
+    let mut twin = Twin::new(json!({
+        "modules": [{ "label": "store", "wasm_hex": hex::encode(&code) }],
+        "max_block_write_bytes": budget,
+    }));
+    let addr = genesis_instance(&code, 0);
+    // Each tx spends (nearly) its whole fuel writing 15 values of 60 000 bytes: ~900 KB a tx.
+    let txs: Vec<Vec<u8>> = (0..4)
+        .map(|i| twin.a.tx(&key(20 + i), vec![Message::Execute { contract: addr, msg: op(4, 15) }]))
+        .collect();
+    // The proposer leaves out what the budget cannot hold; those txs stay for a later block.
+    let req = PrepareProposalRequest {
+        max_tx_bytes: u64::MAX,
+        txs: txs.clone(),
+        height: cairn_primitives::Height(twin.a.height + 1),
+        time_ms: 1_000 + (twin.a.height + 1) * 1_000,
+        proposer: cairn_primitives::PublicKey::default(),
+    };
+    let proposed = twin.a.app.prepare_proposal(req).await.expect("prepare").txs;
+    assert_eq!(proposed, txs[..2].to_vec(), "two ~900 KB txs fit 2 MiB, a third does not");
+    // A proposer that ignores the budget: FinalizeBlock still succeeds, the txs past the budget fail alone
+    // (writes dropped), and two hosts agree.
+    let resp = twin.block(txs.clone());
+    let seen: Vec<u32> = resp.tx_results.iter().map(|r| r.code).collect();
+    assert_eq!(seen, vec![0, 0, codes::BLOCK_WRITES, codes::BLOCK_WRITES], "{:?}", resp.tx_results);
+    assert!(resp.tx_results[2].log.contains("write budget"), "{}", resp.tx_results[2].log);
+    // The next block has a fresh budget: a left-out sender's next tx runs.
+    let again = twin.a.tx(&key(22), vec![Message::Execute { contract: addr, msg: op(4, 15) }]);
+    let resp = twin.block(vec![again]);
+    assert!(resp.tx_results[0].is_ok(), "{}", resp.tx_results[0].log);
+}
