@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use cairn_abci::{CheckTxKind, CheckTxRequest, ConsensusParams, FinalizeBlockRequest, InitChainRequest};
-use cairn_execution::backend::{Backend, Batch, Entry};
+use cairn_execution::backend::{Backend, BackendError, Batch, Entry};
 use cairn_execution::state_backend::StateBackend;
 use cairn_execution::{ExecApp, ExecConfig, ModuleCache};
 use cairn_module_bank::msg::{ExecuteMsg, InitMsg};
@@ -37,25 +37,25 @@ impl Backend for Timed {
     fn root(&self) -> Hash {
         self.inner.root()
     }
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         timed(&self.read_ns, || self.inner.get(key))
     }
-    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, String> {
+    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, BackendError> {
         self.inner.get_at(key, h)
     }
-    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, String> {
+    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, BackendError> {
         timed(&self.read_ns, || self.inner.next_entry(start, end))
     }
-    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, String> {
+    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, BackendError> {
         timed(&self.stage_ns, || self.inner.stage(h, batch))
     }
-    fn commit(&self) -> Result<Hash, String> {
+    fn commit(&self) -> Result<Hash, BackendError> {
         timed(&self.commit_ns, || self.inner.commit())
     }
     fn discard_staged(&self) {
         self.inner.discard_staged()
     }
-    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), BackendError> {
         self.inner.prove(key, h)
     }
 }
@@ -175,9 +175,11 @@ fn main() -> anyhow::Result<()> {
         let stage_s = (backend.stage_ns.load(Ordering::Relaxed) - s0) as f64 / 1e9;
         let disk_s = (backend.commit_ns.load(Ordering::Relaxed) - c0) as f64 / 1e9;
         let n = per_block as f64;
+        let fuel: u64 = resp.tx_results.iter().map(|r| r.gas_used).sum();
         results.push(serde_json::json!({
             "height": b + 1,
             "txs": per_block,
+            "fuel_per_tx": fuel / per_block.max(1),
             "finalize_response_borsh_bytes": response_bytes,
             "execute_tx_per_s": (n / finalize_s).round(),
             "execute_tx_per_cpu_s": finalize_cpu_s.map(|c| (n / c).round()),

@@ -4,17 +4,17 @@
 
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
-use borsh::BorshDeserialize;
 use cairn_abci::{
-    AppError, AppResult, Application, CheckTxRequest, CheckTxResponse, CommitResponse, Event,
-    FinalizeBlockRequest, FinalizeBlockResponse, InfoRequest, InfoResponse, InitChainRequest,
-    InitChainResponse, PrepareProposalRequest, PrepareProposalResponse, ProcessProposalRequest,
-    ProposalStatus, QueryRequest, QueryResponse, TxResult,
+    AppError, AppResult, Application, CheckTxRequest, CheckTxResponse, CommitResponse, FinalizeBlockRequest,
+    FinalizeBlockResponse, InfoRequest, InfoResponse, InitChainRequest, InitChainResponse,
+    PrepareProposalRequest, PrepareProposalResponse, ProcessProposalRequest, ProposalStatus, QueryRequest,
+    QueryResponse, TxResult,
 };
-use cairn_primitives::{Address, Hash, Height, MAX_TX_BYTES, Message, PublicKey, Tx, Validator};
+use cairn_primitives::{Address, Hash, Height, MAX_TX_BYTES, PublicKey, Tx};
 use lru::LruCache;
 
 use crate::backend::{Backend, Batch, MemBackend, Overlay};
@@ -26,6 +26,9 @@ use crate::session::{Failure, Host, Session};
 use crate::state_backend::StateBackend;
 use crate::validate::Limits;
 use crate::{ExecError, HostError, keys};
+
+mod block;
+mod proposal;
 
 /// Tx result and CheckTx codes (0 is success).
 pub mod codes {
@@ -42,6 +45,8 @@ pub mod codes {
     pub const INVALID: u32 = 11;
     pub const NOT_READY: u32 = 12;
     pub const NOT_FOUND: u32 = 13;
+    /// The tx's writes do not fit what the block has left of its write budget (its writes are dropped).
+    pub const BLOCK_WRITES: u32 = 14;
 }
 
 /// Most messages in one tx.
@@ -54,6 +59,8 @@ pub const VERIFIED_CACHE: usize = 200_000;
 /// How an `ExecApp` runs.
 #[derive(Clone, Debug)]
 pub struct ExecConfig {
+    /// Limits for `cairn module check` and until InitChain; a chain runs with the limits in its genesis
+    /// parameters (capped by the engine's), never a node's own.
     pub limits: Limits,
     /// Compiled modules kept in memory.
     pub cache_capacity: usize,
@@ -70,10 +77,88 @@ impl Default for ExecConfig {
         ExecConfig {
             limits: Limits::default(),
             cache_capacity: 64,
-            max_wasm_stack: 512 * 1024,
+            // Far above what the deterministic stack budget can use (crate::instrument), so the native bound
+            // never decides a result.
+            max_wasm_stack: 1024 * 1024,
             fsync: true,
             prune_window: 1_000,
         }
+    }
+}
+
+/// Fuel a module query may burn (capped by the chain's per-tx limit): queries are free to the caller, so small.
+pub const MAX_QUERY_FUEL: u64 = 10_000_000;
+
+/// A query's answer, or a module query to run without the app's lock.
+enum Answer {
+    Done(QueryResponse),
+    Module(ModuleQuery),
+}
+
+/// A module query, prepared under the lock: it reads committed state through its own overlay and session, so
+/// block execution never waits for it.
+struct ModuleQuery {
+    host: Host,
+    overlay: Overlay,
+    block: BlockEnv,
+    fuel: u64,
+    addr: Address,
+    data: Vec<u8>,
+    resp: QueryResponse,
+}
+
+impl Answer {
+    fn finish(self) -> AppResult<QueryResponse> {
+        match self {
+            Answer::Done(r) => Ok(r),
+            Answer::Module(q) => q.run(),
+        }
+    }
+}
+
+/// Module queries running at once. Each holds an instance slot of the engine's pool, which block execution needs
+/// too ([`crate::cache::POOL_SLOTS`]): past this bound a query is refused instead of starving a block.
+pub const MAX_CONCURRENT_QUERIES: usize = 16;
+static QUERIES_IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// A slot of [`MAX_CONCURRENT_QUERIES`], given back on drop.
+struct QuerySlot;
+
+impl QuerySlot {
+    fn take() -> Option<QuerySlot> {
+        let prev = QUERIES_IN_FLIGHT.fetch_add(1, Ordering::AcqRel);
+        if prev >= MAX_CONCURRENT_QUERIES {
+            QUERIES_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(QuerySlot)
+    }
+}
+
+impl Drop for QuerySlot {
+    fn drop(&mut self) {
+        QUERIES_IN_FLIGHT.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl ModuleQuery {
+    fn run(self) -> AppResult<QueryResponse> {
+        let ModuleQuery { host, overlay, block, fuel, addr, data, mut resp } = self;
+        let Some(_slot) = QuerySlot::take() else {
+            resp.code = codes::NOT_READY;
+            resp.log = format!("{MAX_CONCURRENT_QUERIES} module queries are running: try again");
+            return Ok(resp);
+        };
+        let mut s = Session::new(&host, overlay, block, Address::default(), fuel);
+        match s.query(&addr, &data) {
+            Ok(v) => resp.value = v,
+            Err(Failure::Host(h)) => return Err(local(h)),
+            Err(Failure::Exec(e)) => {
+                resp.code = exec_code(&e);
+                resp.log = e.to_string();
+            }
+        }
+        Ok(resp)
     }
 }
 
@@ -97,6 +182,11 @@ fn internal(e: impl std::fmt::Display) -> AppError {
     AppError::Internal(e.to_string())
 }
 
+/// A failure of this machine during block execution: the node stops saying so (the block is not at fault).
+fn local(e: HostError) -> AppError {
+    AppError::Internal(e.local_message())
+}
+
 fn fail(code: u32, log: impl Into<String>) -> TxResult {
     TxResult { code, log: log.into(), ..TxResult::default() }
 }
@@ -104,6 +194,7 @@ fn fail(code: u32, log: impl Into<String>) -> TxResult {
 fn exec_code(e: &ExecError) -> u32 {
     match e {
         ExecError::OutOfFuel { .. } => codes::OUT_OF_FUEL,
+        ExecError::BlockWrites { .. } => codes::BLOCK_WRITES,
         ExecError::Unauthorized(_) => codes::UNAUTHORIZED,
         ExecError::InvalidMessage(_) | ExecError::UnknownCode(_) | ExecError::UnknownInstance(_) => {
             codes::INVALID
@@ -183,7 +274,8 @@ impl ExecApp {
     }
 
     pub fn query_sync(&self, req: QueryRequest) -> AppResult<QueryResponse> {
-        self.lock().query(req)
+        let answer = self.lock().query(req)?;
+        answer.finish()
     }
 
     pub fn info_sync(&self) -> InfoResponse {
@@ -238,7 +330,11 @@ impl Inner {
             max_tx_fuel: genesis.max_tx_fuel,
             max_block_fuel: genesis.max_block_fuel,
             sybil_module: None,
+            max_block_write_bytes: genesis.max_block_write_bytes,
+            max_block_write_entries: genesis.max_block_write_entries,
+            limits: genesis.limits,
         };
+        self.host.limits = params.limits.to_limits();
         let mut overlay = Overlay::new(Batch::new());
         registry::put(&mut overlay, keys::PARAMS.to_vec(), &params);
         let block = BlockEnv { chain_id: params.chain_id.clone(), height: 0, time_ms: req.time_ms };
@@ -246,6 +342,7 @@ impl Inner {
         for (i, m) in genesis.modules.iter().enumerate() {
             let label = &m.label;
             let mut s = Session::new(&self.host, overlay, block.clone(), zero, u64::MAX / 4);
+            s.allow_hooks();
             let r =
                 s.store_code(&m.code).and_then(|id| s.instantiate(&zero, &id, label, m.admin, &m.init_msg));
             overlay = s.finish();
@@ -257,8 +354,9 @@ impl Inner {
         }
         registry::put(&mut overlay, keys::PARAMS.to_vec(), &params);
         // The Sybil module's genesis set, if it reports one, is the chain's initial validator set.
+        let mut share = block::Share::sybil(&params);
         let (validators, overlay, _events) =
-            self.sybil_updates(&params, overlay, &block).map_err(internal)?;
+            self.sybil_updates(&params, overlay, &block, &mut share).map_err(internal)?;
         let batch = overlay.into_batch();
         let app_hash = self.host.base.stage(Height(1), batch.clone()).map_err(internal)?;
         self.host.base.discard_staged();
@@ -268,58 +366,6 @@ impl Inner {
             validators: validators.into_iter().filter(|v| v.power > 0).collect(),
             app_hash,
         })
-    }
-
-    /// Validator updates from the active Sybil module. A failing module yields no updates and an event.
-    fn sybil_updates(
-        &self,
-        params: &Params,
-        overlay: Overlay,
-        block: &BlockEnv,
-    ) -> Result<(Vec<Validator>, Overlay, Vec<Event>), HostError> {
-        let Some(sybil) = params.sybil_module else { return Ok((Vec::new(), overlay, Vec::new())) };
-        let mut s = Session::new(&self.host, overlay, block.clone(), Address::default(), params.max_tx_fuel);
-        let r = s.execute_entry(&sybil, "validator_set_updates", &[]);
-        let mut events = s.take_events();
-        let overlay = s.finish();
-        let out = match r {
-            Ok(out) => out,
-            Err(Failure::Host(h)) => return Err(h),
-            Err(Failure::Exec(e)) => {
-                events.push(
-                    Event::new("sybil_failed").attr("module", sybil.to_hex()).attr("error", e.to_string()),
-                );
-                return Ok((Vec::new(), overlay, events));
-            }
-        };
-        match <Vec<([u8; 32], u64)>>::try_from_slice(&out) {
-            Ok(list) => {
-                // A key that is not a valid ed25519 point could never sign a vote: drop it rather than hand the
-                // engine a validator set it must reject.
-                let mut v = Vec::with_capacity(list.len());
-                for (pk, power) in list {
-                    let public_key = PublicKey(pk);
-                    if public_key.validate().is_ok() {
-                        v.push(Validator { public_key, power });
-                    } else {
-                        events.push(
-                            Event::new("sybil_invalid_key")
-                                .attr("module", sybil.to_hex())
-                                .attr("key", public_key.to_hex()),
-                        );
-                    }
-                }
-                Ok((v, overlay, events))
-            }
-            Err(e) => {
-                events.push(
-                    Event::new("sybil_failed")
-                        .attr("module", sybil.to_hex())
-                        .attr("error", format!("malformed validator_set_updates output: {e}")),
-                );
-                Ok((Vec::new(), overlay, events))
-            }
-        }
     }
 
     fn check_tx(&mut self, bytes: &[u8]) -> CheckTxResponse {
@@ -394,161 +440,6 @@ impl Inner {
         }
     }
 
-    fn finalize_block(&mut self, req: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
-        let expected = self.host.base.version().next();
-        if req.height != expected {
-            return Err(AppError::OutOfOrder(format!(
-                "FinalizeBlock for height {}, the app expects {expected}",
-                req.height
-            )));
-        }
-        self.host.base.discard_staged();
-        self.staged = None;
-        let mut overlay = self.view();
-        let params = self.params(&overlay).map_err(internal)?;
-        let block =
-            BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
-        let mut block_fuel_left = params.max_block_fuel;
-        let mut tx_results = Vec::with_capacity(req.txs.len());
-        for bytes in &req.txs {
-            let (result, o) =
-                self.run_tx(overlay, &params, &block, bytes, &mut block_fuel_left).map_err(internal)?;
-            overlay = o;
-            tx_results.push(result);
-        }
-
-        // end_block hooks, in address order.
-        let mut events = Vec::new();
-        let prefix = [keys::END_BLOCK_PREFIX];
-        let end = keys::prefix_end(&prefix);
-        let mut cursor = prefix.to_vec();
-        let height_msg = borsh::to_vec(&req.height.0).unwrap_or_default();
-        while let Some((k, _)) =
-            overlay.next_entry(&*self.host.base, &cursor, end.as_deref()).map_err(internal)?
-        {
-            cursor = k.clone();
-            cursor.push(0);
-            let Some(addr) = k.get(1..33).and_then(|a| <[u8; 32]>::try_from(a).ok()).map(Address) else {
-                continue;
-            };
-            let mut s =
-                Session::new(&self.host, overlay, block.clone(), Address::default(), params.max_tx_fuel);
-            let r = s.execute_entry(&addr, "end_block", &height_msg);
-            events.extend(s.take_events());
-            overlay = s.finish();
-            match r {
-                Ok(_) => {}
-                Err(Failure::Host(h)) => return Err(internal(h)),
-                Err(Failure::Exec(e)) => events.push(
-                    Event::new("end_block_failed").attr("module", addr.to_hex()).attr("error", e.to_string()),
-                ),
-            }
-        }
-
-        let (validator_updates, overlay, sybil_events) =
-            self.sybil_updates(&params, overlay, &block).map_err(internal)?;
-        events.extend(sybil_events);
-        let app_hash = self.host.base.stage(req.height, overlay.into_batch()).map_err(internal)?;
-        self.staged = Some(req.height);
-        Ok(FinalizeBlockResponse {
-            events,
-            tx_results,
-            validator_updates,
-            consensus_param_updates: None,
-            app_hash,
-        })
-    }
-
-    /// Executes one tx; `Err` only for host failures (the block cannot be executed).
-    fn run_tx(
-        &mut self,
-        mut overlay: Overlay,
-        params: &Params,
-        block: &BlockEnv,
-        bytes: &[u8],
-        block_fuel_left: &mut u64,
-    ) -> Result<(TxResult, Overlay), HostError> {
-        let tx = match Tx::from_bytes(bytes) {
-            Ok(tx) => tx,
-            Err(e) => return Ok((fail(codes::DECODE, format!("tx does not decode: {e}")), overlay)),
-        };
-        let body = &tx.body;
-        if body.chain_id.as_str() != params.chain_id {
-            return Ok((
-                fail(codes::WRONG_CHAIN, format!("tx is for chain {:?}", body.chain_id.as_str())),
-                overlay,
-            ));
-        }
-        if self.verified.pop(&Hash::digest(bytes)).is_none()
-            && let Err(e) = tx.verify()
-        {
-            return Ok((fail(codes::BAD_SIGNATURE, e.to_string()), overlay));
-        }
-        let next = registry::next_nonce(&overlay, &*self.host.base, &body.sender.0)?;
-        if body.nonce != next {
-            return Ok((fail(codes::BAD_NONCE, format!("nonce {}, expected {next}", body.nonce)), overlay));
-        }
-        if body.messages.len() > MAX_MESSAGES {
-            return Ok((fail(codes::INVALID, format!("more than {MAX_MESSAGES} messages")), overlay));
-        }
-        let fuel = body.fuel_limit.min(params.max_tx_fuel).min(*block_fuel_left);
-        if fuel == 0 && body.fuel_limit > 0 {
-            return Ok((fail(codes::BLOCK_FUEL, "the block's fuel limit is used up"), overlay));
-        }
-        // The nonce is spent from here on, whatever the messages do.
-        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
-
-        let sender = Address::from(body.sender);
-        let mut s = Session::new(&self.host, overlay, block.clone(), sender, fuel);
-        let mark = s.begin();
-        let mut outputs: Vec<Vec<u8>> = Vec::with_capacity(body.messages.len());
-        let mut failure = None;
-        for (i, msg) in body.messages.iter().enumerate() {
-            let r = match msg {
-                Message::Upload { code } => {
-                    s.upload(&sender, code, &params.upload_permission).map(|id| id.0.to_vec())
-                }
-                Message::Instantiate { code_id, label, admin, msg } => {
-                    s.instantiate(&sender, code_id, label, *admin, msg).map(|a| a.0.to_vec())
-                }
-                Message::Execute { contract, msg } => s.execute(&sender, contract, msg),
-                Message::Migrate { contract, code_id, msg } => s.migrate(&sender, contract, code_id, msg),
-            };
-            match r {
-                Ok(out) => outputs.push(out),
-                Err(Failure::Host(h)) => return Err(h),
-                Err(Failure::Exec(e)) => {
-                    failure = Some((i, e));
-                    break;
-                }
-            }
-        }
-        s.end(mark, failure.is_none());
-        let used = s.fuel_used();
-        *block_fuel_left = block_fuel_left.saturating_sub(used);
-        let events = s.take_events();
-        let overlay = s.finish();
-        let result = match failure {
-            None => TxResult {
-                code: 0,
-                log: String::new(),
-                data: borsh::to_vec(&outputs).unwrap_or_default(),
-                gas_wanted: body.fuel_limit,
-                gas_used: used,
-                events,
-            },
-            Some((i, e)) => TxResult {
-                code: exec_code(&e),
-                log: format!("message {i} failed: {e}"),
-                data: Vec::new(),
-                gas_wanted: body.fuel_limit,
-                gas_used: used,
-                events: Vec::new(),
-            },
-        };
-        Ok((result, overlay))
-    }
-
     fn commit(&mut self) -> AppResult<CommitResponse> {
         if self.staged.is_none() {
             return Err(AppError::OutOfOrder("Commit without a FinalizeBlock".into()));
@@ -559,7 +450,44 @@ impl Inner {
         Ok(CommitResponse { retain_height: Height(0) })
     }
 
-    fn query(&mut self, req: QueryRequest) -> AppResult<QueryResponse> {
+    /// Answers a query; a module query is handed back to run after the app's lock is released.
+    fn query(&self, req: QueryRequest) -> AppResult<Answer> {
+        if req.path.starts_with("module/") {
+            return self.module_query(req);
+        }
+        self.state_query(req).map(Answer::Done)
+    }
+
+    /// `module/<address>`: checked here, run later by [`ModuleQuery::run`] on its own small fuel budget.
+    fn module_query(&self, req: QueryRequest) -> AppResult<Answer> {
+        let latest = self.host.base.version();
+        let height = if req.height.0 == 0 { latest } else { req.height };
+        let resp = QueryResponse { height, ..QueryResponse::default() };
+        let arg = req.path.strip_prefix("module/").unwrap_or_default();
+        let bad = |mut r: QueryResponse, what: String| {
+            r.code = codes::INVALID;
+            r.log = what;
+            Ok(Answer::Done(r))
+        };
+        let overlay = self.view();
+        if height != latest {
+            return bad(resp, "module queries run at the latest height only".into());
+        }
+        let Ok(addr) = Address::from_hex(arg) else {
+            return bad(resp, format!("module/<address hex>: {arg:?}"));
+        };
+        let params = match self.params(&overlay) {
+            Ok(p) => p,
+            Err(e) => return bad(resp, e.to_string()),
+        };
+        let block = BlockEnv { chain_id: params.chain_id.clone(), height: height.0, time_ms: 0 };
+        let fuel = params.max_tx_fuel.min(MAX_QUERY_FUEL);
+        let mut host = self.host.clone();
+        host.limits = params.limits.to_limits();
+        Ok(Answer::Module(ModuleQuery { host, overlay, block, fuel, addr, data: req.data, resp }))
+    }
+
+    fn state_query(&self, req: QueryRequest) -> AppResult<QueryResponse> {
         let latest = self.host.base.version();
         let height = if req.height.0 == 0 { latest } else { req.height };
         let mut resp = QueryResponse { height, ..QueryResponse::default() };
@@ -630,32 +558,6 @@ impl Inner {
                     None => Ok(not_found(resp, format!("no module instance at {arg}"))),
                 }
             }
-            "module" => {
-                if height != latest {
-                    return Ok(bad(resp, "module queries run at the latest height only".into()));
-                }
-                let Ok(addr) = Address::from_hex(arg) else {
-                    return Ok(bad(resp, format!("module/<address hex>: {arg:?}")));
-                };
-                let params = match self.params(&overlay) {
-                    Ok(p) => p,
-                    Err(e) => return Ok(bad(resp, e.to_string())),
-                };
-                let block = BlockEnv { chain_id: params.chain_id.clone(), height: height.0, time_ms: 0 };
-                let mut s = Session::new(&self.host, overlay, block, Address::default(), params.max_tx_fuel);
-                match s.query(&addr, &req.data) {
-                    Ok(v) => {
-                        resp.value = v;
-                        Ok(resp)
-                    }
-                    Err(Failure::Host(h)) => Err(internal(h)),
-                    Err(Failure::Exec(e)) => {
-                        resp.code = exec_code(&e);
-                        resp.log = e.to_string();
-                        Ok(resp)
-                    }
-                }
-            }
             _ => Ok(bad(
                 resp,
                 format!(
@@ -693,12 +595,20 @@ impl Application for ExecApp {
             total += len;
             txs.push(tx);
         }
-        let ordered = order_by_sender_nonce(txs);
+        let ordered = proposal::order_by_sender_nonce(txs);
+        let (height, time_ms) = (req.height, req.time_ms);
         let txs = self
             .blocking(move |i| {
                 let overlay = i.view();
                 let base = i.host.base.clone();
-                hold_back_nonce_gaps(ordered, |pk| registry::next_nonce(&overlay, &*base, &pk.0).unwrap_or(0))
+                let txs = proposal::hold_back_nonce_gaps(ordered, |pk| {
+                    registry::next_nonce(&overlay, &*base, &pk.0).unwrap_or(0)
+                });
+                let txs = match i.params(&overlay) {
+                    Ok(params) => proposal::pack(txs, &params),
+                    Err(_) => txs,
+                };
+                i.fit_to_budgets(txs, height.0, time_ms)
             })
             .await?;
         Ok(PrepareProposalResponse { txs })
@@ -720,97 +630,8 @@ impl Application for ExecApp {
     }
 
     async fn query(&self, req: QueryRequest) -> AppResult<QueryResponse> {
-        self.blocking(move |i| i.query(req)).await?
-    }
-}
-
-/// Puts each sender's txs in nonce order while keeping the slots the sender's txs occupied.
-///
-/// Gossip can deliver one sender's txs to the proposer out of order; FinalizeBlock requires the exact next nonce,
-/// so a block `[n+1, n]` would fail `n+1`. Sorting within the sender's own slots fixes that without favouring any
-/// sender over another. Undecodable txs keep their place (they fail alone in FinalizeBlock).
-fn order_by_sender_nonce(txs: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
-    use std::collections::BTreeMap;
-    let mut slots: BTreeMap<PublicKey, Vec<(usize, u64)>> = BTreeMap::new();
-    for (i, raw) in txs.iter().enumerate() {
-        if let Ok(tx) = Tx::from_bytes(raw) {
-            slots.entry(tx.body.sender).or_default().push((i, tx.body.nonce));
-        }
-    }
-    let mut order: Vec<usize> = (0..txs.len()).collect();
-    for entries in slots.values() {
-        let mut by_nonce: Vec<(usize, u64)> = entries.clone();
-        by_nonce.sort_by_key(|&(i, nonce)| (nonce, i));
-        for (&(slot, _), &(src, _)) in entries.iter().zip(by_nonce.iter()) {
-            order[slot] = src;
-        }
-    }
-    let mut taken: Vec<Option<Vec<u8>>> = txs.into_iter().map(Some).collect();
-    order.into_iter().filter_map(|i| taken.get_mut(i).and_then(Option::take)).collect()
-}
-
-/// Keeps, per sender, only the run of txs whose nonces continue exactly from the sender's committed next nonce.
-///
-/// A tx after a gap (its predecessor has not reached this node yet) would fail in FinalizeBlock and be lost; left
-/// out of the proposal it stays in the mempool and goes into a later block. Stale nonces and txs that do not
-/// decode (which would make ProcessProposal reject the block) are left out as well; recheck evicts them.
-fn hold_back_nonce_gaps(txs: Vec<Vec<u8>>, committed_next: impl Fn(&PublicKey) -> u64) -> Vec<Vec<u8>> {
-    use std::collections::BTreeMap;
-    let mut expected: BTreeMap<PublicKey, u64> = BTreeMap::new();
-    txs.into_iter()
-        .filter(|raw| {
-            let Ok(tx) = Tx::from_bytes(raw) else { return false };
-            let next = expected.entry(tx.body.sender).or_insert_with(|| committed_next(&tx.body.sender));
-            if tx.body.nonce == *next {
-                *next += 1;
-                true
-            } else {
-                false
-            }
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod ordering_tests {
-    use cairn_primitives::{Keypair, TxBody};
-
-    use super::*;
-
-    fn tx(key: &Keypair, nonce: u64) -> Vec<u8> {
-        let body = TxBody {
-            chain_id: "order-test".parse().expect("valid chain id"),
-            sender: key.public(),
-            nonce,
-            fuel_limit: 1,
-            messages: vec![],
-        };
-        Tx::sign(body, key).to_bytes()
-    }
-
-    #[test]
-    fn each_senders_txs_are_put_in_nonce_order_within_their_slots() {
-        let (a, b) = (Keypair::derived("order", 0), Keypair::derived("order", 1));
-        let input = vec![tx(&a, 2), tx(&b, 7), b"garbage".to_vec(), tx(&a, 0), tx(&b, 5), tx(&a, 1)];
-        let out = order_by_sender_nonce(input.clone());
-        let expected = vec![
-            input[3].clone(),
-            input[4].clone(),
-            input[2].clone(),
-            input[5].clone(),
-            input[1].clone(),
-            input[0].clone(),
-        ];
-        assert_eq!(out, expected);
-    }
-
-    #[test]
-    fn txs_after_a_nonce_gap_or_stale_are_held_back() {
-        let (a, b) = (Keypair::derived("order", 0), Keypair::derived("order", 1));
-        // a's committed next nonce is 3, b's is 0; a:5 follows a gap, a:2 is stale, b's run is complete.
-        let input =
-            vec![tx(&a, 2), tx(&a, 3), tx(&b, 0), tx(&a, 5), tx(&b, 1), b"garbage".to_vec(), tx(&a, 4)];
-        let out = hold_back_nonce_gaps(input.clone(), |pk| if *pk == a.public() { 3 } else { 0 });
-        assert_eq!(out, vec![input[1].clone(), input[2].clone(), input[4].clone(), input[6].clone()]);
+        let answer = self.blocking(move |i| i.query(req)).await??;
+        // The lock is released: a module query runs beside block execution, not in its way.
+        tokio::task::spawn_blocking(move || answer.finish()).await.map_err(internal)?
     }
 }

@@ -10,6 +10,8 @@ use std::sync::{Arc, Mutex};
 
 use cairn_primitives::{Hash, Height};
 
+pub use crate::error::BackendError;
+
 /// Largest key the backend accepts (module keys are ≤ 256 bytes plus the host's prefix).
 pub const MAX_KEY_BYTES: usize = 512;
 /// Largest value the backend accepts.
@@ -27,17 +29,17 @@ pub trait Backend: Send + Sync + 'static {
     fn version(&self) -> Height;
     /// Root at `version()`.
     fn root(&self) -> Hash;
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String>;
-    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, String>;
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError>;
+    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, BackendError>;
     /// First entry with `start <= key < end` (`None`: unbounded).
-    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, String>;
+    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, BackendError>;
     /// Root of `batch` applied on top of `version()` at `h = version() + 1`; keeps it staged.
-    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, String>;
+    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, BackendError>;
     /// Persists the staged batch.
-    fn commit(&self) -> Result<Hash, String>;
+    fn commit(&self) -> Result<Hash, BackendError>;
     fn discard_staged(&self);
     /// Value at `h` with an encoded proof against the root at `h`.
-    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), String>;
+    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), BackendError>;
 }
 
 #[derive(Default)]
@@ -87,24 +89,24 @@ impl Backend for MemBackend {
         self.with(|m| m.versions.last().map(|v| v.1).unwrap_or(Hash::ZERO))
     }
 
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         Ok(self.with(|m| m.versions.last().and_then(|v| v.0.get(key).cloned())))
     }
 
-    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, String> {
+    fn get_at(&self, key: &[u8], h: Height) -> Result<Option<Vec<u8>>, BackendError> {
         self.with(|m| {
             if h.0 == 0 {
                 return Ok(None);
             }
-            let idx = usize::try_from(h.0 - 1).map_err(|e| e.to_string())?;
+            let idx = usize::try_from(h.0 - 1).map_err(|e| BackendError::Storage(e.to_string()))?;
             match m.versions.get(idx) {
                 Some(v) => Ok(v.0.get(key).cloned()),
-                None => Err(format!("height {h} is not committed")),
+                None => Err(BackendError::Storage(format!("height {h} is not committed"))),
             }
         })
     }
 
-    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, String> {
+    fn next_entry(&self, start: &[u8], end: Option<&[u8]>) -> Result<Option<Entry>, BackendError> {
         Ok(self.with(|m| {
             let map = m.versions.last().map(|v| &v.0)?;
             let upper = match end {
@@ -116,20 +118,26 @@ impl Backend for MemBackend {
         }))
     }
 
-    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, String> {
+    fn stage(&self, h: Height, batch: Batch) -> Result<Hash, BackendError> {
         self.with(|m| {
             let expected = m.versions.len() as u64 + 1;
             if h.0 != expected {
-                return Err(format!("stage at height {h}, expected {expected}"));
+                return Err(BackendError::Storage(format!("stage at height {h}, expected {expected}")));
             }
             let mut map = m.versions.last().map(|v| v.0.clone()).unwrap_or_default();
             for (k, v) in batch {
                 if k.len() > MAX_KEY_BYTES {
-                    return Err(format!("key of {} bytes over {MAX_KEY_BYTES}", k.len()));
+                    return Err(BackendError::Refused(format!(
+                        "key of {} bytes over {MAX_KEY_BYTES}",
+                        k.len()
+                    )));
                 }
                 match v {
                     Some(v) if v.len() > MAX_VALUE_BYTES => {
-                        return Err(format!("value of {} bytes over {MAX_VALUE_BYTES}", v.len()));
+                        return Err(BackendError::Refused(format!(
+                            "value of {} bytes over {MAX_VALUE_BYTES}",
+                            v.len()
+                        )));
                     }
                     Some(v) => {
                         map.insert(k, v);
@@ -145,13 +153,13 @@ impl Backend for MemBackend {
         })
     }
 
-    fn commit(&self) -> Result<Hash, String> {
+    fn commit(&self) -> Result<Hash, BackendError> {
         self.with(|m| match m.staged.take() {
             Some((_, map, root)) => {
                 m.versions.push((map, root));
                 Ok(root)
             }
-            None => Err("nothing staged".into()),
+            None => Err(BackendError::Storage("nothing staged".into())),
         })
     }
 
@@ -159,9 +167,38 @@ impl Backend for MemBackend {
         self.with(|m| m.staged = None);
     }
 
-    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), String> {
+    fn prove(&self, key: &[u8], h: Height) -> Result<(Option<Vec<u8>>, Vec<u8>), BackendError> {
         Ok((self.get_at(key, h)?, Vec::new()))
     }
+}
+
+/// The size of a set of writes, counted the way the store's batch limits count them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriteSize {
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+impl WriteSize {
+    /// Whether `self` fits in `budget`.
+    pub fn fits(&self, budget: &WriteSize) -> bool {
+        self.entries <= budget.entries && self.bytes <= budget.bytes
+    }
+
+    pub fn saturating_sub(&self, used: &WriteSize) -> WriteSize {
+        WriteSize {
+            entries: self.entries.saturating_sub(used.entries),
+            bytes: self.bytes.saturating_sub(used.bytes),
+        }
+    }
+}
+
+/// What a bounded seek found: the entry (if any) and the deletion markers skipped on the way, or that it stopped
+/// at the bound.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Found(Option<Entry>, u64),
+    TooManySkips,
 }
 
 /// Layered uncommitted writes over a [`Backend`]. Layer 0 is the block; the host pushes a layer per tx and per
@@ -210,6 +247,13 @@ impl Overlay {
         }
     }
 
+    /// Entries and bytes (keys + values) in the top layer: what the running unit has written so far.
+    pub fn top_size(&self) -> WriteSize {
+        let Some(top) = self.layers.last() else { return WriteSize::default() };
+        let bytes = top.iter().map(|(k, v)| (k.len() + v.as_ref().map_or(0, Vec::len)) as u64).sum();
+        WriteSize { entries: top.len() as u64, bytes }
+    }
+
     pub fn depth(&self) -> usize {
         self.layers.len()
     }
@@ -239,7 +283,7 @@ impl Overlay {
         }
     }
 
-    pub fn get(&self, base: &dyn Backend, key: &[u8]) -> Result<Option<Vec<u8>>, String> {
+    pub fn get(&self, base: &dyn Backend, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
         for layer in self.layers.iter().rev().chain(self.shared.as_deref()) {
             if let Some(v) = layer.get(key) {
                 return Ok(v.clone());
@@ -254,13 +298,29 @@ impl Overlay {
         base: &dyn Backend,
         start: &[u8],
         end: Option<&[u8]>,
-    ) -> Result<Option<Entry>, String> {
+    ) -> Result<Option<Entry>, BackendError> {
+        match self.next_entry_bounded(base, start, end, u64::MAX)? {
+            Next::Found(e, _) => Ok(e),
+            Next::TooManySkips => Ok(None),
+        }
+    }
+
+    /// Like [`Overlay::next_entry`], but gives up after skipping `max_skips` deletion markers, and says how many
+    /// it skipped: a module pays per marker, so a scan over a deleted range cannot be free work for the node.
+    pub fn next_entry_bounded(
+        &self,
+        base: &dyn Backend,
+        start: &[u8],
+        end: Option<&[u8]>,
+        max_skips: u64,
+    ) -> Result<Next, BackendError> {
+        let mut skipped = 0u64;
         let mut cursor = start.to_vec();
         loop {
             if let Some(e) = end
                 && e <= cursor.as_slice()
             {
-                return Ok(None);
+                return Ok(Next::Found(None, skipped));
             }
             let upper = match end {
                 Some(e) => Bound::Excluded(e),
@@ -276,10 +336,14 @@ impl Overlay {
                     best = Some(k.clone());
                 }
             }
-            let Some(key) = best else { return Ok(None) };
+            let Some(key) = best else { return Ok(Next::Found(None, skipped)) };
             match self.get(base, &key)? {
-                Some(v) => return Ok(Some((key, v))),
+                Some(v) => return Ok(Next::Found(Some((key, v)), skipped)),
                 None => {
+                    if skipped >= max_skips {
+                        return Ok(Next::TooManySkips);
+                    }
+                    skipped += 1;
                     cursor = key;
                     cursor.push(0);
                 }

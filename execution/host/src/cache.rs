@@ -13,7 +13,8 @@ use wasmtime::{
 };
 
 use crate::instance::HostState;
-use crate::{HostError, HostResult, imports};
+use crate::validate::{self, Limits, ModuleInfo};
+use crate::{HostError, HostResult, ValidationError, imports, instrument};
 
 /// A compiled module, ready to instantiate.
 pub struct Compiled {
@@ -23,6 +24,35 @@ pub struct Compiled {
     pub has_migrate: bool,
     pub has_end_block: bool,
     pub has_validator_set_updates: bool,
+}
+
+impl Compiled {
+    fn new(code_id: Hash, module: Module, pre: InstancePre<HostState>) -> Compiled {
+        let has = |name: &str| module.get_export(name).is_some_and(|e| e.func().is_some());
+        Compiled {
+            code_id,
+            has_migrate: has("migrate"),
+            has_end_block: has("end_block"),
+            has_validator_set_updates: has("validator_set_updates"),
+            module,
+            pre,
+        }
+    }
+}
+
+/// A module the chain accepts: what it imports and exports, and its compiled form.
+pub struct Admitted {
+    pub info: ModuleInfo,
+    pub compiled: Arc<Compiled>,
+}
+
+/// Why [`ModuleCache::admit`] did not accept a module: its content, or this machine.
+#[derive(Debug, thiserror::Error)]
+pub enum Admission {
+    #[error(transparent)]
+    Refused(#[from] ValidationError),
+    #[error(transparent)]
+    Local(#[from] HostError),
 }
 
 /// Where a module came from, for cold-start measurements and logs.
@@ -136,8 +166,10 @@ impl ModuleCache {
                 if Hash::digest(&bytes) != *code_id {
                     return Err(HostError::Corrupt(format!("stored code does not hash to {code_id}")));
                 }
-                let module = Module::new(&self.engine, &bytes)
-                    .map_err(|e| HostError::Compile { code_id: *code_id, message: e.to_string() })?;
+                // Stored code passed `admit` on every node: failing now is this node's problem.
+                let compile = |message: String| HostError::Compile { code_id: *code_id, message };
+                let instrumented = instrument::instrument(&bytes).map_err(compile)?;
+                let module = Module::new(&self.engine, &instrumented).map_err(|e| compile(e.to_string()))?;
                 self.store_disk(code_id, &module)?;
                 (module, CacheHit::Compiled)
             }
@@ -152,6 +184,30 @@ impl ModuleCache {
         self.get(code_id, || Ok(bytes.to_vec())).map(|(c, _)| c)
     }
 
+    /// The upload verdict, the same for the chain and `cairn module check`: the static checks of
+    /// [`validate`](crate::validate::validate), then a compile and link with this engine — the chain's wasmtime
+    /// configuration and pooling limits — so a module that passes can be instantiated by every node. A refusal at
+    /// any stage is a [`ValidationError`] naming the cause; only local failures (the disk cache) are `HostError`s.
+    pub fn admit(&self, bytes: &[u8], limits: &Limits) -> Result<Admitted, Admission> {
+        let info = validate::validate(bytes, limits)?;
+        let code_id = Hash::digest(bytes);
+        if let Some(c) = self.lock().get(&code_id) {
+            return Ok(Admitted { info, compiled: c.clone() });
+        }
+        let engine_refusal = |e: wasmtime::Error| {
+            // wasmtime's error chains are multi-line: keep the cause on one bounded line.
+            let text = format!("{e:#}").split_whitespace().collect::<Vec<_>>().join(" ");
+            ValidationError::Engine(imports::truncate_utf8(text.as_bytes(), imports::MAX_ABORT_MSG))
+        };
+        let instrumented = instrument::instrument(bytes).map_err(ValidationError::Engine)?;
+        let module = Module::new(&self.engine, &instrumented).map_err(engine_refusal)?;
+        let pre = self.linker.instantiate_pre(&module).map_err(engine_refusal)?;
+        self.store_disk(&code_id, &module)?;
+        let compiled = Arc::new(Compiled::new(code_id, module, pre));
+        self.lock().put(code_id, compiled.clone());
+        Ok(Admitted { info, compiled })
+    }
+
     /// Forgets the in-memory copy (tests and cold-start measurements).
     pub fn evict_memory(&self) {
         self.lock().clear();
@@ -162,15 +218,7 @@ impl ModuleCache {
             .linker
             .instantiate_pre(&module)
             .map_err(|e| HostError::Compile { code_id, message: e.to_string() })?;
-        let has = |name: &str| module.get_export(name).is_some_and(|e| e.func().is_some());
-        Ok(Compiled {
-            code_id,
-            has_migrate: has("migrate"),
-            has_end_block: has("end_block"),
-            has_validator_set_updates: has("validator_set_updates"),
-            module,
-            pre,
-        })
+        Ok(Compiled::new(code_id, module, pre))
     }
 
     fn load_disk(&self, code_id: &Hash) -> Option<Module> {
@@ -210,5 +258,7 @@ impl ModuleCache {
 fn engine_tag(engine: &Engine) -> String {
     let mut h = DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
+    // The compiled form is the instrumented module: a change of the instrumentation is a change of engine.
+    (instrument::STACK_BUDGET, instrument::FRAME_UNITS, instrument::DEPTH_EXPORT).hash(&mut h);
     format!("engine-{:016x}", h.finish())
 }

@@ -1,5 +1,12 @@
-//! Errors of the host. A module failing (trap, abort, out of fuel) is *not* a [`HostError`] of the block: it is a
-//! failed tx ([`ExecError`]); a `HostError` means the host itself cannot go on (state backend, cache IO).
+//! Errors of the host, classified by cause (issue 17):
+//!
+//! - **The block's content** — bad code, traps, limits, fuel, batch sizes: a [`ValidationError`] or [`ExecError`].
+//!   That tx fails with a log, its writes are discarded, and the block goes on. Every node gets the same verdict.
+//! - **This machine** — disk, database, out of address space, an exhausted instance pool, a host bug: a
+//!   [`HostError`]. The node stops with a message saying the failure is local; the block itself is fine and another
+//!   node (or this one after a repair) executes it.
+//!
+//! [`HostError::is_local`] is true for every variant on purpose: no path from a tx's bytes may produce one.
 
 use cairn_primitives::Hash;
 
@@ -26,6 +33,9 @@ pub enum ValidationError {
     Table(String),
     #[error("{section} section: {count} entries, over the limit of {max}")]
     Count { section: &'static str, count: u64, max: u64 },
+    /// The chain's wasm engine (same configuration and pool limits on every node) refuses the module.
+    #[error("the engine cannot run this module: {0}")]
+    Engine(String),
 }
 
 /// Why a module call or a tx message failed. Becomes the tx log; the block goes on.
@@ -53,13 +63,29 @@ pub enum ExecError {
     InvalidMessage(String),
     #[error("module does not export `{0}`")]
     MissingEntry(&'static str),
+    #[error(
+        "the block's write budget is used up: the tx wrote {} entries / {} bytes, the block has {} / {} left",
+        written.entries, written.bytes, left.entries, left.bytes
+    )]
+    BlockWrites { written: crate::backend::WriteSize, left: crate::backend::WriteSize },
 }
 
-/// Errors of the host itself (storage, disk cache, genesis). These stop the call, not just a tx.
+/// Why the state backend failed. `Storage` is the machine (disk, database); `Refused` means the store rejected a
+/// batch as too large, which the host's per-tx and per-block budgets exist to make impossible (so a host bug).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BackendError {
+    #[error("storage: {0}")]
+    Storage(String),
+    #[error("the store refused the block's writes (a budget of the host let them through): {0}")]
+    Refused(String),
+}
+
+/// Failures of this machine (storage, disk cache, engine resources, genesis). They stop the call, not just a tx,
+/// and never come from a tx's bytes: see the module docs.
 #[derive(Debug, thiserror::Error)]
 pub enum HostError {
     #[error("state backend: {0}")]
-    Backend(String),
+    Backend(#[from] BackendError),
     #[error("module cache at {path}: {source}")]
     CacheIo { path: String, source: std::io::Error },
     #[error("compiling module {code_id}: {message}")]
@@ -72,6 +98,22 @@ pub enum HostError {
     Corrupt(String),
     #[error("config: {0}")]
     Config(String),
+    /// The engine could not get memory or an instance slot (pool or mmap exhausted).
+    #[error("wasm engine resources exhausted: {0}")]
+    Resource(String),
+}
+
+impl HostError {
+    /// Always true: a `HostError` is a failure of this node, not of the block (kept as a method so callers say
+    /// so where they turn one into a node error).
+    pub fn is_local(&self) -> bool {
+        true
+    }
+
+    /// The message a node stops with.
+    pub fn local_message(&self) -> String {
+        format!("local failure of this node (not caused by the block; the block is valid): {self}")
+    }
 }
 
 pub type HostResult<T> = Result<T, HostError>;

@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use cairn_primitives::Address;
 use serde::Deserialize;
 
-use crate::registry::UploadPermission;
+use crate::registry::{ChainLimits, UploadPermission};
+use crate::validate::Limits;
 use crate::{HostError, HostResult};
 
 /// Default fuel cap per tx.
@@ -13,6 +14,11 @@ use crate::{HostError, HostResult};
 pub const DEFAULT_MAX_TX_FUEL: u64 = 100_000_000;
 /// Default fuel cap per block.
 pub const DEFAULT_MAX_BLOCK_FUEL: u64 = 50_000_000_000;
+/// Default bound on the bytes (keys + values, deletes counted by key) one block may write. Well below what the
+/// store stages in one batch ([`cairn_state::MAX_BATCH_BYTES`]), leaving room for genesis, nonces and hooks.
+pub const DEFAULT_MAX_BLOCK_WRITE_BYTES: u64 = 128 * 1024 * 1024;
+/// Default bound on the entries (sets and deletes, of absent keys too) one block may write.
+pub const DEFAULT_MAX_BLOCK_WRITE_ENTRIES: u64 = 1 << 20;
 /// Largest `app_state` accepted.
 pub const MAX_APP_STATE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -57,6 +63,26 @@ pub struct GenesisJson {
     pub max_tx_fuel: Option<u64>,
     #[serde(default)]
     pub max_block_fuel: Option<u64>,
+    #[serde(default)]
+    pub max_block_write_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_block_write_entries: Option<u64>,
+    /// Module limits; each may only tighten the engine's (the defaults).
+    #[serde(default)]
+    pub limits: Option<LimitsJson>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsJson {
+    #[serde(default)]
+    pub max_module_bytes: Option<u64>,
+    #[serde(default)]
+    pub max_memory_pages: Option<u64>,
+    #[serde(default)]
+    pub max_table_elements: Option<u64>,
+    #[serde(default)]
+    pub max_functions: Option<u64>,
 }
 
 /// One genesis module, loaded.
@@ -76,6 +102,9 @@ pub struct Genesis {
     pub sybil_module: Option<String>,
     pub max_tx_fuel: u64,
     pub max_block_fuel: u64,
+    pub max_block_write_bytes: u64,
+    pub max_block_write_entries: u64,
+    pub limits: ChainLimits,
 }
 
 fn err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> HostError {
@@ -151,12 +180,50 @@ impl Genesis {
         {
             return Err(err("sybil_module", format!("no genesis module is labelled {s:?}")));
         }
+        // The store must accept whatever a block may write, whatever else shares its batch: half its limits.
+        let max_block_write_bytes = json.max_block_write_bytes.unwrap_or(DEFAULT_MAX_BLOCK_WRITE_BYTES);
+        let max_bytes = (cairn_state::MAX_BATCH_BYTES / 2) as u64;
+        if max_block_write_bytes > max_bytes {
+            return Err(err("max_block_write_bytes", format!("{max_block_write_bytes}, over {max_bytes}")));
+        }
+        let max_block_write_entries = json.max_block_write_entries.unwrap_or(DEFAULT_MAX_BLOCK_WRITE_ENTRIES);
+        let max_entries = (cairn_state::MAX_BATCH_CHANGES / 2) as u64;
+        if max_block_write_entries > max_entries {
+            return Err(err(
+                "max_block_write_entries",
+                format!("{max_block_write_entries}, over {max_entries}"),
+            ));
+        }
+        let engine = ChainLimits::from(&Limits::default());
+        let asked = json.limits.unwrap_or_default();
+        let pick = |field: &str, v: Option<u64>, cap: u64| -> HostResult<u64> {
+            match v {
+                Some(v) if v > cap => {
+                    Err(err(format!("limits.{field}"), format!("{v} is over the engine's {cap}")))
+                }
+                Some(v) => Ok(v),
+                None => Ok(cap),
+            }
+        };
+        let limits = ChainLimits {
+            max_module_bytes: pick("max_module_bytes", asked.max_module_bytes, engine.max_module_bytes)?,
+            max_memory_pages: pick("max_memory_pages", asked.max_memory_pages, engine.max_memory_pages)?,
+            max_table_elements: pick(
+                "max_table_elements",
+                asked.max_table_elements,
+                engine.max_table_elements,
+            )?,
+            max_functions: pick("max_functions", asked.max_functions, engine.max_functions)?,
+        };
         Ok(Genesis {
+            limits,
             upload_permission,
             modules,
             sybil_module: json.sybil_module,
             max_tx_fuel: json.max_tx_fuel.unwrap_or(DEFAULT_MAX_TX_FUEL),
             max_block_fuel: json.max_block_fuel.unwrap_or(DEFAULT_MAX_BLOCK_FUEL),
+            max_block_write_bytes,
+            max_block_write_entries,
         })
     }
 }

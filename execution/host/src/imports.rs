@@ -9,6 +9,7 @@ use cairn_primitives::Address;
 use wasmparser::ValType;
 use wasmtime::{Caller, Linker, Trap};
 
+use crate::backend::Next;
 use crate::instance::{self, HostState};
 use crate::keys;
 
@@ -24,6 +25,8 @@ pub const PRICE_STORAGE_WRITE: u64 = 3_000;
 pub const PRICE_STORAGE_WRITE_PER_BYTE: u64 = 10;
 /// `storage_next`: a range seek.
 pub const PRICE_STORAGE_NEXT: u64 = 2_000;
+/// `storage_next`: per deletion marker (a key deleted in this block) skipped on the way to the next live key.
+pub const PRICE_STORAGE_NEXT_SKIP: u64 = 1_000;
 /// `emit_event`.
 pub const PRICE_EVENT: u64 = 500;
 /// `ed25519_verify` (~50 µs of CPU).
@@ -202,7 +205,18 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
             } else {
                 Some(keys::module_key(&contract, &end))
             };
-            let found = c.data_mut().state_next(&full_start, full_end.as_deref())?;
+            // Each deletion marker skipped costs a read; the seek stops where the fuel would run out.
+            let max_skips = c.get_fuel()? / PRICE_STORAGE_NEXT_SKIP;
+            let found = match c.data_mut().state_next(&full_start, full_end.as_deref(), max_skips)? {
+                Next::Found(found, skipped) => {
+                    charge(&mut c, skipped.saturating_mul(PRICE_STORAGE_NEXT_SKIP))?;
+                    found
+                }
+                Next::TooManySkips => {
+                    c.set_fuel(0)?;
+                    return Err(wasmtime::Error::new(Trap::OutOfFuel));
+                }
+            };
             match found {
                 Some((k, v)) => {
                     let rel = k.get(prefix.len()..).unwrap_or_default().to_vec();

@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use cairn_abci::{Event, EventAttribute};
 use cairn_primitives::Address;
-use wasmtime::{AsContextMut, Caller, Memory, ResourceLimiter, Trap};
+use wasmtime::{AsContextMut, Caller, Global, Memory, ResourceLimiter, Trap, Val};
 
-use crate::backend::{Backend, Entry, Overlay};
+use crate::backend::{Backend, Next, Overlay};
 use crate::cache::{Compiled, ModuleCache};
 use crate::imports::{self, Env, MAX_CALL_DEPTH, MAX_EVENT_BYTES_PER_TX, MAX_EVENTS_PER_TX, MAX_OUTPUT};
 use crate::registry::{self, InstanceInfo};
-use crate::{ExecError, HostError};
+use crate::{ExecError, HostError, instrument};
 
 /// Block-level facts every entry point sees through `env`.
 #[derive(Clone, Debug)]
@@ -26,6 +26,8 @@ pub(crate) struct Frame {
     contract: Address,
     caller: Address,
     memory: Option<Memory>,
+    /// The instance's logical stack counter (see [`crate::instrument`]).
+    depth: Option<Global>,
     output: Vec<u8>,
     abort: Option<String>,
 }
@@ -127,9 +129,10 @@ impl HostState {
             .ok_or_else(|| wasmtime::Error::msg("host call outside a module"))
     }
 
-    fn fatal(&mut self, e: String) -> wasmtime::Error {
-        self.fatal = Some(HostError::Backend(e.clone()));
-        wasmtime::Error::msg(format!("host failure: {e}"))
+    fn fatal(&mut self, e: crate::BackendError) -> wasmtime::Error {
+        let msg = format!("host failure: {e}");
+        self.fatal = Some(HostError::Backend(e));
+        wasmtime::Error::msg(msg)
     }
 
     pub(crate) fn state_get(&mut self, key: &[u8]) -> wasmtime::Result<Option<Vec<u8>>> {
@@ -139,8 +142,13 @@ impl HostState {
         }
     }
 
-    pub(crate) fn state_next(&mut self, start: &[u8], end: Option<&[u8]>) -> wasmtime::Result<Option<Entry>> {
-        match self.overlay.next_entry(&*self.base, start, end) {
+    pub(crate) fn state_next(
+        &mut self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        max_skips: u64,
+    ) -> wasmtime::Result<Next> {
+        match self.overlay.next_entry_bounded(&*self.base, start, end, max_skips) {
             Ok(v) => Ok(v),
             Err(e) => Err(self.fatal(e)),
         }
@@ -239,6 +247,26 @@ pub(crate) fn current_memory(caller: &Caller<'_, HostState>) -> wasmtime::Result
         .ok_or_else(|| wasmtime::Error::msg("no memory for the running module"))
 }
 
+/// cairn's own text for each trap: fixed, short, and independent of the wasmtime version (a module that calls
+/// another sees it; logs carry it).
+pub fn trap_text(trap: &Trap) -> &'static str {
+    match trap {
+        Trap::StackOverflow => "call stack exhausted",
+        Trap::MemoryOutOfBounds => "out-of-bounds memory access",
+        Trap::HeapMisaligned => "misaligned atomic access",
+        Trap::TableOutOfBounds => "out-of-bounds table access",
+        Trap::IndirectCallToNull => "indirect call to a null table entry",
+        Trap::BadSignature => "indirect call signature mismatch",
+        Trap::IntegerOverflow => "integer overflow",
+        Trap::IntegerDivisionByZero => "integer division by zero",
+        Trap::BadConversionToInteger => "invalid conversion to integer",
+        Trap::UnreachableCodeReached => "unreachable executed",
+        Trap::Interrupt => "interrupted",
+        Trap::OutOfFuel => "out of fuel",
+        _ => "trap",
+    }
+}
+
 /// Turns a wasmtime error from a call into the tx-level reason.
 fn classify(err: wasmtime::Error, abort: Option<String>, fuel_limit: u64) -> ExecError {
     if let Some(msg) = abort {
@@ -248,10 +276,12 @@ fn classify(err: wasmtime::Error, abort: Option<String>, fuel_limit: u64) -> Exe
         return match trap {
             Trap::OutOfFuel => ExecError::OutOfFuel { limit: fuel_limit },
             Trap::StackOverflow => ExecError::Trap("call stack exhausted (recursion too deep)".into()),
-            other => ExecError::Trap(other.to_string()),
+            other => ExecError::Trap(trap_text(other).into()),
         };
     }
-    let msg = format!("{err:#}");
+    // The root cause is the host's own message (a limit, a bad pointer); the outer layers wasmtime adds are a
+    // backtrace with code offsets, which must not reach logs or callers.
+    let msg = err.root_cause().to_string();
     ExecError::Trap(imports::truncate_utf8(msg.as_bytes(), imports::MAX_ABORT_MSG))
 }
 
@@ -269,8 +299,28 @@ pub(crate) fn run_entry(
     fuel_limit: u64,
 ) -> Result<Vec<u8>, ExecError> {
     let mut ctx = ctx.as_context_mut();
-    let instance = code.pre.instantiate(&mut ctx).map_err(|e| classify(e, None, fuel_limit))?;
+    let instance = match code.pre.instantiate(&mut ctx) {
+        Ok(i) => i,
+        // A trap while instantiating (a start function, an out-of-bounds segment) is the module's.
+        Err(e) if e.downcast_ref::<Trap>().is_some() => return Err(classify(e, None, fuel_limit)),
+        // Anything else is this node's resources: upload compiled the module against the pool's limits, so a
+        // valid module fails here only when slots or address space run out.
+        Err(e) => {
+            let msg = format!("instantiating: {e:#}");
+            ctx.data_mut().fatal = Some(HostError::Resource(msg.clone()));
+            return Err(ExecError::Trap(msg));
+        }
+    };
     let memory = instance.get_memory(&mut ctx, "memory").ok_or(ExecError::MissingEntry("memory"))?;
+    // The callee's stack counter starts where its caller's stands: one budget for the whole chain of calls.
+    let depth = instance.get_global(&mut ctx, instrument::DEPTH_EXPORT);
+    let inherited = match ctx.data().frames.last().and_then(|f| f.depth) {
+        Some(g) => g.get(&mut ctx).i32().unwrap_or(0),
+        None => 0,
+    };
+    if let Some(g) = depth {
+        g.set(&mut ctx, Val::I32(inherited)).map_err(|e| classify(e, None, fuel_limit))?;
+    }
     let alloc = instance
         .get_typed_func::<i32, i32>(&mut ctx, "cairn_alloc")
         .map_err(|_| ExecError::MissingEntry("cairn_alloc"))?;
@@ -283,6 +333,7 @@ pub(crate) fn run_entry(
         contract,
         caller,
         memory: Some(memory),
+        depth,
         output: Vec::new(),
         abort: None,
     });
@@ -298,7 +349,24 @@ pub(crate) fn run_entry(
     match result {
         Ok(0) => Ok(output),
         Ok(code) => Err(abort.map(ExecError::Aborted).unwrap_or(ExecError::ReturnCode(code))),
-        Err(e) => Err(classify(e, abort, fuel_limit)),
+        Err(e) => {
+            let used = depth.and_then(|g| g.get(&mut ctx).i32()).unwrap_or(0) as u32;
+            if used > instrument::STACK_BUDGET {
+                return Err(ExecError::Trap(format!(
+                    "call stack exhausted (recursion too deep): over {} stack units",
+                    instrument::STACK_BUDGET
+                )));
+            }
+            if matches!(e.downcast_ref::<Trap>(), Some(Trap::StackOverflow)) {
+                // The deterministic bound should always trip first: if the native stack ran out instead, this
+                // node's `max_wasm_stack` is too small, and a tx result here could differ between nodes.
+                ctx.data_mut().fatal = Some(HostError::Resource(
+                    "the native wasm stack ran out before the deterministic stack limit: raise max_wasm_stack"
+                        .into(),
+                ));
+            }
+            Err(classify(e, abort, fuel_limit))
+        }
     }
 }
 

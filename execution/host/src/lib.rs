@@ -7,6 +7,7 @@ mod error;
 pub mod genesis;
 pub mod imports;
 pub mod instance;
+pub mod instrument;
 pub mod keys;
 pub mod registry;
 pub mod session;
@@ -15,7 +16,7 @@ pub mod validate;
 
 pub use app::{ExecApp, ExecConfig, codes};
 pub use backend::{Backend, MemBackend};
-pub use cache::{CacheHit, ModuleCache};
-pub use error::{ExecError, HostError, HostResult, ValidationError};
+pub use cache::{Admission, Admitted, CacheHit, ModuleCache};
+pub use error::{BackendError, ExecError, HostError, HostResult, ValidationError};
 pub use registry::{InstanceInfo, UploadPermission};
 pub use validate::{Limits, ModuleInfo, validate};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backend::{Backend, Overlay};
 use crate::instance::HostState;
+use crate::validate::Limits;
 use crate::{HostError, HostResult, keys};
 
 /// Code is stored in chunks under the state store's value bound.
@@ -54,13 +55,50 @@ pub struct Params {
     pub max_block_fuel: u64,
     /// The active Sybil module, asked for validator updates after every block.
     pub sybil_module: Option<Address>,
+    /// Most bytes (keys + values) all txs and hooks of one block may write together.
+    pub max_block_write_bytes: u64,
+    /// Most entries (sets and deletes) all txs and hooks of one block may write together.
+    pub max_block_write_entries: u64,
+    /// The module limits every node applies (genesis; never node-local config).
+    pub limits: ChainLimits,
+}
+
+/// [`Limits`] as stored in the chain's parameters (fixed-width integers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
+pub struct ChainLimits {
+    pub max_module_bytes: u64,
+    pub max_memory_pages: u64,
+    pub max_table_elements: u64,
+    pub max_functions: u64,
+}
+
+impl From<&Limits> for ChainLimits {
+    fn from(l: &Limits) -> ChainLimits {
+        ChainLimits {
+            max_module_bytes: l.max_module_bytes as u64,
+            max_memory_pages: l.max_memory_pages,
+            max_table_elements: l.max_table_elements,
+            max_functions: l.max_functions,
+        }
+    }
+}
+
+impl ChainLimits {
+    pub fn to_limits(self) -> Limits {
+        Limits {
+            max_module_bytes: usize::try_from(self.max_module_bytes).unwrap_or(usize::MAX),
+            max_memory_pages: self.max_memory_pages,
+            max_table_elements: self.max_table_elements,
+            max_functions: self.max_functions,
+        }
+    }
 }
 
 pub(crate) fn decode<T: BorshDeserialize>(bytes: &[u8], what: &str) -> HostResult<T> {
     borsh::from_slice(bytes).map_err(|e| HostError::Corrupt(format!("{what}: {e}")))
 }
 
-fn backend_err(e: String) -> HostError {
+fn backend_err(e: crate::BackendError) -> HostError {
     HostError::Backend(e)
 }
 

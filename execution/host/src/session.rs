@@ -7,12 +7,12 @@ use cairn_abci::Event;
 use cairn_primitives::{Address, Hash};
 use wasmtime::Store;
 
-use crate::backend::{Backend, Overlay};
-use crate::cache::{Compiled, ModuleCache};
+use crate::backend::{Backend, Overlay, WriteSize};
+use crate::cache::{Admission, Compiled, ModuleCache};
 use crate::imports::{PRICE_ENTRY, PRICE_UPLOAD_PER_BYTE};
 use crate::instance::{self, BlockEnv, HostState, Limiter};
 use crate::registry::{self, InstanceInfo, UploadPermission};
-use crate::validate::{self, Limits};
+use crate::validate::Limits;
 use crate::{ExecError, HostError, HostResult, keys};
 
 /// Why a message failed: the module/tx's fault (the tx fails) or the host's (the block call fails).
@@ -40,6 +40,9 @@ pub struct Session {
     limits: Limits,
     /// Whether `store` has run an entry point (and so holds instances until it is dropped).
     used: bool,
+    /// Whether instantiating registers a module's `end_block` hook. Hooks run every block on the block's budget,
+    /// so registering one is a chain permission: genesis (and later governance), not any tx.
+    hooks_allowed: bool,
 }
 
 impl Session {
@@ -53,7 +56,7 @@ impl Session {
         store.limiter(|s| &mut s.limiter);
         // Fuel is always on in our engine config; set_fuel cannot fail then.
         let _ = store.set_fuel(fuel_limit);
-        Session { store, fuel_limit, limits: host.limits.clone(), used: false }
+        Session { store, fuel_limit, limits: host.limits.clone(), used: false, hooks_allowed: false }
     }
 
     /// Moves the state into a fresh store, so the instances of earlier entry points are freed: a tx of many
@@ -82,6 +85,11 @@ impl Session {
         let _ = store.set_fuel(fuel);
         self.store = store;
         self.used = false;
+    }
+
+    /// Lets this session's instantiations register `end_block` hooks (genesis).
+    pub fn allow_hooks(&mut self) {
+        self.hooks_allowed = true;
     }
 
     pub fn fuel_used(&self) -> u64 {
@@ -130,6 +138,11 @@ impl Session {
             d.overlay.drop_top();
             d.truncate_events(mark);
         }
+    }
+
+    /// What the innermost open unit (see [`Session::begin`]) has written so far.
+    pub fn pending_writes(&self) -> WriteSize {
+        self.store.data().overlay.top_size()
     }
 
     /// Takes the events emitted so far.
@@ -223,13 +236,17 @@ impl Session {
             .into());
         }
         self.charge((code.len() as u64).saturating_mul(PRICE_UPLOAD_PER_BYTE))?;
-        validate::validate(code, &self.limits).map_err(ExecError::from)?;
+        let cache = self.store.data().cache.clone();
+        match cache.admit(code, &self.limits) {
+            Ok(_) => {}
+            Err(Admission::Refused(e)) => return Err(ExecError::from(e).into()),
+            Err(Admission::Local(h)) => return Err(h.into()),
+        }
         let id = Hash::digest(code);
         let (overlay, base) = self.parts();
         if !registry::code_exists(overlay, base, &id)? {
             registry::write_code(self.overlay(), &id, code);
         }
-        self.store.data().cache.insert(&id, code)?;
         Ok(id)
     }
 
@@ -259,8 +276,8 @@ impl Session {
         registry::put(o, keys::counter(creator), &counter.saturating_add(1));
         registry::put(o, keys::instance(&addr), &info);
         o.set(keys::label(label), Some(addr.0.to_vec()));
-        if code.has_end_block {
-            o.set(keys::end_block(&addr), Some(Vec::new()));
+        if code.has_end_block && self.hooks_allowed {
+            self.overlay().set(keys::end_block(&addr), Some(Vec::new()));
         }
         self.run(&code, addr, *creator, "instantiate", msg)?;
         Ok(addr)
@@ -305,10 +322,13 @@ impl Session {
         if !code.has_migrate {
             return Err(ExecError::MissingEntry("migrate").into());
         }
+        // A migration keeps a hook the chain granted (if the new code still has `end_block`); it never adds one.
+        let (overlay, base) = self.parts();
+        let granted = registry::get(overlay, base, &keys::end_block(contract))?.is_some();
         info.code_id = *code_id;
         let o = self.overlay();
         registry::put(o, keys::instance(contract), &info);
-        o.set(keys::end_block(contract), code.has_end_block.then(Vec::new));
+        o.set(keys::end_block(contract), (granted && code.has_end_block).then(Vec::new));
         self.run(&code, *contract, *sender, "migrate", msg)
     }
 

@@ -6,7 +6,9 @@
 //! - **Floats** are allowed; the engine canonicalises NaNs (`cranelift_nan_canonicalization`), which makes every
 //!   float result bit-for-bit deterministic across machines.
 //! - **SIMD, relaxed SIMD, threads/shared memory, memory64, multi-memory, exceptions, GC, tail calls** are
-//!   rejected by the validator (the error names the feature and the byte offset).
+//!   rejected by the validator (the error names the feature and the byte offset). `externref` is GC: rejected.
+//! - The static checks here are the first half of the upload verdict; the second is a compile with the chain's
+//!   engine ([`crate::cache::ModuleCache::admit`]), which refuses what the engine or its pool cannot run.
 //! - **Memory**: exactly one, defined by the module (not imported) and exported as `memory`. An *initial* size over
 //!   [`Limits::max_memory_pages`] is rejected; a declared *maximum* above it is accepted and capped at run time
 //!   (growth past the cap makes `memory.grow` return -1).
@@ -42,7 +44,9 @@ impl Default for Limits {
     }
 }
 
-/// The Wasm features a cairn module may use: wasm 2.0 without SIMD.
+/// The Wasm features a cairn module may use: wasm 2.0 without SIMD. Reference types cover `funcref` only:
+/// `externref` and the other GC types need wasmtime's `gc` feature, which the chain's engine is built without
+/// (a module using them would pass here and fail to compile on every node).
 pub fn features() -> WasmFeatures {
     WasmFeatures::MUTABLE_GLOBAL
         | WasmFeatures::FLOATS
@@ -51,7 +55,6 @@ pub fn features() -> WasmFeatures {
         | WasmFeatures::MULTI_VALUE
         | WasmFeatures::BULK_MEMORY
         | WasmFeatures::REFERENCE_TYPES
-        | WasmFeatures::GC_TYPES
 }
 
 /// Entry points every module must export, with their signature `(i32, i32) -> i32`.
@@ -186,6 +189,13 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationE
         }
     }
     exported.sort();
+    if exported.iter().any(|(n, _)| n == crate::instrument::DEPTH_EXPORT) {
+        return Err(ValidationError::ExportSignature {
+            name: crate::instrument::DEPTH_EXPORT.into(),
+            expected: "no export of this name (reserved for the host's stack counter)".into(),
+            found: "an export".into(),
+        });
+    }
     let find = |name: &str| exported.iter().find(|(n, _)| n == name).map(|(_, d)| d.clone());
     match find("memory") {
         Some(d) if d.starts_with("memory") => {}

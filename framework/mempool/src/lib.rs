@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use cairn_abci::{AppError, Application, CheckTxKind, CheckTxRequest, CheckTxResponse};
+use cairn_abci::{AppError, Application, CheckTxKind, CheckTxRequest, CheckTxResponse, QueryRequest};
 use cairn_primitives::{Hash, Height};
 use tokio::sync::Mutex;
 
@@ -17,6 +17,11 @@ pub struct MempoolConfig {
     pub ttl_blocks: u64,
     /// How many committed tx hashes to remember for dedup.
     pub committed_cache: usize,
+    /// Future-nonce txs (after a gap in their sender's nonces) one sender may park in the side queue; always kept
+    /// below `max_per_sender`, so a sender's ready txs still fit.
+    pub max_future_per_sender: usize,
+    /// A future-nonce tx whose gap is not filled within this many blocks is dropped.
+    pub future_ttl_blocks: u64,
 }
 
 impl Default for MempoolConfig {
@@ -28,6 +33,8 @@ impl Default for MempoolConfig {
             max_per_sender: 1_000,
             ttl_blocks: 600,
             committed_cache: 100_000,
+            max_future_per_sender: 64,
+            future_ttl_blocks: 20,
         }
     }
 }
@@ -42,6 +49,10 @@ pub enum MempoolError {
     Full { txs: usize, bytes: usize },
     #[error("sender has {count} txs pending, the limit per sender is {max}: wait for some to be committed")]
     SenderLimit { count: usize, max: usize },
+    #[error(
+        "sender has {count} txs waiting for an earlier nonce, the limit is {max}: send the missing nonce first"
+    )]
+    FutureLimit { count: usize, max: usize },
     #[error("tx rejected by CheckTx (code {code}): {log}")]
     Rejected { code: u32, log: String },
     #[error(transparent)]
@@ -54,6 +65,8 @@ struct Entry {
     priority: i64,
     height: Height,
     seq: u64,
+    /// The tx's nonce, if it is a cairn tx (other txs are always ready).
+    nonce: Option<u64>,
 }
 
 /// The pool. Deterministic iteration (BTreeMap by arrival sequence), so every node reaps in the same order.
@@ -69,6 +82,15 @@ pub struct Mempool {
     bytes: usize,
     next_seq: u64,
     height: Height,
+    /// Each sender's pending nonces (cairn txs only): nonce → tx hash.
+    nonces: BTreeMap<Vec<u8>, BTreeMap<u64, Hash>>,
+    /// Each sender's next nonce on chain, as far as the pool knows (from the app, then from committed blocks).
+    next_nonce: BTreeMap<Vec<u8>, u64>,
+}
+
+/// A cairn tx's nonce, or `None` for bytes that are not one.
+fn nonce_of(tx: &[u8]) -> Option<u64> {
+    cairn_primitives::Tx::from_bytes(tx).ok().map(|t| t.body.nonce)
 }
 
 impl Mempool {
@@ -107,6 +129,52 @@ impl Mempool {
         Ok(hash)
     }
 
+    /// Whether the pool knows `sender`'s next nonce (else [`add_tx`] asks the app).
+    pub fn knows_next_nonce(&self, sender: &[u8]) -> bool {
+        self.next_nonce.contains_key(sender)
+    }
+
+    /// Records `sender`'s next nonce on chain (never moves it back).
+    pub fn learn_next_nonce(&mut self, sender: &[u8], next: u64) {
+        let n = self.next_nonce.entry(sender.to_vec()).or_insert(next);
+        *n = (*n).max(next);
+    }
+
+    /// The side-queue cap, kept below the per-sender cap.
+    fn max_future(&self) -> usize {
+        self.config.max_future_per_sender.min(self.config.max_per_sender.saturating_sub(1))
+    }
+
+    /// The sender's ready nonces end here: the first nonce after the unbroken run from its next nonce.
+    fn ready_end(&self, sender: &[u8]) -> Option<u64> {
+        let pending = self.nonces.get(sender)?;
+        let mut next = match self.next_nonce.get(sender) {
+            Some(n) => *n,
+            // Unknown (the app does not answer nonce queries): the lowest pending nonce starts the run.
+            None => *pending.keys().next()?,
+        };
+        while pending.contains_key(&next) {
+            next += 1;
+        }
+        Some(next)
+    }
+
+    /// Whether the entry waits for an earlier nonce (a gap before it): reaping skips it.
+    fn is_future(&self, e: &Entry) -> bool {
+        match (e.nonce, self.ready_end(&e.sender)) {
+            (Some(n), Some(end)) => n >= end,
+            _ => false,
+        }
+    }
+
+    /// How many of the sender's txs are in the side queue.
+    pub fn future_count(&self, sender: &[u8]) -> usize {
+        match (self.nonces.get(sender), self.ready_end(sender)) {
+            (Some(p), Some(end)) => p.range(end..).count(),
+            _ => 0,
+        }
+    }
+
     /// Inserts a tx the app accepted. Repeats the bounds checks (another tx may have arrived meanwhile).
     pub fn insert(&mut self, tx: Vec<u8>, check: &CheckTxResponse) -> Result<Hash, MempoolError> {
         let hash = self.precheck(&tx)?;
@@ -117,6 +185,24 @@ impl Mempool {
         if !check.sender.is_empty() && count >= self.config.max_per_sender {
             return Err(MempoolError::SenderLimit { count, max: self.config.max_per_sender });
         }
+        let nonce = if check.sender.is_empty() { None } else { nonce_of(&tx) };
+        if let Some(n) = nonce {
+            if self.nonces.get(&check.sender).is_some_and(|p| p.contains_key(&n)) {
+                return Err(MempoolError::Duplicate(hash));
+            }
+            let parked = self.future_count(&check.sender);
+            self.nonces.entry(check.sender.clone()).or_default().insert(n, hash);
+            let future = self.ready_end(&check.sender).is_some_and(|end| n >= end);
+            if future && parked >= self.max_future() {
+                if let Some(p) = self.nonces.get_mut(&check.sender) {
+                    p.remove(&n);
+                    if p.is_empty() {
+                        self.nonces.remove(&check.sender);
+                    }
+                }
+                return Err(MempoolError::FutureLimit { count: parked, max: self.max_future() });
+            }
+        }
         *self.per_sender.entry(check.sender.clone()).or_default() += 1;
         self.bytes += tx.len();
         let seq = self.next_seq;
@@ -124,14 +210,23 @@ impl Mempool {
         self.order.insert(seq, hash);
         self.by_hash.insert(
             hash,
-            Entry { tx, sender: check.sender.clone(), priority: check.priority, height: self.height, seq },
+            Entry {
+                tx,
+                sender: check.sender.clone(),
+                priority: check.priority,
+                height: self.height,
+                seq,
+                nonce,
+            },
         );
         Ok(hash)
     }
 
     /// Txs for a proposal: highest priority first, then arrival order, within the byte and count limits.
     pub fn reap(&self, max_bytes: usize, max_txs: usize) -> Vec<Vec<u8>> {
-        let mut candidates: Vec<&Entry> = self.order.values().filter_map(|h| self.by_hash.get(h)).collect();
+        // Future-nonce txs wait in the side queue: a proposal could not include them (their nonce is not next).
+        let mut candidates: Vec<&Entry> =
+            self.order.values().filter_map(|h| self.by_hash.get(h)).filter(|e| !self.is_future(e)).collect();
         // Stable sort keeps arrival order among equal priorities.
         candidates.sort_by_key(|e| std::cmp::Reverse(e.priority));
         let mut out = Vec::new();
@@ -154,6 +249,12 @@ impl Mempool {
         let Some(e) = self.by_hash.remove(hash) else { return false };
         self.order.remove(&e.seq);
         self.bytes -= e.tx.len();
+        if let (Some(n), Some(p)) = (e.nonce, self.nonces.get_mut(&e.sender)) {
+            p.remove(&n);
+            if p.is_empty() {
+                self.nonces.remove(&e.sender);
+            }
+        }
         if let Some(c) = self.per_sender.get_mut(&e.sender) {
             *c -= 1;
             if *c == 0 {
@@ -169,6 +270,12 @@ impl Mempool {
         self.height = height;
         for tx in committed {
             let hash = Hash::digest(tx);
+            if let Some(e) = self.by_hash.get(&hash)
+                && let Some(n) = e.nonce
+            {
+                let sender = e.sender.clone();
+                self.learn_next_nonce(&sender, n.saturating_add(1));
+            }
             self.remove(&hash);
             if self.committed_set.insert(hash, ()).is_none() {
                 self.committed.push_back(hash);
@@ -178,6 +285,22 @@ impl Mempool {
             if let Some(old) = self.committed.pop_front() {
                 self.committed_set.remove(&old);
             }
+        }
+        // Stale nonces (below the sender's next) can never be included; future ones whose gap stays open expire.
+        let future_ttl = self.config.future_ttl_blocks;
+        let dead: Vec<Hash> = self
+            .by_hash
+            .iter()
+            .filter(|(_, e)| {
+                let stale =
+                    matches!((e.nonce, self.next_nonce.get(&e.sender)), (Some(n), Some(next)) if n < *next);
+                let expired = self.is_future(e) && height.0.saturating_sub(e.height.0) > future_ttl;
+                stale || expired
+            })
+            .map(|(h, _)| *h)
+            .collect();
+        for h in dead {
+            self.remove(&h);
         }
         if self.config.ttl_blocks > 0 {
             let expired: Vec<Hash> = self
@@ -202,6 +325,17 @@ pub async fn add_tx<A: Application + ?Sized>(
 ) -> Result<(Hash, CheckTxResponse), MempoolError> {
     pool.lock().await.precheck(&tx)?;
     let check = app.check_tx(CheckTxRequest { tx: tx.clone(), kind: CheckTxKind::New }).await?;
+    // The first tx of a sender: ask the app for the sender's next nonce, so a gap is seen as one.
+    if check.is_ok() && !check.sender.is_empty() && !pool.lock().await.knows_next_nonce(&check.sender) {
+        let path = format!("nonce/{}", hex_of(&check.sender));
+        let req = QueryRequest { path, data: Vec::new(), height: Height(0), prove: false };
+        if let Ok(r) = app.query(req).await
+            && r.code == 0
+            && let Ok(bytes) = <[u8; 8]>::try_from(r.value.as_slice())
+        {
+            pool.lock().await.learn_next_nonce(&check.sender, u64::from_le_bytes(bytes));
+        }
+    }
     let hash = pool.lock().await.insert(tx, &check)?;
     Ok((hash, check))
 }
@@ -220,6 +354,10 @@ pub async fn recheck<A: Application + ?Sized>(
         }
     }
     Ok(evicted)
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

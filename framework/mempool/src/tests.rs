@@ -59,6 +59,7 @@ fn config() -> MempoolConfig {
         max_per_sender: 2,
         ttl_blocks: 3,
         committed_cache: 10,
+        ..MempoolConfig::default()
     }
 }
 
@@ -115,4 +116,120 @@ async fn update_removes_committed_expires_old_and_recheck_evicts() {
     pool.lock().await.update(Height(4), &[]);
     assert!(pool.lock().await.is_empty());
     assert_eq!(pool.lock().await.bytes(), 0);
+}
+
+/// An app that speaks cairn txs: CheckTx accepts any nonce at or above the committed one (0 here) and reports the
+/// sender; `nonce/<hex>` answers the committed next nonce (0), as ExecApp does.
+struct TxApp;
+
+#[async_trait]
+impl Application for TxApp {
+    async fn info(&self, _: InfoRequest) -> AppResult<InfoResponse> {
+        Ok(InfoResponse::default())
+    }
+    async fn init_chain(&self, _: InitChainRequest) -> AppResult<InitChainResponse> {
+        Ok(InitChainResponse::default())
+    }
+    async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse> {
+        match cairn_primitives::Tx::from_bytes(&req.tx) {
+            Ok(tx) => Ok(CheckTxResponse { sender: tx.body.sender.0.to_vec(), ..Default::default() }),
+            Err(e) => Ok(CheckTxResponse { code: 1, log: e.to_string(), ..Default::default() }),
+        }
+    }
+    async fn prepare_proposal(&self, r: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {
+        Ok(PrepareProposalResponse { txs: r.txs })
+    }
+    async fn process_proposal(&self, _: ProcessProposalRequest) -> AppResult<ProposalStatus> {
+        Ok(ProposalStatus::Accept)
+    }
+    async fn finalize_block(&self, _: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
+        Ok(FinalizeBlockResponse::default())
+    }
+    async fn commit(&self) -> AppResult<CommitResponse> {
+        Ok(CommitResponse::default())
+    }
+    async fn query(&self, r: QueryRequest) -> AppResult<QueryResponse> {
+        let value = if r.path.starts_with("nonce/") { 0u64.to_le_bytes().to_vec() } else { Vec::new() };
+        Ok(QueryResponse { value, ..Default::default() })
+    }
+}
+
+fn signed(sender: u64, nonce: u64) -> Vec<u8> {
+    let key = cairn_primitives::Keypair::derived("mempool-test", sender);
+    let body = cairn_primitives::TxBody {
+        chain_id: "mempool-test".parse().expect("chain id"),
+        sender: key.public(),
+        nonce,
+        fuel_limit: 1,
+        messages: vec![],
+    };
+    cairn_primitives::Tx::sign(body, &key).to_bytes()
+}
+
+fn side_queue_config() -> MempoolConfig {
+    MempoolConfig {
+        max_txs: 10_000,
+        max_bytes: 64 * 1024 * 1024,
+        max_per_sender: 100,
+        max_future_per_sender: 5,
+        future_ttl_blocks: 3,
+        ..MempoolConfig::default()
+    }
+}
+
+#[tokio::test]
+async fn twenty_senders_with_nonce_gaps_do_not_empty_blocks() {
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    // 20 senders send nonces 1..=5 first: each waits for its nonce 0, which never comes.
+    for s in 0..20 {
+        for n in 1..=5 {
+            add_tx(&pool, &TxApp, signed(s, n)).await.expect("parked");
+        }
+    }
+    // Then an honest sender's run 0..10.
+    let honest: Vec<Vec<u8>> = (0..10).map(|n| signed(100, n)).collect();
+    for tx in &honest {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("ready");
+    }
+    // A block of 10 holds the honest run, not ten txs the proposal would have to drop.
+    assert_eq!(pool.lock().await.reap(usize::MAX, 10), honest);
+    assert_eq!(pool.lock().await.future_count(&signed_sender(0)), 5);
+}
+
+fn signed_sender(s: u64) -> Vec<u8> {
+    cairn_primitives::Keypair::derived("mempool-test", s).public().0.to_vec()
+}
+
+#[tokio::test]
+async fn the_side_queue_is_capped_per_sender_filled_gaps_become_ready_and_old_ones_expire() {
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    for n in 1..=5 {
+        add_tx(&pool, &TxApp, signed(1, n)).await.expect("parked");
+    }
+    let err = add_tx(&pool, &TxApp, signed(1, 6)).await.expect_err("over the side-queue cap");
+    assert!(matches!(err, MempoolError::FutureLimit { count: 5, max: 5 }), "{err}");
+    assert!(pool.lock().await.reap(usize::MAX, 100).is_empty(), "nothing of sender 1 is ready");
+    // The missing nonce arrives: the whole run is ready, in nonce order of arrival.
+    add_tx(&pool, &TxApp, signed(1, 0)).await.expect("fills the gap");
+    assert_eq!(pool.lock().await.reap(usize::MAX, 100).len(), 6);
+    assert_eq!(pool.lock().await.future_count(&signed_sender(1)), 0);
+
+    // Another sender's parked txs are dropped once the gap stays open past future_ttl_blocks.
+    add_tx(&pool, &TxApp, signed(2, 3)).await.expect("parked");
+    pool.lock().await.update(Height(3), &[]);
+    assert_eq!(pool.lock().await.future_count(&signed_sender(2)), 1);
+    pool.lock().await.update(Height(4), &[]);
+    assert_eq!(pool.lock().await.future_count(&signed_sender(2)), 0);
+    assert_eq!(pool.lock().await.len(), 6, "ready txs stay");
+}
+
+#[tokio::test]
+async fn committing_a_senders_tx_moves_its_next_nonce_and_drops_stale_ones() {
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    let (a0, a1, a2) = (signed(3, 0), signed(3, 1), signed(3, 2));
+    for tx in [&a0, &a1, &a2] {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("ready");
+    }
+    pool.lock().await.update(Height(1), &[a0.clone(), a1.clone()]);
+    assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a2]);
 }

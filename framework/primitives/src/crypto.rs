@@ -67,6 +67,22 @@ impl PublicKey {
         key.verify(&signing_bytes(chain_id, purpose, message), &sig).map_err(|_| bad())
     }
 
+    /// Like [`PublicKey::verify`], with ed25519-dalek's strict checks: small-order (weak) keys and non-canonical
+    /// signature points are refused. A weak key "signs" any message with a fixed signature, so one would let
+    /// anyone send txs as that account; txs (and the host's `ed25519_verify`) use this.
+    pub fn verify_strict(
+        &self,
+        chain_id: &ChainId,
+        purpose: Purpose,
+        message: &[u8],
+        signature: &Signature,
+    ) -> Result<(), Error> {
+        let bad = || Error::BadSignature { chain_id: chain_id.to_string(), purpose: purpose.tag() };
+        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| bad())?;
+        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(&signing_bytes(chain_id, purpose, message), &sig).map_err(|_| bad())
+    }
+
     /// Checks the bytes are a valid curve point (a key that could ever verify anything).
     pub fn validate(&self) -> Result<(), Error> {
         VerifyingKey::from_bytes(&self.0).map(|_| ()).map_err(|_| Error::PublicKey)

@@ -49,9 +49,14 @@ impl Tx {
         Tx { body, signature }
     }
 
-    /// Checks the signature against the body's sender and chain id.
+    /// Checks the signature against the body's sender and chain id, strictly (weak keys refused).
     pub fn verify(&self) -> Result<(), Error> {
-        self.body.sender.verify(&self.body.chain_id, Purpose::Tx, &crate::encode(&self.body), &self.signature)
+        self.body.sender.verify_strict(
+            &self.body.chain_id,
+            Purpose::Tx,
+            &crate::encode(&self.body),
+            &self.signature,
+        )
     }
 
     pub fn hash(&self) -> Hash {
@@ -65,5 +70,50 @@ impl Tx {
     /// Decodes a tx, refusing anything over [`MAX_TX_BYTES`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Tx, Error> {
         crate::decode(bytes, MAX_TX_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The identity point: a small-order key for which the all-identity signature (R = identity, s = 0) passes
+    /// the cofactorless check of plain `verify` for every message.
+    fn weak_tx() -> Tx {
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        let body = TxBody {
+            chain_id: ChainId::new("strict-test").expect("chain id"),
+            sender: PublicKey(identity),
+            nonce: 0,
+            fuel_limit: 1,
+            messages: vec![],
+        };
+        Tx { body, signature: Signature(sig) }
+    }
+
+    #[test]
+    fn a_small_order_key_cannot_send_txs() {
+        let tx = weak_tx();
+        // The forgery is real: the non-strict check accepts it.
+        let non_strict =
+            tx.body.sender.verify(&tx.body.chain_id, Purpose::Tx, &crate::encode(&tx.body), &tx.signature);
+        assert!(non_strict.is_ok(), "the weak-key forgery should pass plain verify");
+        assert!(tx.verify().is_err(), "txs must be verified strictly");
+    }
+
+    #[test]
+    fn an_honest_tx_verifies_strictly() {
+        let key = crate::Keypair::derived("strict-test", 1);
+        let body = TxBody {
+            chain_id: ChainId::new("strict-test").expect("chain id"),
+            sender: key.public(),
+            nonce: 3,
+            fuel_limit: 10,
+            messages: vec![],
+        };
+        assert!(Tx::sign(body, &key).verify().is_ok());
     }
 }

@@ -3,9 +3,13 @@
 mod bank;
 mod checktx;
 mod common;
+mod corpus;
 mod determinism;
 mod hostile;
 mod lifecycle;
+mod limits;
 mod poa;
 mod remote;
+mod smith;
+mod stack;
 mod sybil_modules;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use cairn_execution::{Limits, ModuleCache, validate};
+use cairn_execution::{Admission, ExecConfig, Limits, ModuleCache};
 use cairn_primitives::Hash;
 
 #[derive(clap::Args)]
@@ -45,11 +45,16 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<()> {
         );
     }
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let limits = Limits::default();
-    let info = validate(&bytes, &limits).with_context(|| format!("{} is rejected", file.display()))?;
+    let config = ExecConfig::default();
+    let limits = config.limits.clone();
+    let cache = ModuleCache::new(None, 1, config.max_wasm_stack).context("starting the wasm engine")?;
+    // The chain's own upload verdict: static checks, then a compile against the chain's engine and pool.
+    let info = match cache.admit(&bytes, &limits) {
+        Ok(admitted) => admitted.info,
+        Err(Admission::Refused(e)) => bail!("{} is rejected: {e}", file.display()),
+        Err(Admission::Local(e)) => bail!("cannot check {}: {e}", file.display()),
+    };
     let code_id = Hash::digest(&bytes);
-    let cache = ModuleCache::new(None, 1, 512 * 1024).context("starting the wasm engine")?;
-    cache.insert(&code_id, &bytes).with_context(|| format!("{} does not compile", file.display()))?;
     if json {
         let exports: Vec<_> =
             info.exports.iter().map(|(n, d)| serde_json::json!({ "name": n, "type": d })).collect();

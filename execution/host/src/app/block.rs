@@ -1,0 +1,375 @@
+//! FinalizeBlock: the block's txs, then the `end_block` hooks, then the Sybil module's validator updates — all
+//! within the block's budgets of fuel and writes (chain parameters), so the block's batch always fits what the
+//! store stages, and nothing in a tx's bytes makes FinalizeBlock return `Err` (only this machine can).
+
+use borsh::BorshDeserialize;
+use cairn_abci::{AppError, AppResult, Event, FinalizeBlockRequest, FinalizeBlockResponse, TxResult};
+use cairn_primitives::{Address, Hash, Message, PublicKey, Tx, Validator};
+
+use super::{Inner, MAX_MESSAGES, codes, exec_code, fail, local};
+use crate::backend::{Overlay, WriteSize};
+use crate::instance::BlockEnv;
+use crate::registry::{self, Params};
+use crate::session::{Failure, Outcome, Session};
+use crate::{ExecError, HostError, keys};
+
+/// What a block may still spend. The Sybil module's share is set aside first: a block full of txs cannot starve
+/// the validator-set update.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Budget {
+    pub fuel: u64,
+    pub writes: WriteSize,
+    pub sybil: Share,
+}
+
+/// A share of fuel and writes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Share {
+    pub fuel: u64,
+    pub writes: WriteSize,
+}
+
+impl Budget {
+    pub fn of(params: &Params) -> Budget {
+        let writes =
+            WriteSize { entries: params.max_block_write_entries, bytes: params.max_block_write_bytes };
+        let mut b = Budget { fuel: params.max_block_fuel, writes, sybil: Share::sybil(params) };
+        if params.sybil_module.is_some() {
+            b.fuel = b.fuel.saturating_sub(b.sybil.fuel);
+            b.writes = b.writes.saturating_sub(&b.sybil.writes);
+        }
+        b
+    }
+}
+
+impl Share {
+    /// One tx's worth of fuel, and the writes that fuel can pay for, within the block's budgets.
+    pub fn sybil(params: &Params) -> Share {
+        let fuel = params.max_tx_fuel.min(params.max_block_fuel / 4);
+        let writes = WriteSize {
+            entries: params.max_block_write_entries / 4,
+            bytes: params.max_block_write_bytes / 4,
+        };
+        Share { fuel, writes }
+    }
+}
+
+/// Budgets [`bounded`] can charge.
+pub(crate) trait Spend {
+    fn spend(&mut self, fuel: u64, writes: &WriteSize);
+    fn writes_left(&self) -> WriteSize;
+}
+
+impl Spend for Budget {
+    fn spend(&mut self, fuel: u64, writes: &WriteSize) {
+        self.fuel = self.fuel.saturating_sub(fuel);
+        self.writes = self.writes.saturating_sub(writes);
+    }
+    fn writes_left(&self) -> WriteSize {
+        self.writes
+    }
+}
+
+impl Spend for Share {
+    fn spend(&mut self, fuel: u64, writes: &WriteSize) {
+        self.fuel = self.fuel.saturating_sub(fuel);
+        self.writes = self.writes.saturating_sub(writes);
+    }
+    fn writes_left(&self) -> WriteSize {
+        self.writes
+    }
+}
+
+/// Runs a hook in its own layer and charges its fuel and writes to `budget`; writes over the budget are dropped
+/// and the hook fails.
+fn bounded<T>(
+    mut s: Session,
+    budget: &mut impl Spend,
+    f: impl FnOnce(&mut Session) -> Outcome<T>,
+) -> (Outcome<T>, Session) {
+    let mark = s.begin();
+    let mut r = f(&mut s);
+    let written = s.pending_writes();
+    let left = budget.writes_left();
+    if r.is_ok() && !written.fits(&left) {
+        r = Err(ExecError::BlockWrites { written, left }.into());
+    }
+    let ok = r.is_ok();
+    s.end(mark, ok);
+    let kept = if ok { written } else { WriteSize::default() };
+    budget.spend(s.fuel_used(), &kept);
+    (r, s)
+}
+
+impl Inner {
+    /// PrepareProposal's dry run: executes `txs` as FinalizeBlock will (same state, height and time) and leaves
+    /// out each tx the block's budgets would cut short, with the sender's later txs. A left-out tx stays in the
+    /// mempool for a later block; every tx proposed gets the budgets it needs wherever it stands in the block.
+    pub(super) fn fit_to_budgets(&mut self, txs: Vec<Vec<u8>>, height: u64, time_ms: u64) -> Vec<Vec<u8>> {
+        let mut overlay = self.view();
+        let Ok(params) = self.params(&overlay) else { return txs };
+        self.host.limits = params.limits.to_limits();
+        let block = BlockEnv { chain_id: params.chain_id.clone(), height, time_ms };
+        let mut budget = Budget::of(&params);
+        let mut cut: std::collections::BTreeSet<PublicKey> = std::collections::BTreeSet::new();
+        let mut kept = Vec::with_capacity(txs.len());
+        for bytes in txs {
+            let sender = Tx::from_bytes(&bytes).map(|t| t.body.sender).ok();
+            if sender.is_some_and(|s| cut.contains(&s)) {
+                continue;
+            }
+            let before = budget;
+            overlay.push();
+            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, true) else {
+                // A local failure: propose what fitted so far; FinalizeBlock will report the failure itself.
+                return kept;
+            };
+            overlay = o;
+            if result.code == codes::BLOCK_WRITES || result.code == codes::BLOCK_FUEL {
+                overlay.drop_top();
+                budget = before;
+                if let Some(s) = sender {
+                    cut.insert(s);
+                }
+            } else {
+                overlay.merge_top();
+                kept.push(bytes);
+            }
+        }
+        kept
+    }
+
+    pub(super) fn finalize_block(&mut self, req: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
+        let expected = self.host.base.version().next();
+        if req.height != expected {
+            return Err(AppError::OutOfOrder(format!(
+                "FinalizeBlock for height {}, the app expects {expected}",
+                req.height
+            )));
+        }
+        self.host.base.discard_staged();
+        self.staged = None;
+        let mut overlay = self.view();
+        let params = self.params(&overlay).map_err(local)?;
+        self.host.limits = params.limits.to_limits();
+        let block =
+            BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
+        let mut budget = Budget::of(&params);
+        let mut tx_results = Vec::with_capacity(req.txs.len());
+        for bytes in &req.txs {
+            let (result, o) =
+                self.run_tx(overlay, &params, &block, bytes, &mut budget, false).map_err(local)?;
+            overlay = o;
+            tx_results.push(result);
+        }
+
+        // end_block hooks, in address order.
+        let mut events = Vec::new();
+        let prefix = [keys::END_BLOCK_PREFIX];
+        let end = keys::prefix_end(&prefix);
+        let mut cursor = prefix.to_vec();
+        let height_msg = borsh::to_vec(&req.height.0).unwrap_or_default();
+        while let Some((k, _)) =
+            overlay.next_entry(&*self.host.base, &cursor, end.as_deref()).map_err(|e| local(e.into()))?
+        {
+            cursor = k.clone();
+            cursor.push(0);
+            let Some(addr) = k.get(1..33).and_then(|a| <[u8; 32]>::try_from(a).ok()).map(Address) else {
+                continue;
+            };
+            // Hooks run on what the block's txs left of its fuel and write budgets.
+            let fuel = params.max_tx_fuel.min(budget.fuel);
+            if fuel == 0 {
+                events.push(Event::new("end_block_skipped").attr("module", addr.to_hex()));
+                continue;
+            }
+            let s = Session::new(&self.host, overlay, block.clone(), Address::default(), fuel);
+            let (r, s) = bounded(s, &mut budget, |s| s.execute_entry(&addr, "end_block", &height_msg));
+            let mut s = s;
+            events.extend(s.take_events());
+            overlay = s.finish();
+            match r {
+                Ok(_) => {}
+                Err(Failure::Host(h)) => return Err(local(h)),
+                Err(Failure::Exec(e)) => events.push(
+                    Event::new("end_block_failed").attr("module", addr.to_hex()).attr("error", e.to_string()),
+                ),
+            }
+        }
+
+        let (validator_updates, overlay, sybil_events) =
+            self.sybil_updates(&params, overlay, &block, &mut budget.sybil).map_err(local)?;
+        events.extend(sybil_events);
+        let app_hash = self.host.base.stage(req.height, overlay.into_batch()).map_err(|e| local(e.into()))?;
+        self.staged = Some(req.height);
+        Ok(FinalizeBlockResponse {
+            events,
+            tx_results,
+            validator_updates,
+            consensus_param_updates: None,
+            app_hash,
+        })
+    }
+
+    /// Executes one tx; `Err` only for failures of this machine, never for anything in the tx's bytes.
+    fn run_tx(
+        &mut self,
+        mut overlay: Overlay,
+        params: &Params,
+        block: &BlockEnv,
+        bytes: &[u8],
+        budget: &mut Budget,
+        simulate: bool,
+    ) -> Result<(TxResult, Overlay), HostError> {
+        let tx = match Tx::from_bytes(bytes) {
+            Ok(tx) => tx,
+            Err(e) => return Ok((fail(codes::DECODE, format!("tx does not decode: {e}")), overlay)),
+        };
+        let body = &tx.body;
+        if body.chain_id.as_str() != params.chain_id {
+            return Ok((
+                fail(codes::WRONG_CHAIN, format!("tx is for chain {:?}", body.chain_id.as_str())),
+                overlay,
+            ));
+        }
+        let hash = Hash::digest(bytes);
+        // A simulation leaves the cache for FinalizeBlock; FinalizeBlock takes the entry (the tx is done).
+        let seen = if simulate { self.verified.contains(&hash) } else { self.verified.pop(&hash).is_some() };
+        if !seen && let Err(e) = tx.verify() {
+            return Ok((fail(codes::BAD_SIGNATURE, e.to_string()), overlay));
+        }
+        let next = registry::next_nonce(&overlay, &*self.host.base, &body.sender.0)?;
+        if body.nonce != next {
+            return Ok((fail(codes::BAD_NONCE, format!("nonce {}, expected {next}", body.nonce)), overlay));
+        }
+        if body.messages.len() > MAX_MESSAGES {
+            return Ok((fail(codes::INVALID, format!("more than {MAX_MESSAGES} messages")), overlay));
+        }
+        let fuel = body.fuel_limit.min(params.max_tx_fuel).min(budget.fuel);
+        if fuel == 0 && body.fuel_limit > 0 {
+            return Ok((fail(codes::BLOCK_FUEL, "the block's fuel limit is used up"), overlay));
+        }
+        let nonce_write = WriteSize { entries: 1, bytes: keys::nonce(&body.sender.0).len() as u64 + 8 };
+        if !nonce_write.fits(&budget.writes) {
+            return Ok((fail(codes::BLOCK_WRITES, "the block's write budget is used up"), overlay));
+        }
+        // The nonce is spent from here on, whatever the messages do.
+        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
+        budget.writes = budget.writes.saturating_sub(&nonce_write);
+
+        let sender = Address::from(body.sender);
+        let mut s = Session::new(&self.host, overlay, block.clone(), sender, fuel);
+        let mark = s.begin();
+        let mut outputs: Vec<Vec<u8>> = Vec::with_capacity(body.messages.len());
+        let mut failure = None;
+        for (i, msg) in body.messages.iter().enumerate() {
+            let r = match msg {
+                Message::Upload { code } => {
+                    s.upload(&sender, code, &params.upload_permission).map(|id| id.0.to_vec())
+                }
+                Message::Instantiate { code_id, label, admin, msg } => {
+                    s.instantiate(&sender, code_id, label, *admin, msg).map(|a| a.0.to_vec())
+                }
+                Message::Execute { contract, msg } => s.execute(&sender, contract, msg),
+                Message::Migrate { contract, code_id, msg } => s.migrate(&sender, contract, code_id, msg),
+            };
+            match r {
+                Ok(out) => outputs.push(out),
+                Err(Failure::Host(h)) => return Err(h),
+                Err(Failure::Exec(e)) => {
+                    failure = Some((Some(i), e));
+                    break;
+                }
+            }
+        }
+        // The tx's writes must fit what the block has left, so the block's batch always fits the store.
+        let written = s.pending_writes();
+        if failure.is_none() && !written.fits(&budget.writes) {
+            failure = Some((None, ExecError::BlockWrites { written, left: budget.writes }));
+        }
+        s.end(mark, failure.is_none());
+        if failure.is_none() {
+            budget.writes = budget.writes.saturating_sub(&written);
+        }
+        let used = s.fuel_used();
+        budget.fuel = budget.fuel.saturating_sub(used);
+        let events = s.take_events();
+        let overlay = s.finish();
+        let result = match failure {
+            None => TxResult {
+                code: 0,
+                log: String::new(),
+                data: borsh::to_vec(&outputs).unwrap_or_default(),
+                gas_wanted: body.fuel_limit,
+                gas_used: used,
+                events,
+            },
+            Some((i, e)) => TxResult {
+                code: exec_code(&e),
+                log: match i {
+                    Some(i) => format!("message {i} failed: {e}"),
+                    None => format!("tx failed: {e}"),
+                },
+                data: Vec::new(),
+                gas_wanted: body.fuel_limit,
+                gas_used: used,
+                events: Vec::new(),
+            },
+        };
+        Ok((result, overlay))
+    }
+
+    /// Validator updates from the active Sybil module, run on `budget` (its own share of the block's fuel and
+    /// writes, reserved so txs cannot starve it). A failing module yields no updates and an event.
+    pub(super) fn sybil_updates(
+        &self,
+        params: &Params,
+        overlay: Overlay,
+        block: &BlockEnv,
+        budget: &mut Share,
+    ) -> Result<(Vec<Validator>, Overlay, Vec<Event>), HostError> {
+        let Some(sybil) = params.sybil_module else { return Ok((Vec::new(), overlay, Vec::new())) };
+        let s = Session::new(&self.host, overlay, block.clone(), Address::default(), budget.fuel);
+        let (r, mut s) = bounded(s, budget, |s| s.execute_entry(&sybil, "validator_set_updates", &[]));
+        let mut events = s.take_events();
+        let overlay = s.finish();
+        let out = match r {
+            Ok(out) => out,
+            Err(Failure::Host(h)) => return Err(h),
+            Err(Failure::Exec(e)) => {
+                events.push(
+                    Event::new("sybil_failed").attr("module", sybil.to_hex()).attr("error", e.to_string()),
+                );
+                return Ok((Vec::new(), overlay, events));
+            }
+        };
+        match <Vec<([u8; 32], u64)>>::try_from_slice(&out) {
+            Ok(list) => {
+                // A key that is not a valid ed25519 point could never sign a vote: drop it rather than hand the
+                // engine a validator set it must reject.
+                let mut v = Vec::with_capacity(list.len());
+                for (pk, power) in list {
+                    let public_key = PublicKey(pk);
+                    if public_key.validate().is_ok() {
+                        v.push(Validator { public_key, power });
+                    } else {
+                        events.push(
+                            Event::new("sybil_invalid_key")
+                                .attr("module", sybil.to_hex())
+                                .attr("key", public_key.to_hex()),
+                        );
+                    }
+                }
+                Ok((v, overlay, events))
+            }
+            Err(e) => {
+                events.push(
+                    Event::new("sybil_failed")
+                        .attr("module", sybil.to_hex())
+                        .attr("error", format!("malformed validator_set_updates output: {e}")),
+                );
+                Ok((Vec::new(), overlay, events))
+            }
+        }
+    }
+}
