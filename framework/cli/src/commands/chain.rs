@@ -34,7 +34,6 @@ pub fn genesis(t: &Template, chain_id: &ChainId, validators: &[ValidatorSpec]) -
         max_block_txs: t.block.max_block_txs,
         engine: t.engine,
         engine_switch: t.engine_switch,
-        ..ConsensusParams::default()
     };
     Ok(Genesis {
         chain_id: chain_id.clone(),
