@@ -61,10 +61,7 @@ impl PublicKey {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), Error> {
-        let bad = || Error::BadSignature { chain_id: chain_id.to_string(), purpose: purpose.tag() };
-        let key = VerifyingKey::from_bytes(&self.0).map_err(|_| bad())?;
-        let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify(&signing_bytes(chain_id, purpose, message), &sig).map_err(|_| bad())
+        self.check(chain_id, purpose, message, signature, false)
     }
 
     /// Like [`PublicKey::verify`], with ed25519-dalek's strict checks: small-order (weak) keys and non-canonical
@@ -77,10 +74,23 @@ impl PublicKey {
         message: &[u8],
         signature: &Signature,
     ) -> Result<(), Error> {
+        self.check(chain_id, purpose, message, signature, true)
+    }
+
+    fn check(
+        &self,
+        chain_id: &ChainId,
+        purpose: Purpose,
+        message: &[u8],
+        signature: &Signature,
+        strict: bool,
+    ) -> Result<(), Error> {
         let bad = || Error::BadSignature { chain_id: chain_id.to_string(), purpose: purpose.tag() };
         let key = VerifyingKey::from_bytes(&self.0).map_err(|_| bad())?;
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&signing_bytes(chain_id, purpose, message), &sig).map_err(|_| bad())
+        let bytes = signing_bytes(chain_id, purpose, message);
+        let checked = if strict { key.verify_strict(&bytes, &sig) } else { key.verify(&bytes, &sig) };
+        checked.map_err(|_| bad())
     }
 
     /// Checks the bytes are a valid curve point (a key that could ever verify anything).
