@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use cairn_node::api::USER_HZ;
 
 use super::demo::{self, NetOptions};
 use super::load::{self, LoadSpec};
@@ -160,22 +161,8 @@ async fn bench_body(
 
 /// CPU ticks (utime + stime) and RSS in bytes of a process, from /proc.
 fn proc_usage(pid: u32) -> Result<(u64, u64)> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("cannot read /proc/{pid}/stat"))?;
-    // Fields after the command name (which may contain spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).context("malformed /proc stat")?;
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of stat; `rest` starts at field 3.
-    let cpu = ticks(11) + ticks(12);
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rss_kb = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse::<u64>().ok())
-        .unwrap_or(0);
-    Ok((cpu, rss_kb * 1024))
+    let u = cairn_node::api::process_usage(pid).with_context(|| format!("cannot read /proc/{pid}"))?;
+    Ok((u.cpu_ticks, u.rss_bytes))
 }
 
 /// CPU (user + system) each validator process and the load generator (this process) spent during the load,
@@ -197,9 +184,6 @@ fn cpu_per_tx(pids: &[u32], before: &[u64], own_before: u64, txs: usize) -> Resu
         "load_generator_us_per_tx": (per_tx_us(own) * 10.0).round() / 10.0,
     }))
 }
-
-/// Clock ticks per second of /proc's CPU times (USER_HZ; 100 on Linux).
-const USER_HZ: f64 = 100.0;
 
 async fn measure_idle(procs: &Processes, window: Duration) -> Result<serde_json::Value> {
     let pids: Vec<u32> = (0..procs.nodes.len()).filter_map(|i| procs.pid(i)).collect();

@@ -68,25 +68,37 @@ pub(super) async fn events<B: Backend>(
 /// This process's cumulative CPU seconds and resident bytes (Linux `/proc`; nulls elsewhere). The page turns two
 /// readings into a CPU percentage.
 pub(super) async fn process() -> axum::Json<Value> {
-    axum::Json(json!({ "cpu_seconds": cpu_seconds(), "rss_bytes": rss_bytes() }))
+    let usage = process_usage(std::process::id());
+    axum::Json(json!({
+        "cpu_seconds": usage.map(|u| u.cpu_ticks as f64 / USER_HZ),
+        "rss_bytes": usage.map(|u| u.rss_bytes),
+    }))
 }
 
-/// utime + stime from `/proc/self/stat`, in seconds (USER_HZ is 100 on every Linux cairn runs on).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    // Fields after the parenthesised command name (which may itself contain spaces).
+/// Clock ticks per second of `/proc`'s CPU times (USER_HZ; 100 on every Linux cairn runs on).
+pub const USER_HZ: f64 = 100.0;
+
+/// CPU time and memory of a process, from Linux `/proc` (`cairn bench` reads its validators' with it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessUsage {
+    /// utime + stime, in clock ticks ([`USER_HZ`] per second).
+    pub cpu_ticks: u64,
+    pub rss_bytes: u64,
+}
+
+/// `None` where `/proc/PID` cannot be read (another OS, or the process is gone).
+pub fn process_usage(pid: u32) -> Option<ProcessUsage> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name (which may itself contain spaces); utime and stime are
+    // fields 14 and 15 of stat, and `rest` starts at field 3.
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: f64 = fields.get(11)?.parse().ok()?;
-    let stime: f64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) / 100.0)
-}
-
-fn rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
+    Some(ProcessUsage { cpu_ticks: utime + stime, rss_bytes: kb * 1024 })
 }
 
 #[cfg(test)]
@@ -96,10 +108,11 @@ mod tests {
     #[test]
     fn reads_this_process() {
         if cfg!(target_os = "linux") {
-            assert!(rss_bytes().unwrap() > 1024 * 1024, "a test process uses more than 1 MiB");
             let burn: u64 = (0..20_000_000u64).fold(0, |a, x| a.wrapping_add(x * x));
             assert!(burn > 0);
-            assert!(cpu_seconds().unwrap() > 0.0);
+            let u = process_usage(std::process::id()).unwrap();
+            assert!(u.rss_bytes > 1024 * 1024, "a test process uses more than 1 MiB");
+            assert!(u.cpu_ticks > 0);
         }
     }
 }

@@ -29,6 +29,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use backend::{Backend, BackendError, BroadcastOutcome, StoredBlock};
+pub use dashboard::{ProcessUsage, USER_HZ, process_usage};
 pub use metrics::Metrics;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
