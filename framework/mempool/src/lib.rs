@@ -270,11 +270,19 @@ impl Mempool {
         self.height = height;
         for tx in committed {
             let hash = Hash::digest(tx);
+            // The sender's next nonce moves past every committed tx the pool tracks the sender of — also one the
+            // pool no longer holds (a recheck racing the commit may have evicted it as stale a moment before):
+            // otherwise the sender's later txs would wait behind a gap that is not there.
             if let Some(e) = self.by_hash.get(&hash)
                 && let Some(n) = e.nonce
             {
                 let sender = e.sender.clone();
                 self.learn_next_nonce(&sender, n.saturating_add(1));
+            } else if let Ok(t) = cairn_primitives::Tx::from_bytes(tx) {
+                let sender = &t.body.sender.0[..];
+                if self.next_nonce.contains_key(sender) || self.nonces.contains_key(sender) {
+                    self.learn_next_nonce(sender, t.body.nonce.saturating_add(1));
+                }
             }
             self.remove(&hash);
             if self.committed_set.insert(hash, ()).is_none() {

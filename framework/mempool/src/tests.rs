@@ -233,3 +233,20 @@ async fn committing_a_senders_tx_moves_its_next_nonce_and_drops_stale_ones() {
     pool.lock().await.update(Height(1), &[a0.clone(), a1.clone()]);
     assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a2]);
 }
+
+/// The race that stranded a sender's txs on a localnet: a recheck evicts a tx as stale (its block committed in the
+/// app) just before the pool's `update` for that block; the pool must still learn the sender's next nonce from the
+/// block, or the sender's later txs wait forever behind a gap that is not there.
+#[tokio::test]
+async fn a_committed_tx_the_pool_already_dropped_still_moves_the_next_nonce() {
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    let (a0, a1, a2) = (signed(4, 0), signed(4, 1), signed(4, 2));
+    for tx in [&a0, &a1, &a2] {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("ready");
+    }
+    // The recheck evicts a0 (committed in the app already), then the block with a0 reaches the pool.
+    assert!(pool.lock().await.remove(&Hash::digest(&a0)));
+    pool.lock().await.update(Height(1), std::slice::from_ref(&a0));
+    assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a1, a2], "a1 and a2 are ready, not parked");
+    assert_eq!(pool.lock().await.future_count(&signed_sender(4)), 0);
+}
