@@ -132,10 +132,13 @@ impl NodeBuilder {
         info!(height = %state.height, replayed = report.replayed, initialised = report.initialised,
             app_hash = %state.app_hash, "handshake done");
 
+        // Gossiped txs go to this intake: libp2p's txs lane feeds it directly, so consensus never queues behind them.
+        let (tx_ingest, mut ingest_rx) = mpsc::channel::<Vec<u8>>(TX_INGEST_QUEUE);
         let (net, net_rx, p2p_addr): (Arc<dyn Transport>, _, Option<SocketAddr>) = match self.transport {
             Some((t, rx)) => (t, rx, None),
             None => {
-                let (t, rx, addr) = P2pTransport::start(&key, &config, genesis.chain_id.clone()).await?;
+                let (t, rx, addr) =
+                    P2pTransport::start(&key, &config, genesis.chain_id.clone(), tx_ingest.clone()).await?;
                 (t, rx, Some(addr))
             }
         };
@@ -183,7 +186,6 @@ impl NodeBuilder {
         });
 
         // Txs gossiped by peers: CheckTx off the driver's path.
-        let (tx_ingest, mut ingest_rx) = mpsc::channel::<Vec<u8>>(TX_INGEST_QUEUE);
         let ingest_shared = shared.clone();
         let ingest = tokio::spawn(async move {
             while let Some(tx) = ingest_rx.recv().await {

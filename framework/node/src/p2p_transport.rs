@@ -19,8 +19,9 @@ use crate::net::{NetEvent, Topic, Transport};
 /// Outbound messages queued for the network task; beyond this, sends are dropped (the engine re-sends on its
 /// timers) rather than stalling consensus.
 const OUTBOUND_QUEUE: usize = 8192;
-/// Inbound events queued for the driver.
-const INBOUND_QUEUE: usize = 8192;
+/// Inbound events queued for the driver beyond the network's main lane. Small on purpose: the backlog waits in
+/// the lane, which is bounded by bytes overall and per peer; this queue only smooths the hop.
+const INBOUND_QUEUE: usize = 32;
 
 enum Outbound {
     Broadcast(Topic, Vec<u8>),
@@ -48,11 +49,16 @@ impl P2pTransport {
         key: &Keypair,
         config: &NodeConfig,
         chain_id: cairn_primitives::ChainId,
+        tx_ingest: mpsc::Sender<Vec<u8>>,
     ) -> Result<(Arc<P2pTransport>, mpsc::Receiver<NetEvent>, SocketAddr), NodeError> {
         let mut p2p = P2pConfig::new(chain_id, config.p2p.listen);
         p2p.bootstrap = config.bootstrap_peers().into_iter().map(|p| PeerAddr::new(p.key, p.addr)).collect();
         p2p.max_message_bytes = config.p2p.max_message_bytes.max(p2p.max_consensus_bytes);
-        let (handle, mut events) = Network::start(key, p2p).await.map_err(|e| match e {
+        // Each peer's share of a lane (a quarter) must hold one largest message.
+        let lane_floor = cairn_p2p::PEER_SHARE_DIVISOR * p2p.max_message_bytes;
+        p2p.event_queue_bytes = p2p.event_queue_bytes.max(lane_floor);
+        p2p.tx_event_queue_bytes = p2p.tx_event_queue_bytes.max(lane_floor);
+        let (handle, events) = Network::start(key, p2p).await.map_err(|e| match e {
             P2pError::Listen { addr, reason } if reason.to_lowercase().contains("in use") => {
                 NodeError::AddrInUse { what: "p2p", addr, field: "p2p.listen" }
             }
@@ -83,6 +89,18 @@ impl P2pTransport {
             }
         });
 
+        // Two lanes: gossiped txs go straight to the mempool's intake (a full intake drops them: peers' mempools
+        // hold them and senders resubmit); everything else goes to the driver, never behind a tx.
+        let (mut events, mut txs) = events.split();
+        tokio::spawn(async move {
+            while let Some(ev) = txs.recv().await {
+                if let cairn_p2p::NetEvent::Gossip { data, .. } = ev
+                    && let Err(mpsc::error::TrySendError::Closed(_)) = tx_ingest.try_send(data)
+                {
+                    break;
+                }
+            }
+        });
         let known = peers.clone();
         tokio::spawn(async move {
             while let Some(ev) = events.recv().await {

@@ -56,7 +56,7 @@ fn report(what: &str, mut micros: Vec<f64>) {
 /// Forwards every gossip/direct stamp a node receives as a receipt (answers requests by echoing).
 fn spawn_receiver(
     node: usize,
-    mut events: mpsc::Receiver<NetEvent>,
+    mut events: cairn_p2p::NetEvents,
     epoch: Instant,
     out: mpsc::UnboundedSender<Receipt>,
 ) {

@@ -59,6 +59,11 @@ pub struct P2pConfig {
     /// ([`crate::NetStats::events_dropped`]) so a slow node never stalls the network task (connection events
     /// wait in a small backlog instead).
     pub event_queue: usize,
+    /// Byte budget of the main event lane (consensus, direct messages, requests, blocks); one peer may hold a
+    /// quarter of it, which must fit one largest message.
+    pub event_queue_bytes: usize,
+    /// Byte budget of the txs lane (tx gossip), kept apart so a tx flood never delays consensus.
+    pub tx_event_queue_bytes: usize,
     /// Capacity of the command queue from handles; callers wait when it is full (backpressure).
     pub command_queue: usize,
     /// Most outbound requests awaiting a response; more are refused with [`crate::P2pError::Busy`].
@@ -102,6 +107,8 @@ impl P2pConfig {
             max_consensus_bytes: DEFAULT_MAX_CONSENSUS_BYTES,
             max_peers: 128,
             event_queue: 8192,
+            event_queue_bytes: 64 * 1024 * 1024,
+            tx_event_queue_bytes: 32 * 1024 * 1024,
             command_queue: 1024,
             max_pending_requests: 1024,
             request_timeout: Duration::from_secs(30),
@@ -150,6 +157,14 @@ impl P2pConfig {
             || self.max_pending_requests == 0
         {
             return bad("max_peers, event_queue, command_queue and max_pending_requests must be positive");
+        }
+        let share = |bytes: usize| bytes / crate::PEER_SHARE_DIVISOR;
+        if share(self.event_queue_bytes) < self.max_message_bytes
+            || share(self.tx_event_queue_bytes) < self.topic_limit(Topic::Txs)
+        {
+            return bad(
+                "a peer's share of each event lane (a quarter of its bytes) must fit one largest message",
+            );
         }
         if self.dial_timeout.is_zero() || self.ping_interval.is_zero() {
             return bad("dial_timeout and ping_interval must be positive");

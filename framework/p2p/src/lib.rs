@@ -5,6 +5,7 @@ mod batch;
 mod codec;
 mod config;
 mod error;
+mod events;
 mod identity;
 mod network;
 mod rate;
@@ -13,8 +14,9 @@ mod score;
 pub use addr::PeerAddr;
 pub use config::{DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, P2pConfig, Topic};
 pub use error::P2pError;
+pub use events::{EventLane, NetEvent, NetEvents, PEER_SHARE_DIVISOR, ResponseHandle};
 pub use identity::{libp2p_keypair, peer_id_of, public_key_of};
-pub use network::{NetEvent, NetStats, Network, NetworkHandle, ResponseHandle};
+pub use network::{NetStats, Network, NetworkHandle};
 
 /// The libp2p version this crate is built on, for callers that need its types (e.g. `PeerId`).
 pub use libp2p;

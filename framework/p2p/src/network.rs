@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
+use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
@@ -30,49 +31,13 @@ const GOSSIP_ENVELOPE: usize = 1024;
 /// How long `start` waits for the listen socket to come up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Something the network tells the node.
-#[derive(Debug)]
-pub enum NetEvent {
-    /// Gossip published by `from` (the original author, authenticated by its libp2p signature — not merely
-    /// the peer that forwarded it). A node never receives its own broadcasts.
-    Gossip { from: PublicKey, topic: Topic, data: Vec<u8> },
-    /// A one-way direct message.
-    Direct { from: PublicKey, data: Vec<u8> },
-    /// A request expecting an answer through `reply` (dropping `reply` fails the peer's request).
-    Request { from: PublicKey, data: Vec<u8>, reply: ResponseHandle },
-    /// First connection to a peer established (noise-authenticated: `PublicKey` is proven).
-    PeerConnected(PublicKey),
-    /// Last connection to a peer closed.
-    PeerDisconnected(PublicKey),
-}
-
-/// Answers one [`NetEvent::Request`].
-#[derive(Debug)]
-pub struct ResponseHandle {
-    channel: request_response::ResponseChannel<Vec<u8>>,
-    commands: mpsc::Sender<Command>,
-    max: usize,
-}
-
-impl ResponseHandle {
-    /// Sends the answer. Fails if it is over the size limit or the network has shut down; if the peer has
-    /// gone or its request timed out, the answer is silently discarded (there is no one to tell).
-    pub async fn send(self, data: Vec<u8>) -> Result<(), P2pError> {
-        if data.len() > self.max {
-            return Err(P2pError::TooLarge { len: data.len(), max: self.max });
-        }
-        self.commands
-            .send(Command::Respond { channel: self.channel, data })
-            .await
-            .map_err(|_| P2pError::Shutdown)
-    }
-}
-
 /// Counters for what the network dropped or punished (monotonic, for metrics and tests).
 #[derive(Debug, Default)]
 pub struct NetStats {
-    /// Events dropped because the node's event queue was full.
+    /// Events dropped because the node's main event lane (consensus, direct, requests, blocks) was full.
     pub events_dropped: AtomicU64,
+    /// Tx gossip events dropped because the txs lane was full (their txs stay in the peers' mempools).
+    pub tx_events_dropped: AtomicU64,
     /// Offences recorded against peers (malformed, oversized, wrong network, reported).
     pub offences: AtomicU64,
     /// Bans issued.
@@ -127,10 +92,7 @@ pub struct Network;
 impl Network {
     /// Starts listening, subscribes to the chain's topics, dials the bootstrap peers and returns once the
     /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0).
-    pub async fn start(
-        key: &Keypair,
-        config: P2pConfig,
-    ) -> Result<(NetworkHandle, mpsc::Receiver<NetEvent>), P2pError> {
+    pub async fn start(key: &Keypair, config: P2pConfig) -> Result<(NetworkHandle, NetEvents), P2pError> {
         config.validate()?;
         let identity = libp2p_keypair(key)?;
         let local_key = key.public();
@@ -174,7 +136,8 @@ impl Network {
         let local_addr = SocketAddr::new(config.listen.ip(), port);
 
         let (cmd_tx, cmd_rx) = mpsc::channel(config.command_queue);
-        let (event_tx, event_rx) = mpsc::channel(config.event_queue);
+        let (lanes, event_rx) =
+            NetEvents::new(config.event_queue, config.event_queue_bytes, config.tx_event_queue_bytes);
         let stats = Arc::new(NetStats::default());
         let now = Instant::now();
         let bootstrap = config
@@ -194,7 +157,7 @@ impl Network {
             config: config.clone(),
             topics,
             commands: cmd_tx.downgrade(),
-            events: event_tx,
+            events: lanes,
             stats: stats.clone(),
             book: PeerBook::new(config.ban_duration),
             pending: HashMap::new(),
@@ -511,7 +474,7 @@ struct Task {
     topics: HashMap<gossipsub::TopicHash, Topic>,
     /// Weak, so the task ends when the last outside sender is gone.
     commands: mpsc::WeakSender<Command>,
-    events: mpsc::Sender<NetEvent>,
+    events: Lanes,
     stats: Arc<NetStats>,
     book: PeerBook,
     pending: HashMap<request_response::OutboundRequestId, oneshot::Sender<Result<Vec<u8>, P2pError>>>,
@@ -544,8 +507,8 @@ impl Task {
         let period = self.config.redial_initial.min(Duration::from_millis(100));
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // A second handle on the event queue, so waiting for room does not borrow `self`.
-        let events = self.events.clone();
+        // A second handle on the main lane, so waiting for room does not borrow `self`.
+        let events = self.events.main.clone();
         let done = loop {
             tokio::select! {
                 cmd = commands.recv() => match cmd {
@@ -591,13 +554,13 @@ impl Task {
             self.defer(event);
             return;
         }
-        match self.events.try_send(event) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(event)) if is_connection => self.defer(event),
-            Err(_) => {
-                self.stats.events_dropped.fetch_add(1, Ordering::Relaxed);
+        if is_connection {
+            if let Err(Refused::Full(event)) = self.events.main.try_send(event) {
+                self.defer(event);
             }
+            return;
         }
+        let _ = self.events.emit(event, &self.stats);
     }
 
     fn defer(&mut self, event: NetEvent) {

@@ -4,7 +4,6 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use cairn_p2p::{NetEvent, Network, NetworkHandle, P2pConfig, PeerAddr, Topic};
 use cairn_primitives::{ChainId, Keypair, PublicKey};
-use tokio::sync::mpsc;
 
 pub const WAIT: Duration = Duration::from_secs(10);
 
@@ -36,7 +35,7 @@ pub fn any_port() -> SocketAddr {
 pub struct Node {
     pub key: Keypair,
     pub net: NetworkHandle,
-    pub events: mpsc::Receiver<NetEvent>,
+    pub events: cairn_p2p::NetEvents,
 }
 
 impl Node {
