@@ -48,7 +48,7 @@ impl NodeHandle {
     /// Counters for metrics.
     pub fn counters(&self) -> NodeCounters {
         let mempool_txs = self.shared.mempool.try_lock().map(|m| m.len() as u64).unwrap_or(0);
-        self.shared.counters.snapshot(mempool_txs)
+        NodeCounters { p2p: self.shared.net.counters(), ..self.shared.counters.snapshot(mempool_txs) }
     }
 
     /// The address the p2p layer listens on (with the actual port when the config said port 0).

@@ -21,4 +21,4 @@ pub use error::{ConfigError, HandshakeError, NodeError, SyncError};
 pub use genesis::{Genesis, GenesisValidator};
 pub use handle::NodeHandle;
 pub use node::{Node, NodeBuilder, connect_app, start};
-pub use types::{NodeCounters, NodeEvent, NodeStatus, TxRecord};
+pub use types::{NetCounters, NodeCounters, NodeEvent, NodeStatus, TxRecord};

@@ -54,6 +54,10 @@ pub trait Transport: Send + Sync + 'static {
     fn report_bad(&self, peer: PublicKey, reason: &str);
     /// Stops the network (the node is shutting down).
     async fn shutdown(&self) {}
+    /// What the network dropped or punished so far (an in-memory network drops nothing).
+    fn counters(&self) -> crate::types::NetCounters {
+        crate::types::NetCounters::default()
+    }
 }
 
 /// An in-memory network of nodes in one process. Every link is reliable and instant; a node can be cut off

@@ -168,4 +168,16 @@ impl Transport for P2pTransport {
     async fn shutdown(&self) {
         self.handle.shutdown().await;
     }
+
+    fn counters(&self) -> crate::types::NetCounters {
+        let s = self.handle.stats();
+        let g = cairn_p2p::NetStats::get;
+        crate::types::NetCounters {
+            events_dropped: g(&s.events_dropped),
+            tx_events_dropped: g(&s.tx_events_dropped),
+            rate_limited: g(&s.rate_limited),
+            offences: g(&s.offences),
+            bans: g(&s.bans),
+        }
+    }
 }

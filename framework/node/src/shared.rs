@@ -51,6 +51,7 @@ impl Counters {
             evidence: g(&self.evidence),
             engine_switches: g(&self.engine_switches),
             mempool_txs,
+            p2p: Default::default(),
         }
     }
 }

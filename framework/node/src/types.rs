@@ -82,6 +82,24 @@ pub struct NodeCounters {
     pub engine_switches: u64,
     /// Current number of txs in the mempool (a gauge).
     pub mempool_txs: u64,
+    /// What the p2p layer dropped or punished.
+    #[serde(default)]
+    pub p2p: NetCounters,
+}
+
+/// The p2p layer's drops and punishments (monotonic), for operators: a rising count says which defence is working.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetCounters {
+    /// Consensus, direct, request and block events dropped because the main lane was full (count or bytes).
+    pub events_dropped: u64,
+    /// Tx gossip dropped because the txs lane was full.
+    pub tx_events_dropped: u64,
+    /// Inbound messages dropped because their peer exceeded its rate.
+    pub rate_limited: u64,
+    /// Offences recorded against peers (malformed, oversized, wrong network, reported).
+    pub offences: u64,
+    /// Bans issued.
+    pub bans: u64,
 }
 
 /// Milliseconds since the Unix epoch from the wall clock (0 if the clock is before 1970).

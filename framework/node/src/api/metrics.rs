@@ -42,6 +42,16 @@ pub struct Metrics {
     block_txs: Counter,
     finality: Histogram,
     app_calls: Family<AppCall, Histogram>,
+    p2p_dropped: Family<Lane, Counter>,
+    p2p_rate_limited: Counter,
+    p2p_offences: Counter,
+    p2p_bans: Counter,
+}
+
+/// The label of `cairn_p2p_events_dropped_total`: which inbound lane overflowed.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Lane {
+    lane: &'static str,
 }
 
 /// The label of `cairn_app_call_seconds`: which application call.
@@ -122,7 +132,26 @@ impl Metrics {
             "Time the application took per block, by call (finalize_block, commit)",
             app_calls.clone(),
         );
+        let p2p_dropped = Family::<Lane, Counter>::default();
+        let (p2p_rate_limited, p2p_offences, p2p_bans) =
+            (Counter::default(), Counter::default(), Counter::default());
+        registry.register(
+            "p2p_events_dropped",
+            "Inbound p2p events dropped because their lane was full (main: consensus, direct, blocks; txs)",
+            p2p_dropped.clone(),
+        );
+        registry.register(
+            "p2p_rate_limited",
+            "Inbound p2p messages dropped because their peer exceeded its rate",
+            p2p_rate_limited.clone(),
+        );
+        registry.register("p2p_offences", "Offences recorded against peers", p2p_offences.clone());
+        registry.register("p2p_bans", "Peers banned", p2p_bans.clone());
         Metrics {
+            p2p_dropped,
+            p2p_rate_limited,
+            p2p_offences,
+            p2p_bans,
             app_calls,
             registry,
             height,
@@ -173,6 +202,11 @@ impl Metrics {
         advance(&self.malformed_messages, c.malformed_messages);
         advance(&self.rejected_blocks, c.rejected_blocks);
         advance(&self.evidence, c.evidence);
+        advance(&self.p2p_dropped.get_or_create(&Lane { lane: "main" }), c.p2p.events_dropped);
+        advance(&self.p2p_dropped.get_or_create(&Lane { lane: "txs" }), c.p2p.tx_events_dropped);
+        advance(&self.p2p_rate_limited, c.p2p.rate_limited);
+        advance(&self.p2p_offences, c.p2p.offences);
+        advance(&self.p2p_bans, c.p2p.bans);
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

@@ -59,7 +59,14 @@ impl Backend for Mock {
         }
     }
     fn counters(&self) -> NodeCounters {
-        NodeCounters { blocks_finalized: 7, txs_finalized: 11, mempool_txs: 2, ..NodeCounters::default() }
+        let p2p = crate::types::NetCounters { tx_events_dropped: 9, bans: 1, ..Default::default() };
+        NodeCounters {
+            blocks_finalized: 7,
+            txs_finalized: 11,
+            mempool_txs: 2,
+            p2p,
+            ..NodeCounters::default()
+        }
     }
     async fn broadcast_tx(&self, tx: Vec<u8>) -> Result<BroadcastOutcome, BackendError> {
         let hash = Hash::digest(&tx);
@@ -307,6 +314,8 @@ async fn metrics_render_gauges_and_finality() {
     assert!(body.contains("cairn_app_call_seconds_count{call=\"finalize_block\"} 1"), "{body}");
     assert!(body.contains("cairn_app_call_seconds_sum{call=\"commit\"} 0.0005"), "{body}");
     assert!(body.contains("cairn_observed_block_txs_total 5"), "{body}");
+    assert!(body.contains("cairn_p2p_events_dropped_total{lane=\"txs\"} 9"), "{body}");
+    assert!(body.contains("cairn_p2p_bans_total 1"), "{body}");
     servers.shutdown().await;
 }
 
