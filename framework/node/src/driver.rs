@@ -470,7 +470,7 @@ impl Driver {
         let block = Arc::new(Block { header, txs });
         let id = block.id();
         debug!(height = %height, view, txs = block.txs.len(), id = ?id, "proposing");
-        self.shared.bodies().insert(block.clone());
+        self.shared.bodies().insert_needed(block.clone());
         self.net.broadcast(Topic::Blocks, wire::encode(&*block));
         self.inputs.push_back(Input::PayloadBuilt { height, view, payload: id });
         Ok(None)
@@ -803,6 +803,17 @@ impl Driver {
         if height <= self.state.height {
             return;
         }
+        // Only a proposer gossips its block (gossip authors are authenticated), and only validators propose: a
+        // body from anyone else would only take cache room. A body missed here is fetched by id when voted on.
+        if from != block.header.proposer {
+            self.net.report_bad(from, "gossiped a block proposed by someone else");
+            return;
+        }
+        let proposer = &block.header.proposer;
+        if !self.state.next.contains(proposer) && !self.state.next_next.contains(proposer) {
+            debug!(%from, height = %height, "dropping a gossiped block from a non-validator");
+            return;
+        }
         if height.0 > self.state.height.0 + 1 {
             // Peers are proposing at heights we have not reached.
             self.trigger_sync();
@@ -812,8 +823,9 @@ impl Driver {
         }
         let block = Arc::new(block);
         let id = block.id();
-        self.shared.bodies().insert(block);
-        self.fetching.remove(&id);
+        if self.shared.bodies().insert(block) {
+            self.fetching.remove(&id);
+        }
     }
 
     async fn on_internal(&mut self, msg: Internal) -> Result<(), NodeError> {
@@ -825,7 +837,7 @@ impl Driver {
                     Counters::inc(&self.shared.counters.rejected_blocks);
                     self.net.report_bad(from, "fetched body does not match its header");
                 } else if block.header.height > self.state.height {
-                    self.shared.bodies().insert(Arc::new(block));
+                    self.shared.bodies().insert_needed(Arc::new(block));
                 }
                 // A body for a height we committed meanwhile is simply not needed any more.
             }
