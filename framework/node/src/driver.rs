@@ -24,6 +24,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::engines::EngineFactory;
 use crate::error::{NodeError, SyncError};
+use crate::future_epoch::FutureEpoch;
 use crate::handshake::finalize_request;
 use crate::net::{NetEvent, Topic, Transport};
 use crate::shared::{Counters, Shared};
@@ -31,8 +32,6 @@ use crate::state::ChainState;
 use crate::types::{NodeEvent, unix_ms};
 use crate::wire::{self, CertifiedBlock, ConsensusEnvelope, SyncRequest, SyncResponse};
 
-/// Consensus messages of a future engine epoch kept until we switch (bounded).
-const MAX_FUTURE_EPOCH_MESSAGES: usize = 1024;
 /// Pending payload verifications kept (the engine asks for one or two per view).
 const MAX_PENDING_VERIFY: usize = 64;
 /// Finalized decisions waiting for their body (the engine decides one height at a time).
@@ -104,7 +103,7 @@ pub(crate) struct Driver {
     pending_verify: Vec<PendingVerify>,
     finalize_queue: VecDeque<Finalized>,
     fetching: BTreeSet<Hash>,
-    future_epoch: Vec<(PublicKey, ConsensusEnvelope)>,
+    future_epoch: FutureEpoch,
     sync_in_flight: bool,
     catching_up: bool,
     /// Blocks were committed by sync since the engine last started: it must restart at the new height.
@@ -156,7 +155,7 @@ impl Driver {
             pending_verify: Vec::new(),
             finalize_queue: VecDeque::new(),
             fetching: BTreeSet::new(),
-            future_epoch: Vec::new(),
+            future_epoch: FutureEpoch::default(),
             sync_in_flight: false,
             catching_up: false,
             engine_behind: false,
@@ -231,10 +230,7 @@ impl Driver {
         self.start_engine()?;
         // Messages of the new epoch that arrived early.
         let epoch = self.state.engine_epoch.0;
-        let (now, later): (Vec<_>, Vec<_>) =
-            std::mem::take(&mut self.future_epoch).into_iter().partition(|(_, env)| env.epoch == epoch);
-        self.future_epoch = later.into_iter().filter(|(_, env)| env.epoch > epoch).collect();
-        for (from, env) in now {
+        for (from, env) in self.future_epoch.take(epoch) {
             self.inputs.push_back(Input::Message { from, bytes: env.bytes.into() });
         }
         Ok(())
@@ -786,10 +782,11 @@ impl Driver {
         if env.epoch == epoch {
             self.inputs.push_back(Input::Message { from, bytes: env.bytes.into() });
         } else if env.epoch > epoch {
-            if self.future_epoch.len() < MAX_FUTURE_EPOCH_MESSAGES {
-                self.future_epoch.push((from, env));
+            let known = self.state.next.contains(&from) || self.state.next_next.contains(&from);
+            if self.future_epoch.hold(from, env, known) {
+                // A validator runs a later epoch: we are behind.
+                self.trigger_sync();
             }
-            self.trigger_sync();
         }
     }
 

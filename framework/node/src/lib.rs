@@ -5,6 +5,7 @@ pub mod config;
 mod driver;
 mod engines;
 mod error;
+mod future_epoch;
 pub mod genesis;
 mod handle;
 pub mod handshake;
