@@ -193,6 +193,10 @@ impl Mempool {
             let parked = self.future_count(&check.sender);
             self.nonces.entry(check.sender.clone()).or_default().insert(n, hash);
             let future = self.ready_end(&check.sender).is_some_and(|end| n >= end);
+            if future {
+                tracing::debug!(%hash, nonce = n, ready_end = ?self.ready_end(&check.sender),
+                    next = ?self.next_nonce.get(&check.sender), parked, "tx parked behind a nonce gap");
+            }
             if future && parked >= self.max_future() {
                 if let Some(p) = self.nonces.get_mut(&check.sender) {
                     p.remove(&n);
@@ -308,6 +312,10 @@ impl Mempool {
             .map(|(h, _)| *h)
             .collect();
         for h in dead {
+            if let Some(e) = self.by_hash.get(&h) {
+                tracing::debug!(hash = %h, nonce = ?e.nonce, next = ?self.next_nonce.get(&e.sender),
+                    future = self.is_future(e), "dropping a stale or expired tx");
+            }
             self.remove(&h);
         }
         if self.config.ttl_blocks > 0 {
@@ -358,6 +366,7 @@ pub async fn recheck<A: Application + ?Sized>(
     for (hash, tx) in txs {
         let check = app.check_tx(CheckTxRequest { tx, kind: CheckTxKind::Recheck }).await?;
         if !check.is_ok() && pool.lock().await.remove(&hash) {
+            tracing::debug!(%hash, code = check.code, log = %check.log, "recheck evicted a tx");
             evicted += 1;
         }
     }

@@ -627,6 +627,12 @@ impl Driver {
     /// FinalizeBlock → store → Commit → checkpoint → mempool → events → engine.
     async fn commit_block(&mut self, block: &Arc<Block>, certificate: &[u8]) -> Result<(), NodeError> {
         let height = block.header.height;
+        // The last block's recheck must not run on into this one: between our Commit and the mempool's update it
+        // would see this block's txs as "nonce already used" and evict them, opening a nonce gap (for a moment)
+        // before the sender's later txs, which then count as parked and get refused.
+        if let Some(old) = self.recheck.take() {
+            old.abort();
+        }
         let t_finalize = Instant::now();
         let results = self.shared.app.finalize_block(finalize_request(block)).await?;
         let finalize_us = t_finalize.elapsed().as_micros() as u64;
@@ -665,9 +671,6 @@ impl Driver {
         // Recheck the txs next in line, not a full pool after every block: under load that would be a CheckTx per
         // pooled tx per block. Txs further back are rechecked after later blocks or fail harmlessly in a block.
         remaining.truncate(MAX_RECHECK_PER_BLOCK);
-        if let Some(old) = self.recheck.take() {
-            old.abort();
-        }
         if !remaining.is_empty() {
             let shared = self.shared.clone();
             self.recheck = Some(tokio::spawn(async move {
