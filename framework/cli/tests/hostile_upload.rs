@@ -3,29 +3,12 @@
 //! pool holds, a huge table, too many functions. Each upload must fail *as a tx*, with a log naming the cause;
 //! every validator keeps running and the chain keeps finalizing blocks.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod support;
 
-const CAIRN: &str = env!("CARGO_BIN_EXE_cairn");
+use std::process::Command;
+use std::time::Duration;
 
-struct Localnet(Child);
-
-impl Drop for Localnet {
-    fn drop(&mut self) {
-        // SIGTERM lets localnet stop its validators; kill as a fallback.
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use support::{CAIRN, Localnet};
 
 /// A module with every entry point, plus `extra` declarations.
 fn module(extra: &str) -> Vec<u8> {
@@ -41,39 +24,11 @@ fn module(extra: &str) -> Vec<u8> {
     .expect("hostile module parses")
 }
 
-fn height(grpc: &str) -> u64 {
-    let out = Command::new(CAIRN).args(["status", "--json", "--node", grpc]).output().unwrap();
-    assert!(out.status.success(), "node {grpc} does not answer: {}", String::from_utf8_lossy(&out.stderr));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["height"].as_u64().unwrap()
-}
-
 #[test]
 fn hostile_uploads_fail_as_txs_and_the_chain_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(CAIRN)
-        .args(["localnet", "--validators", "3", "--dir"])
-        .arg(dir.path().join("chain"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let net = Localnet(child);
-    let mut grpc = Vec::new();
-    let mut lines = BufReader::new(stderr).lines();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(url) = line.split("grpc ").nth(1).and_then(|r| r.split_whitespace().next()) {
-            grpc.push(url.to_string());
-        }
-        if line.starts_with("Ctrl-C") {
-            break;
-        }
-    }
-    // Keep draining localnet's stderr: a closed pipe would end it (and its validators) at its next line.
-    std::thread::spawn(move || lines.for_each(drop));
-    assert_eq!(grpc.len(), 3, "localnet printed its endpoints");
+    let net = Localnet::start(&dir.path().join("chain"), 3);
+    let grpc = net.grpc.clone();
 
     let wasm_dir = tempfile::tempdir().unwrap();
     let globals: String = (0..70_000).map(|i| format!("(global $g{i} i32 (i32.const 0))")).collect();
@@ -119,15 +74,7 @@ fn hostile_uploads_fail_as_txs_and_the_chain_goes_on() {
     }
 
     // Every validator still runs and the chain still finalizes new blocks.
-    let before: Vec<u64> = grpc.iter().map(|g| height(g)).collect();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let now: Vec<u64> = grpc.iter().map(|g| height(g)).collect();
-        if now.iter().zip(&before).all(|(n, b)| n >= &(b + 2)) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the chain stopped finalizing: {before:?} -> {now:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let before = net.heights();
+    net.wait_progress(&before, 2, Duration::from_secs(30));
     drop(net);
 }
