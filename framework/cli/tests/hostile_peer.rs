@@ -6,7 +6,7 @@
 //!
 //! What must hold: the chain keeps finalizing while it happens and after; every validator's memory stays under a
 //! stated bound; the validators stay connected to one another (no honest peer is banned); the attacker is
-//! noticed (offences counted).
+//! noticed (offences counted) and its consensus and block gossip is not forwarded (it is no validator).
 
 mod support;
 
@@ -161,18 +161,20 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
     }
 
     // The attacker was noticed.
-    let mut offences = 0;
+    let (mut offences, mut not_forwarded) = (0, 0);
     for config in &configs {
         let http = config["api"]["http"].as_str().unwrap();
         let c = http_json(http, "/counters");
         offences +=
             c["p2p"]["offences"].as_u64().unwrap_or(0) + c["malformed_messages"].as_u64().unwrap_or(0);
+        not_forwarded += c["p2p"]["gossip_not_forwarded"].as_u64().unwrap_or(0);
     }
     eprintln!(
         "hostile peer: {sent_rounds} rounds in {attack_s:.1} s; heights {before:?} -> {during:?} during; \
-         {offences} offences and malformed messages counted"
+         {offences} offences and malformed messages counted, {not_forwarded} gossip messages not forwarded"
     );
     assert!(offences > 0, "no validator noticed the attacker");
+    assert!(not_forwarded > 0, "the attacker's consensus and block gossip was forwarded");
     attacker.shutdown().await;
     drop(net);
 }

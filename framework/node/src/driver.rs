@@ -660,6 +660,7 @@ impl Driver {
             blocking(|| next_state.save(&store))?;
         }
         self.state = next_state;
+        self.shared.gossip.update(&self.state);
         self.last_commit_at = Instant::now();
         if height.0.is_multiple_of(WAL_PRUNE_EVERY) {
             let wal = &mut self.wal;

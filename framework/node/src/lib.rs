@@ -7,6 +7,7 @@ mod engines;
 mod error;
 mod future_epoch;
 pub mod genesis;
+mod gossip_filter;
 mod handle;
 pub mod handshake;
 pub mod net;

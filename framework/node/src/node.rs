@@ -17,6 +17,7 @@ use crate::driver::{Driver, DriverParts};
 use crate::engines::EngineFactory;
 use crate::error::NodeError;
 use crate::genesis::Genesis;
+use crate::gossip_filter::ValidatorGossip;
 use crate::handle::{NodeHandle, Tasks};
 use crate::handshake::handshake;
 use crate::net::{NetEvent, Transport};
@@ -134,11 +135,14 @@ impl NodeBuilder {
 
         // Gossiped txs go to this intake: libp2p's txs lane feeds it directly, so consensus never queues behind them.
         let (tx_ingest, mut ingest_rx) = mpsc::channel::<Vec<u8>>(TX_INGEST_QUEUE);
+        let gossip = Arc::new(ValidatorGossip::new(&state));
         let (net, net_rx, p2p_addr): (Arc<dyn Transport>, _, Option<SocketAddr>) = match self.transport {
             Some((t, rx)) => (t, rx, None),
             None => {
+                let filter = gossip.clone();
                 let (t, rx, addr) =
-                    P2pTransport::start(&key, &config, genesis.chain_id.clone(), tx_ingest.clone()).await?;
+                    P2pTransport::start(&key, &config, genesis.chain_id.clone(), tx_ingest.clone(), filter)
+                        .await?;
                 (t, rx, Some(addr))
             }
         };
@@ -180,6 +184,7 @@ impl NodeBuilder {
             counters: Counters::default(),
             bodies: std::sync::Mutex::new(BodyCache::default()),
             admission: Mutex::new(()),
+            gossip,
             tx_notify: tokio::sync::Notify::new(),
             shutdown,
             fatal: std::sync::Mutex::new(None),

@@ -50,6 +50,7 @@ impl P2pTransport {
         config: &NodeConfig,
         chain_id: cairn_primitives::ChainId,
         tx_ingest: mpsc::Sender<Vec<u8>>,
+        filter: Arc<dyn cairn_p2p::GossipFilter>,
     ) -> Result<(Arc<P2pTransport>, mpsc::Receiver<NetEvent>, SocketAddr), NodeError> {
         let mut p2p = P2pConfig::new(chain_id, config.p2p.listen);
         p2p.bootstrap = config.bootstrap_peers().into_iter().map(|p| PeerAddr::new(p.key, p.addr)).collect();
@@ -58,7 +59,7 @@ impl P2pTransport {
         let lane_floor = cairn_p2p::PEER_SHARE_DIVISOR * p2p.max_message_bytes;
         p2p.event_queue_bytes = p2p.event_queue_bytes.max(lane_floor);
         p2p.tx_event_queue_bytes = p2p.tx_event_queue_bytes.max(lane_floor);
-        let (handle, events) = Network::start(key, p2p).await.map_err(|e| match e {
+        let (handle, events) = Network::start_with_filter(key, p2p, filter).await.map_err(|e| match e {
             P2pError::Listen { addr, reason } if reason.to_lowercase().contains("in use") => {
                 NodeError::AddrInUse { what: "p2p", addr, field: "p2p.listen" }
             }
@@ -178,6 +179,7 @@ impl Transport for P2pTransport {
             rate_limited: g(&s.rate_limited),
             offences: g(&s.offences),
             bans: g(&s.bans),
+            gossip_not_forwarded: g(&s.gossip_not_forwarded),
         }
     }
 }

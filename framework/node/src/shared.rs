@@ -158,6 +158,8 @@ pub(crate) struct Shared {
     /// Serializes client submissions, so txs enter the mempool (and gossip) in the order they were submitted:
     /// a sender's pipelined nonces must not be reordered by concurrent CheckTx calls.
     pub admission: tokio::sync::Mutex<()>,
+    /// Whose consensus and block gossip is forwarded (the validators of the next two heights).
+    pub gossip: Arc<crate::gossip_filter::ValidatorGossip>,
     /// Wakes the driver when a tx enters the mempool (an idle leader proposes at once).
     pub tx_notify: Notify,
     pub shutdown: watch::Sender<bool>,

@@ -100,6 +100,9 @@ pub struct NetCounters {
     pub offences: u64,
     /// Bans issued.
     pub bans: u64,
+    /// Consensus or block gossip from keys that are not validators: neither delivered nor forwarded.
+    #[serde(default)]
+    pub gossip_not_forwarded: u64,
 }
 
 /// Milliseconds since the Unix epoch from the wall clock (0 if the clock is before 1970).

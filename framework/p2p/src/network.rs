@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
+use crate::filter::{AcceptAll, GossipFilter, GossipVerdict};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
@@ -50,6 +51,8 @@ pub struct NetStats {
     pub rate_limited: AtomicU64,
     /// Queued one-way messages dropped because their peer disconnected before they could be sent.
     pub sends_dropped: AtomicU64,
+    /// Gossip the node's filter did not accept (neither delivered nor forwarded).
+    pub gossip_not_forwarded: AtomicU64,
 }
 
 impl NetStats {
@@ -93,6 +96,15 @@ impl Network {
     /// Starts listening, subscribes to the chain's topics, dials the bootstrap peers and returns once the
     /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0).
     pub async fn start(key: &Keypair, config: P2pConfig) -> Result<(NetworkHandle, NetEvents), P2pError> {
+        Network::start_with_filter(key, config, Arc::new(AcceptAll)).await
+    }
+
+    /// Like [`Network::start`], with `filter` deciding which gossip is forwarded (see [`GossipFilter`]).
+    pub async fn start_with_filter(
+        key: &Keypair,
+        config: P2pConfig,
+        filter: Arc<dyn GossipFilter>,
+    ) -> Result<(NetworkHandle, NetEvents), P2pError> {
         config.validate()?;
         let identity = libp2p_keypair(key)?;
         let local_key = key.public();
@@ -169,6 +181,7 @@ impl Network {
             backlog: std::collections::VecDeque::new(),
             in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
+            filter,
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -297,6 +310,8 @@ fn gossip_config(
     }
     b.max_transmit_size(config.max_message_bytes + GOSSIP_ENVELOPE)
         .validation_mode(gossipsub::ValidationMode::Strict)
+        // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
+        .validate_messages()
         // Publish to every subscribed peer at once, not just the mesh: one hop to everyone on small networks.
         .flood_publish(true)
         .heartbeat_interval(config.heartbeat)
@@ -492,6 +507,8 @@ struct Task {
     /// Direct streams in flight: whose, and whether one-way.
     in_flight: HashMap<request_response::OutboundRequestId, (PeerId, bool)>,
     rate: RateLimiter,
+    /// Whether gossip is worth forwarding (asked before gossipsub forwards anything).
+    filter: Arc<dyn GossipFilter>,
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -836,44 +853,69 @@ impl Task {
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {
-        let gossipsub::Event::Message { propagation_source, message, .. } = event else {
+        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
+        let acceptance = match self.judge_gossip(propagation_source, message) {
+            GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
+            GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
+            GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
+        };
+        self.swarm.behaviour_mut().gossip.report_message_validation_result(
+            &message_id,
+            &propagation_source,
+            acceptance,
+        );
+    }
+
+    /// Checks one gossip message, hands it to the node if it is good, and says whether to forward it.
+    fn judge_gossip(&mut self, propagation_source: PeerId, message: gossipsub::Message) -> GossipVerdict {
         let Some(&topic) = self.topics.get(&message.topic) else {
             // The subscription filter means we never subscribed to this; a peer pushing it is off-protocol.
             self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
-            return;
+            return GossipVerdict::Reject;
         };
         let Some(from) = message.source.as_ref().and_then(public_key_of) else {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
-            return;
+            return GossipVerdict::Reject;
         };
         let max = self.config.wire_limit(topic);
         if message.data.len() > max {
             let why = format!("gossip of {} bytes on {} (limit {max})", message.data.len(), topic.name());
             self.punish(propagation_source, Offence::Oversized, &why);
-            return;
+            return GossipVerdict::Reject;
         }
         let author = message.source.unwrap_or(propagation_source);
         if !self.admit(author) {
-            return;
+            return GossipVerdict::Ignore;
         }
-        if topic != Topic::Txs {
-            self.emit(NetEvent::Gossip { from, topic, data: message.data });
-            return;
+        let txs = if topic == Topic::Txs {
+            match batch::unpack(&message.data) {
+                Ok(txs) => Some(txs),
+                // Signed by its author, so the author (not the relayer) is at fault.
+                Err(e) => {
+                    let culprit = peer_id_of(&from).unwrap_or(propagation_source);
+                    self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
+                    return GossipVerdict::Reject;
+                }
+            }
+        } else {
+            None
+        };
+        let verdict = self.filter.check(topic, &from, &message.data);
+        if verdict != GossipVerdict::Accept {
+            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
+            return verdict;
         }
-        match batch::unpack(&message.data) {
-            Ok(txs) => {
+        match txs {
+            Some(txs) => {
                 for data in txs {
                     self.emit(NetEvent::Gossip { from, topic, data });
                 }
             }
-            // Signed by its author, so the author (not the relayer) is at fault.
-            Err(e) => match peer_id_of(&from) {
-                Ok(author) => self.punish(author, Offence::Malformed, &format!("tx batch: {e}")),
-                Err(_) => self.punish(propagation_source, Offence::Malformed, &format!("tx batch: {e}")),
-            },
+            None => self.emit(NetEvent::Gossip { from, topic, data: message.data }),
         }
+        GossipVerdict::Accept
     }
 
     fn on_direct(&mut self, event: request_response::Event<Frame, Vec<u8>>) {

@@ -325,3 +325,59 @@ async fn a_tx_flood_never_crowds_out_consensus() -> Result<()> {
     b.net.shutdown().await;
     Ok(())
 }
+
+/// Validate before forwarding: `a` sits between `b` and `c` and its filter ignores consensus gossip from `b` (as a
+/// node ignores a key that is not a validator). `b`'s tx reaches `c` through `a`; `b`'s consensus message reaches
+/// neither `a`'s node nor `c`. Without gossipsub's message validation `a` forwarded it on receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_the_filter_ignores_is_neither_delivered_nor_forwarded() -> Result<()> {
+    struct NotFrom(cairn_primitives::PublicKey);
+    impl cairn_p2p::GossipFilter for NotFrom {
+        fn check(
+            &self,
+            topic: Topic,
+            author: &cairn_primitives::PublicKey,
+            _: &[u8],
+        ) -> cairn_p2p::GossipVerdict {
+            if topic == Topic::Consensus && *author == self.0 {
+                cairn_p2p::GossipVerdict::Ignore
+            } else {
+                cairn_p2p::GossipVerdict::Accept
+            }
+        }
+    }
+    init_tracing();
+    let b_key = key(197);
+    let (a_net, a_events) = cairn_p2p::Network::start_with_filter(
+        &key(196),
+        config(any_port(), vec![]),
+        std::sync::Arc::new(NotFrom(b_key.public())),
+    )
+    .await?;
+    let mut a = Node { key: key(196), net: a_net, events: a_events };
+    let b = Node::start(197, config(any_port(), vec![a.addr()])).await?;
+    let mut c = Node::start(198, config(any_port(), vec![a.addr()])).await?;
+    wait_for_mesh(&[b.net.clone(), c.net.clone()], 1).await?;
+    eventually("a meshes with both", || async { a.net.gossip_peers(Topic::Txs).await.len() == 2 }).await?;
+    assert!(!b.net.peers().await.contains(&c.pk()), "b and c talk only through a");
+
+    b.net.broadcast(Topic::Consensus, b"junk vote".to_vec()).await?;
+    b.net.broadcast(Topic::Txs, b"a tx".to_vec()).await?;
+    // c hears the tx (forwarded by a) and nothing on consensus; a's node got the tx only.
+    assert_eq!(c.next_gossip().await?, (b.pk(), Topic::Txs, b"a tx".to_vec()));
+    assert_eq!(a.next_gossip().await?, (b.pk(), Topic::Txs, b"a tx".to_vec()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for (name, n) in [("a", &mut a), ("c", &mut c)] {
+        while let Ok(ev) = n.events.try_recv() {
+            assert!(
+                !matches!(ev, NetEvent::Gossip { topic: Topic::Consensus, .. }),
+                "{name} got the ignored message"
+            );
+        }
+    }
+    assert!(cairn_p2p::NetStats::get(&a.net.stats().gossip_not_forwarded) >= 1);
+    for n in [&a.net, &b.net, &c.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
