@@ -6,6 +6,9 @@
 //! as soon as its admission is final. Such gossip is *ignored*, not punished: the author may be a validator that
 //! just left, or one this node, while behind, does not know yet (other nodes forward it meanwhile).
 //!
+//! The same validators hold reserved connection slots: throwaway identities filling `max_peers` never lock them
+//! out.
+//!
 //! Txs are forwarded before CheckTx: the node does not know the app's tx format; their bounds are the per-peer
 //! rate and the txs lane.
 
@@ -47,6 +50,11 @@ impl GossipFilter for ValidatorGossip {
             Topic::Consensus | Topic::Blocks if self.knows(author) => GossipVerdict::Accept,
             Topic::Consensus | Topic::Blocks => GossipVerdict::Ignore,
         }
+    }
+
+    /// Validators always get a connection slot.
+    fn reserved(&self, peer: &PublicKey) -> bool {
+        self.knows(peer)
     }
 }
 

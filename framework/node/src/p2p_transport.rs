@@ -180,6 +180,7 @@ impl Transport for P2pTransport {
             offences: g(&s.offences),
             bans: g(&s.bans),
             gossip_not_forwarded: g(&s.gossip_not_forwarded),
+            peers_refused: g(&s.peers_refused),
         }
     }
 }

@@ -103,6 +103,9 @@ pub struct NetCounters {
     /// Consensus or block gossip from keys that are not validators: neither delivered nor forwarded.
     #[serde(default)]
     pub gossip_not_forwarded: u64,
+    /// Connections closed because every ordinary peer slot was taken (validators hold reserved slots).
+    #[serde(default)]
+    pub peers_refused: u64,
 }
 
 /// Milliseconds since the Unix epoch from the wall clock (0 if the clock is before 1970).

@@ -53,8 +53,11 @@ pub struct P2pConfig {
     pub max_message_bytes: usize,
     /// Limit for consensus gossip (bytes of payload).
     pub max_consensus_bytes: usize,
-    /// Most peers connected at once (at most two connections each).
+    /// Most ordinary peers connected at once (at most two connections each). Bootstrap peers and the peers the
+    /// gossip filter names as reserved (validators) do not count, up to `reserved_peers` more.
     pub max_peers: usize,
+    /// Room kept beyond `max_peers` for bootstrap and reserved peers.
+    pub reserved_peers: usize,
     /// Capacity of the event queue to the node; when it is full, messages are dropped and counted
     /// ([`crate::NetStats::events_dropped`]) so a slow node never stalls the network task (connection events
     /// wait in a small backlog instead).
@@ -106,6 +109,7 @@ impl P2pConfig {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_consensus_bytes: DEFAULT_MAX_CONSENSUS_BYTES,
             max_peers: 128,
+            reserved_peers: 128,
             event_queue: 8192,
             event_queue_bytes: 64 * 1024 * 1024,
             tx_event_queue_bytes: 32 * 1024 * 1024,

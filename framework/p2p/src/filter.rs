@@ -22,6 +22,12 @@ pub enum GossipVerdict {
 pub trait GossipFilter: Send + Sync + 'static {
     /// `author` is the message's authenticated author; `data` its payload (for txs, the whole batch).
     fn check(&self, topic: Topic, author: &PublicKey, data: &[u8]) -> GossipVerdict;
+
+    /// Whether `peer` always gets a connection slot (a validator): reserved peers do not count against
+    /// `max_peers`, so throwaway identities filling the slots never lock validators out.
+    fn reserved(&self, _peer: &PublicKey) -> bool {
+        false
+    }
 }
 
 /// Forwards everything that passed the network's own checks.

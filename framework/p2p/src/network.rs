@@ -53,6 +53,8 @@ pub struct NetStats {
     pub sends_dropped: AtomicU64,
     /// Gossip the node's filter did not accept (neither delivered nor forwarded).
     pub gossip_not_forwarded: AtomicU64,
+    /// Connections closed because every ordinary peer slot was taken.
+    pub peers_refused: AtomicU64,
 }
 
 impl NetStats {
@@ -202,7 +204,9 @@ fn build_swarm(
         StreamProtocol::try_from_owned(format!("/cairn/{chain}/direct/1")).map_err(|e| setup(&e))?;
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established_per_peer(Some(2))
-        .with_max_established(Some(u32::try_from(config.max_peers.saturating_mul(2)).unwrap_or(u32::MAX)))
+        .with_max_established(Some(
+            u32::try_from((config.max_peers + config.reserved_peers).saturating_mul(2)).unwrap_or(u32::MAX),
+        ))
         .with_max_pending_incoming(Some(64))
         .with_max_pending_outgoing(Some(64));
     let chain_topics: Vec<gossipsub::TopicHash> =
@@ -846,10 +850,32 @@ impl Task {
                 }
             }
         }
+        if num == 1 && self.ordinary_peers() > self.config.max_peers {
+            // The ordinary slots are full (a reserved peer does not count, so it is never the one over): this peer
+            // goes, so that validators and bootstrap peers still fit.
+            tracing::debug!(%pk, "no free peer slot; disconnecting");
+            self.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
+            let _ = self.swarm.disconnect_peer_id(peer);
+            return;
+        }
         if num == 1 {
             tracing::debug!(%pk, "peer connected");
             self.emit(NetEvent::PeerConnected(pk));
         }
+    }
+
+    /// Bootstrap peers and the filter's reserved peers (validators) always get a slot.
+    fn is_reserved(&self, pk: &PublicKey) -> bool {
+        self.bootstrap
+            .iter()
+            .any(|b| b.addr.key == Some(*pk) || b.peer.and_then(|p| public_key_of(&p)) == Some(*pk))
+            || self.filter.reserved(pk)
+    }
+
+    /// Connected peers that hold an ordinary slot.
+    fn ordinary_peers(&self) -> usize {
+        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        peers.iter().filter_map(public_key_of).filter(|pk| !self.is_reserved(pk)).count()
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {

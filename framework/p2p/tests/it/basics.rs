@@ -381,3 +381,45 @@ async fn gossip_the_filter_ignores_is_neither_delivered_nor_forwarded() -> Resul
     }
     Ok(())
 }
+
+/// Reserved slots: `a` has one ordinary slot and reserves `r` (as a node reserves validators). `x` takes the slot,
+/// `y` is refused, and `r` still connects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throwaway_peers_cannot_take_a_validators_slot() -> Result<()> {
+    struct Reserve(cairn_primitives::PublicKey);
+    impl cairn_p2p::GossipFilter for Reserve {
+        fn check(&self, _: Topic, _: &cairn_primitives::PublicKey, _: &[u8]) -> cairn_p2p::GossipVerdict {
+            cairn_p2p::GossipVerdict::Accept
+        }
+        fn reserved(&self, peer: &cairn_primitives::PublicKey) -> bool {
+            *peer == self.0
+        }
+    }
+    init_tracing();
+    let mut cfg = config(any_port(), vec![]);
+    cfg.max_peers = 1;
+    cfg.reserved_peers = 4;
+    let (a, _a_events) = cairn_p2p::Network::start_with_filter(
+        &key(199),
+        cfg,
+        std::sync::Arc::new(Reserve(key(202).public())),
+    )
+    .await?;
+    let pa = a.local_peer_addr();
+    let x = Node::start(200, config(any_port(), vec![pa])).await?;
+    eventually("x connected", || async { a.peers().await.contains(&x.pk()) }).await?;
+    let y = Node::start(201, config(any_port(), vec![pa])).await?;
+    eventually("y refused", || async { cairn_p2p::NetStats::get(&a.stats().peers_refused) > 0 }).await?;
+    let r = Node::start(202, config(any_port(), vec![pa])).await?;
+    eventually("r connected", || async { a.peers().await.contains(&r.pk()) }).await?;
+    // And they stay so (y keeps redialling and keeps being refused; r and x are never dropped).
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let peers = a.peers().await;
+        assert!(peers.contains(&x.pk()) && peers.contains(&r.pk()) && !peers.contains(&y.pk()), "{peers:?}");
+    }
+    for n in [&a, &x.net, &y.net, &r.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
