@@ -101,6 +101,9 @@ pub enum Effect {
         height: Height,
         parent: Hash,
         payload: Hash,
+        /// Who must have proposed it, when the engine knows (a BFT view's leader): a block whose header names
+        /// anyone else is invalid — modules and fees read the proposer. `None` when any validator may propose.
+        proposer: Option<PublicKey>,
     },
     /// A decision: execute this block. Strictly increasing heights, no gaps.
     Finalized(Finalized),

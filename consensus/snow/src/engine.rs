@@ -416,10 +416,12 @@ impl SnowEngine {
             return false;
         }
         self.pending.insert(header.block, header);
+        // Any validator may propose once the first proposer's window has passed: no proposer to require.
         out.push(Effect::VerifyPayload {
             height: header.height,
             parent: header.parent,
             payload: header.block,
+            proposer: None,
         });
         true
     }

@@ -80,6 +80,8 @@ struct PendingVerify {
     height: Height,
     parent: Hash,
     payload: Hash,
+    /// The proposer the engine requires (the view's leader), if any.
+    proposer: Option<PublicKey>,
 }
 
 pub(crate) struct Driver {
@@ -355,11 +357,11 @@ impl Driver {
                 Effect::BuildPayload { height, view, parent } => {
                     self.pending_build = Some(PendingBuild { height, view, parent });
                 }
-                Effect::VerifyPayload { height, parent, payload } => {
+                Effect::VerifyPayload { height, parent, payload, proposer } => {
                     if self.pending_verify.len() >= MAX_PENDING_VERIFY {
                         self.pending_verify.remove(0);
                     }
-                    self.pending_verify.push(PendingVerify { height, parent, payload });
+                    self.pending_verify.push(PendingVerify { height, parent, payload, proposer });
                     self.try_verify().await?;
                 }
                 Effect::Finalized(f) => {
@@ -485,7 +487,7 @@ impl Driver {
                 i += 1;
                 continue;
             }
-            let (height, parent, payload) = (pv.height, pv.parent, pv.payload);
+            let (height, parent, payload, proposer) = (pv.height, pv.parent, pv.payload, pv.proposer);
             let valid = if parent != self.state.last_block_id {
                 Some(false)
             } else {
@@ -495,7 +497,7 @@ impl Driver {
                         self.fetch_body(payload, BODY_FETCH_DELAY);
                         None
                     }
-                    Some(block) => Some(self.check_proposal(&block).await?),
+                    Some(block) => Some(self.check_proposal(&block, proposer).await?),
                 }
             };
             match valid {
@@ -509,9 +511,13 @@ impl Driver {
         Ok(())
     }
 
-    /// Header checks against our executed state, then the app's `ProcessProposal`.
-    async fn check_proposal(&mut self, block: &Block) -> Result<bool, NodeError> {
-        if let Err(reason) = self.check_header(block).and_then(|()| check_time_skew(block, unix_ms())) {
+    /// Header checks against our executed state and the view's leader, then the app's `ProcessProposal`.
+    async fn check_proposal(&mut self, block: &Block, leader: Option<PublicKey>) -> Result<bool, NodeError> {
+        let checks = self
+            .check_header(block)
+            .and_then(|()| check_time_skew(block, unix_ms()))
+            .and_then(|()| check_proposer(block, leader));
+        if let Err(reason) = checks {
             warn!(height = %block.header.height, reason, "rejecting proposal");
             return Ok(false);
         }
@@ -1109,10 +1115,30 @@ fn check_time_skew(block: &Block, now_ms: u64) -> Result<(), String> {
     Ok(())
 }
 
+/// A BFT view has one leader: a block whose header names another proposer is not that leader's honest proposal
+/// (the leader signed a header crediting someone else, e.g. to redirect the proposer's fees or blame).
+fn check_proposer(block: &Block, leader: Option<PublicKey>) -> Result<(), String> {
+    match leader {
+        Some(leader) if block.header.proposer != leader => {
+            Err(format!("proposer {} is not the view's leader {leader}", block.header.proposer))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use cairn_primitives::{ChainId, Header, Keypair};
+
+    #[test]
+    fn a_block_must_name_the_views_leader_as_proposer() {
+        let block = block_at(1);
+        assert!(check_proposer(&block, Some(Keypair::derived("t", 0).public())).is_ok());
+        assert!(check_proposer(&block, None).is_ok(), "engines without a leader require none");
+        let err = check_proposer(&block, Some(Keypair::derived("t", 1).public())).unwrap_err();
+        assert!(err.contains("not the view's leader"), "{err}");
+    }
 
     fn block_at(time_ms: u64) -> Block {
         Block {

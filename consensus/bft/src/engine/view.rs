@@ -137,6 +137,7 @@ impl BftEngine {
                             height: self.height,
                             parent: self.parent,
                             payload: proposal.block,
+                            proposer: self.leader_of(view),
                         });
                     }
                     return;
