@@ -27,6 +27,7 @@ use crate::error::{NodeError, SyncError};
 use crate::future_epoch::FutureEpoch;
 use crate::handshake::finalize_request;
 use crate::net::{NetEvent, Topic, Transport};
+use crate::serve_budget::ServeBudget;
 use crate::shared::{Counters, Shared};
 use crate::state::ChainState;
 use crate::types::{NodeEvent, unix_ms};
@@ -42,8 +43,6 @@ const MAX_BODY_LOOKAHEAD: u64 = 8;
 const BODY_FETCH_DELAY: Duration = Duration::from_millis(150);
 /// How often the driver checks for stalls (missing bodies, peers ahead).
 const HOUSEKEEPING: Duration = Duration::from_millis(500);
-/// Concurrent request servers (block sync and body requests from peers).
-const MAX_SERVING: usize = 16;
 /// Largest certificate accepted from a peer.
 const MAX_CERTIFICATE_BYTES: usize = 16 * 1024 * 1024;
 /// Mempool txs rechecked after each block (the oldest first).
@@ -114,7 +113,7 @@ pub(crate) struct Driver {
     last_commit_at: Instant,
     last_far_future: u64,
     last_engine_dropped: u64,
-    serving: Arc<tokio::sync::Semaphore>,
+    serving: ServeBudget,
     recheck: Option<tokio::task::JoinHandle<()>>,
     /// Numbers our consensus messages so gossip never drops a retry as a duplicate (see `ConsensusEnvelope`).
     broadcast_seq: u64,
@@ -165,7 +164,7 @@ impl Driver {
             last_commit_at: now,
             last_far_future: 0,
             last_engine_dropped: 0,
-            serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
+            serving: ServeBudget::default(),
             recheck: None,
             // Start from the clock, so a restarted node's numbers do not repeat its earlier ones.
             broadcast_seq: unix_ms().saturating_mul(1_000),
@@ -896,7 +895,7 @@ impl Driver {
                 return;
             }
         };
-        let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+        let Some(permit) = self.serving.try_take(from) else {
             let _ = reply.send(wire::encode(&SyncResponse::Error("busy".into())));
             return;
         };

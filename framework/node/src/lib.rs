@@ -13,6 +13,7 @@ pub mod handshake;
 pub mod net;
 mod node;
 mod p2p_transport;
+mod serve_budget;
 mod shared;
 pub mod state;
 mod types;
