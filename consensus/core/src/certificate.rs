@@ -1,7 +1,7 @@
 //! Certificates: one statement signed by strictly more than 2/3 of a height's validator weight.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use cairn_primitives::{ChainId, Signature, ValidatorSet};
+use cairn_primitives::{ChainId, PublicKey, Signature, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
 use crate::{Error, PlainVerifier, SignatureVerifier, Vote};
@@ -30,9 +30,25 @@ impl Certificate {
         chain_id: &ChainId,
         verifier: &dyn SignatureVerifier,
     ) -> Result<(), Error> {
+        let (weight, _) = self.verify_signers(validators, chain_id, verifier)?;
+        if !validators.is_quorum(weight) {
+            return Err(Error::NoQuorum { weight, total: validators.total_power() });
+        }
+        Ok(())
+    }
+
+    /// Checks the structure and every signature, quorum or not, and returns the signers' weight and keys (a
+    /// sampling engine's attestation is signed by one validator; a syncing node adds several up).
+    pub fn verify_signers(
+        &self,
+        validators: &ValidatorSet,
+        chain_id: &ChainId,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(u64, Vec<PublicKey>), Error> {
         let weight = self.check_structure(validators)?;
         let message = self.vote.signing_bytes();
         let purpose = self.vote.kind.purpose();
+        let mut keys = Vec::with_capacity(self.signers.len());
         for (index, signature) in &self.signers {
             // check_structure proved every index is in range.
             let Some(v) = validators.validators().get(*index as usize) else {
@@ -41,11 +57,9 @@ impl Certificate {
             if !verifier.verify(chain_id, purpose, &v.public_key, &message, signature) {
                 return Err(Error::BadSignature { signer: v.public_key.to_hex() });
             }
+            keys.push(v.public_key);
         }
-        if !validators.is_quorum(weight) {
-            return Err(Error::NoQuorum { weight, total: validators.total_power() });
-        }
-        Ok(())
+        Ok((weight, keys))
     }
 
     /// Checks indices (sorted, unique, in range) and returns the signers' total weight, without signatures.

@@ -22,6 +22,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
+use crate::attest::Attestations;
 use crate::engines::EngineFactory;
 use crate::error::{NodeError, SyncError};
 use crate::future_epoch::FutureEpoch;
@@ -105,6 +106,8 @@ pub(crate) struct Driver {
     finalize_queue: VecDeque<Finalized>,
     fetching: BTreeSet<Hash>,
     future_epoch: FutureEpoch,
+    /// Attestations of sampled blocks gathered from sync peers.
+    attestations: Attestations,
     sync_in_flight: bool,
     catching_up: bool,
     /// Blocks were committed by sync since the engine last started: it must restart at the new height.
@@ -157,6 +160,7 @@ impl Driver {
             finalize_queue: VecDeque::new(),
             fetching: BTreeSet::new(),
             future_epoch: FutureEpoch::default(),
+            attestations: Attestations::default(),
             sync_in_flight: false,
             catching_up: false,
             engine_behind: false,
@@ -979,23 +983,38 @@ impl Driver {
             self.publish_status();
         }
         let mut applied = 0u64;
-        for cb in blocks {
+        let mut blocks = blocks.into_iter();
+        while let Some(cb) = blocks.next() {
             if cb.block.header.height <= self.state.height {
                 continue;
             }
-            if let Err(e) = self.verify_synced(&cb) {
-                if matches!(e, SyncError::LocalDivergence { .. }) {
-                    // Never blame peers for our own fault; stop before building on a state nobody else has.
-                    return Err(e.into());
+            let verdict = match self.verify_synced(&cb) {
+                // Finalized by sampling: applied once enough different validators attested it.
+                Err(SyncError::Unprovable { .. }) => self.attested(&cb),
+                other => other.map(|()| true),
+            };
+            match verdict {
+                Ok(true) => {}
+                Ok(false) => {
+                    // Not settled yet: remember what this peer attested further on, for the next round.
+                    for later in blocks.by_ref() {
+                        let _ = self.attested(&later);
+                    }
+                    debug!(%peer, height = %cb.block.header.height, "waiting for more attestations");
+                    break;
                 }
-                warn!(%peer, error = %e, "rejecting synced block");
-                Counters::inc(&self.shared.counters.rejected_blocks);
-                // A block we cannot check is not a lie: the peer is honest, only the proof is missing.
-                if !matches!(e, SyncError::Unprovable { .. }) {
+                Err(e) => {
+                    if matches!(e, SyncError::LocalDivergence { .. }) {
+                        // Never blame peers for our own fault; stop before building on a state nobody else has.
+                        return Err(e.into());
+                    }
+                    warn!(%peer, error = %e, "rejecting synced block");
+                    Counters::inc(&self.shared.counters.rejected_blocks);
                     self.net.report_bad(peer, &e.to_string());
+                    break;
                 }
-                break;
             }
+            self.attestations.prune(cb.block.header.height);
             let block = Arc::new(cb.block);
             self.engine_behind = true;
             self.commit_block(&block, &cb.certificate).await?;
@@ -1026,7 +1045,13 @@ impl Driver {
             return Err(bad("it does not finalize this block at this height".into()));
         }
         cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))?;
-        // A quorum finalized this header, app hash included: if ours differs, it is our state that is wrong.
+        self.check_synced_header(block)
+    }
+
+    /// A header a quorum (or enough attesters) finalized, app hash included: if ours differs, it is our state that
+    /// is wrong; otherwise it must extend our chain like any block.
+    fn check_synced_header(&self, block: &Block) -> Result<(), SyncError> {
+        let height = block.header.height;
         if height == self.state.height.next() && block.header.app_hash != self.state.app_hash {
             return Err(SyncError::LocalDivergence {
                 height: self.state.height,
@@ -1035,6 +1060,30 @@ impl Driver {
             });
         }
         self.check_header(block).map_err(|reason| SyncError::BadBlock { height, reason })
+    }
+
+    /// Records a sampled block's attestation (its signature checked) and says whether the block is settled: more
+    /// than a third of the weight attested this id at this height (see `attest.rs`).
+    fn attested(&mut self, cb: &CertifiedBlock) -> Result<bool, SyncError> {
+        let block = &cb.block;
+        let height = block.header.height;
+        let bad = |reason: String| SyncError::BadCertificate { height, reason };
+        let cert: Certificate = cairn_primitives::decode(&cb.certificate, MAX_CERTIFICATE_BYTES)
+            .map_err(|e| bad(format!("does not decode: {e}")))?;
+        if cert.vote.kind != VoteKind::Prefer || cert.vote.height != height || cert.vote.block != block.id() {
+            return Err(bad("it does not attest this block at this height".into()));
+        }
+        let (_, signers) = cert
+            .verify_signers(&self.state.next, &self.shared.chain_id, &cairn_consensus::PlainVerifier)
+            .map_err(|e| bad(e.to_string()))?;
+        self.attestations.add(self.state.height, height, block.id(), &signers);
+        if height != self.state.height.next()
+            || !self.attestations.settled(&self.state.next, height, &block.id())
+        {
+            return Ok(false);
+        }
+        self.check_synced_header(block)?;
+        Ok(true)
     }
 
     fn housekeeping(&mut self) {

@@ -37,7 +37,7 @@ pub enum SyncError {
     Malformed(String),
     #[error(
         "block at height {height} was finalized by sampling and carries only its sender's attestation, not a \
-         quorum certificate; not applied by block sync (the consensus engine catches up instead)"
+         quorum certificate; block sync applies it once validators holding over a third of the weight attested it"
     )]
     Unprovable { height: Height },
     #[error(
