@@ -7,6 +7,8 @@ pub mod bench;
 pub mod chain;
 pub mod client;
 pub mod demo;
+pub mod gov;
+pub mod growth;
 pub mod init;
 pub mod keyfile;
 pub mod keys;
