@@ -414,7 +414,8 @@ fn stub_chain() -> Stub {
     let g = json!({
         "modules": [
             { "label": "a", "wasm_hex": hex::encode(&sybil), "init_msg_hex": set(vec![(1, 5), (2, 5)]) },
-            { "label": "b", "wasm_hex": hex::encode(&sybil), "init_msg_hex": set(vec![(2, 7), (3, 7)]) },
+            { "label": "b", "wasm_hex": hex::encode(&sybil), "init_msg_hex": set(vec![(2, 7), (3, 7)]),
+              "admin": Address::from(key(50).public()).to_hex() },
             { "label": "empty", "wasm_hex": hex::encode(&sybil), "init_msg_hex": set(vec![]) },
             { "label": "gov", "wasm_hex": hex::encode(&stub) },
             { "label": "counter", "wasm_hex": hex::encode(&counter_code) },
@@ -528,6 +529,25 @@ fn the_host_refuses_switches_it_cannot_make_and_says_why() {
     let upd = borsh::to_vec(&vec![(pk(8), 8u64)]).expect("u");
     let tx = s.c.chain.tx(&key(50), vec![Message::Execute { contract: s.a, msg: upd }]);
     assert_eq!(s.c.block(vec![tx]).validator_updates, vec![v(8, 8)], "a still governs");
+}
+
+#[test]
+fn a_module_migrated_away_from_being_a_sybil_module_before_its_height_is_refused_then() {
+    let mut s = stub_chain();
+    let code = s.c.chain.upload(&key(50), &counter_v2());
+    let h = s.c.chain.height + 4;
+    let r = s.queue(vec![GovAction::SwitchSybil { module: s.b.0, height: h }]);
+    assert_eq!(events(&r, "gov_applied").count(), 1);
+    let m = Message::Migrate { contract: s.b, code_id: code, msg: vec![] };
+    let r = s.c.chain.send(&key(50), vec![m]);
+    assert!(r.is_ok(), "migrate: {}", r.log);
+    let r = s.c.until(h).pop().expect("block h");
+    let e = events(&r, "sybil_switch_refused").next().unwrap_or_else(|| panic!("{:?}", r.events));
+    assert_eq!(
+        attr(e, "reason"),
+        format!("{} is not a Sybil module: it does not export validator_set_updates", s.b.to_hex())
+    );
+    assert!(r.validator_updates.is_empty(), "a keeps governing");
 }
 
 #[test]
