@@ -21,6 +21,7 @@ pub mod query;
 pub mod reliability;
 pub mod reset;
 pub mod sim;
+pub mod staking;
 pub mod start;
 pub mod status;
 pub mod template;

@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use cairn_primitives::{Address, Hash, PublicKey};
 use cairn_proto::node::v1 as pb;
 
-use super::{bank, client, gov};
+use super::{bank, client, gov, staking};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -44,6 +44,20 @@ enum Cmd {
         /// Label of the governance module instance.
         #[arg(long, default_value = gov::GOV_LABEL)]
         gov: String,
+    },
+    /// Proof of stake: the active set, and an account's balance and validator record.
+    Pos {
+        /// Hex public key of an account or validator.
+        who: Option<String>,
+        #[arg(long, default_value = "pos")]
+        pos: String,
+    },
+    /// Web of trust: member count and smiths, and one identity's membership.
+    Wot {
+        /// Hex public key.
+        who: Option<String>,
+        #[arg(long, default_value = "wot")]
+        wot: String,
     },
     /// The validator set as the application last returned it (changes returned at height H decide from H+2),
     /// with the node's view of the set deciding the next block.
@@ -128,6 +142,14 @@ pub fn run(args: Args) -> Result<()> {
                 } else {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }
+            }
+            Cmd::Pos { who, pos } => {
+                let v = staking::pos_query(&mut c, &url, &pos, who.as_deref()).await?;
+                println!("{}", if args.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
+            }
+            Cmd::Wot { who, wot } => {
+                let v = staking::wot_query(&mut c, &url, &wot, who.as_deref()).await?;
+                println!("{}", if args.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
             }
             Cmd::Validators => {
                 let r = client::query(&mut c, &url, "validators", Vec::new()).await?;

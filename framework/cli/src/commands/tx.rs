@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use cairn_primitives::{Address, Hash, Keypair, Message, Tx};
 use cairn_proto::node::v1 as pb;
 
-use super::{bank, client, gov, keyfile, template};
+use super::{bank, client, gov, keyfile, staking, template};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -101,6 +101,22 @@ enum Cmd {
         /// Label of the governance module instance.
         #[arg(long, default_value = gov::GOV_LABEL)]
         gov: String,
+    },
+    /// Proof of stake: bond, delegate, unbond, redelegate, unjail (amounts from your balance held by pos).
+    Pos {
+        #[command(subcommand)]
+        cmd: staking::PosCmd,
+        /// Label of the pos module instance.
+        #[arg(long, default_value = "pos")]
+        pos: String,
+    },
+    /// Web of trust: certify, join, smith-certify, join-smiths.
+    Wot {
+        #[command(subcommand)]
+        cmd: staking::WotCmd,
+        /// Label of the wot module instance.
+        #[arg(long, default_value = "wot")]
+        wot: String,
     },
     /// Switch a module instance to new code (admin only).
     Migrate {
@@ -226,6 +242,14 @@ pub fn run(args: Args) -> Result<()> {
             Cmd::Gov { cmd, gov: label } => Message::Execute {
                 contract: bank::module_address(&mut c, &url, label).await?,
                 msg: gov::message(&mut c, &url, cmd).await?,
+            },
+            Cmd::Pos { cmd, pos } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, pos).await?,
+                msg: staking::pos_message(cmd)?,
+            },
+            Cmd::Wot { cmd, wot } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, wot).await?,
+                msg: staking::wot_message(cmd)?,
             },
             Cmd::Migrate { contract: addr, code_id, msg } => Message::Migrate {
                 contract: contract(&mut c, &url, addr).await?,
