@@ -29,6 +29,17 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
+    fn address(&self, name: &str) -> Option<[u8; 32]> {
+        self.addresses.iter().find(|(n, _)| n == name).map(|(_, a)| a.0)
+    }
+
+    /// A hybrid pos learns membership from the web of trust: wot's `membership_sink` is pos, pos's
+    /// `membership_source` is wot (`None` unless the template has both, pos in hybrid mode).
+    fn hybrid_pair(&self) -> Option<([u8; 32], [u8; 32])> {
+        let hybrid = self.t.pos.as_ref().is_some_and(|p| p.hybrid_max_power.is_some());
+        Some((self.address("wot")?, self.address("pos")?)).filter(|_| hybrid)
+    }
+
     fn users(&self, n: u64) -> impl Iterator<Item = [u8; 32]> + '_ {
         (0..n).map(|i| template::user_address(self.chain_id.as_str(), i).0)
     }
@@ -105,6 +116,7 @@ fn init_msg(cx: &Ctx<'_>, module: &str) -> Result<Vec<u8>> {
                 smith_min_certs: 2.min(w.smiths.saturating_sub(1) as u32),
                 smith_cert_period: 1,
                 smith_power: w.smith_power,
+                membership_sink: cx.hybrid_pair().map(|(_, pos)| pos),
                 ..cairn_module_wot::msg::Params::default()
             };
             let smiths = (0..w.smiths as u32).collect();
@@ -113,7 +125,8 @@ fn init_msg(cx: &Ctx<'_>, module: &str) -> Result<Vec<u8>> {
         "pos" => {
             let Some(p) = &t.pos else { bail!("the template deploys pos but has no [pos] section") };
             let hybrid = p.hybrid_max_power.map(|cap| cairn_module_pos::msg::Hybrid {
-                membership_source: [0; 32],
+                // Without a web of trust in the template, the system caller (governance's host) keeps the list.
+                membership_source: cx.hybrid_pair().map_or([0; 32], |(wot, _)| wot),
                 max_power_per_member: cap,
             });
             let msg = cairn_module_pos::msg::InitMsg {
@@ -189,4 +202,44 @@ pub fn app_state(
         "sybil_module": sybil,
         "gov_module": gov,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn init<T: borsh::BorshDeserialize>(state: &serde_json::Value, label: &str) -> T {
+        let modules = state["modules"].as_array().unwrap();
+        let m = modules.iter().find(|m| m["label"] == label).unwrap();
+        borsh::from_slice(&hex::decode(m["init_msg_hex"].as_str().unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn open_wires_wot_membership_into_hybrid_pos_and_gov_knows_the_sybil_modules() {
+        let t = template::load("open").unwrap();
+        let chain_id = ChainId::new("cairn-open").unwrap();
+        let validators: Vec<ValidatorSpec> = (0..4)
+            .map(|i| ValidatorSpec {
+                public_key: template::validator_key("cairn-open", i).public(),
+                name: format!("v{i}"),
+            })
+            .collect();
+        let state = app_state(&t, &chain_id, &validators).unwrap();
+        assert_eq!(
+            (state["sybil_module"].as_str(), state["gov_module"].as_str()),
+            (Some("pos"), Some("gov"))
+        );
+        let at = |i: u64| {
+            let code = Hash::digest(wasm(&t.modules[i as usize].wasm).unwrap());
+            Address::for_instance(&code, &Address::default(), i).0
+        };
+        let (wot, pos) = (at(1), at(2));
+        let w: cairn_module_wot::msg::InitMsg = init(&state, "wot");
+        assert_eq!(w.params.membership_sink, Some(pos));
+        let p: cairn_module_pos::msg::InitMsg = init(&state, "pos");
+        assert_eq!(p.params.hybrid.unwrap().membership_source, wot);
+        let g: cairn_module_gov::msg::InitMsg = init(&state, "gov");
+        assert_eq!(g.params.sybil_modules, vec![wot, pos]);
+        assert_eq!(g.validators.len(), 4, "gov votes with the genesis set");
+    }
 }
