@@ -34,9 +34,10 @@ impl Budget {
     pub fn of(params: &Params) -> Budget {
         let writes =
             WriteSize { entries: params.max_block_write_entries, bytes: params.max_block_write_bytes };
-        let share = Share::sybil(params);
-        let mut b = Budget { fuel: params.max_block_fuel, writes, sybil: share, gov: share };
-        for reserved in [params.sybil_module.is_some(), params.gov_module.is_some()] {
+        let (sybil, gov) = (Share::sybil(params), Share::gov(params));
+        let mut b = Budget { fuel: params.max_block_fuel, writes, sybil, gov };
+        for (reserved, share) in [(params.sybil_module.is_some(), sybil), (params.gov_module.is_some(), gov)]
+        {
             if reserved {
                 b.fuel = b.fuel.saturating_sub(share.fuel);
                 b.writes = b.writes.saturating_sub(&share.writes);

@@ -14,7 +14,7 @@ use cairn_primitives::{Address, Height, Validator};
 
 use super::Inner;
 use super::block::{Budget, Share, bounded};
-use crate::backend::{Backend, Overlay};
+use crate::backend::{Backend, Overlay, WriteSize};
 use crate::instance::BlockEnv;
 use crate::registry::{self, Params, UploadPermission};
 use crate::session::{Failure, Session};
@@ -71,6 +71,19 @@ pub fn set_validators_msg(updates: &[Validator]) -> Vec<u8> {
     let mut m = vec![2];
     m.extend(borsh::to_vec(&list).unwrap_or_default());
     m
+}
+
+impl Share {
+    /// Governance's share: a tx's fuel, but few writes (acks and validator mirrors are small), so a chain with gov
+    /// keeps most of its write budget for txs.
+    pub fn gov(params: &Params) -> Share {
+        let fuel = params.max_tx_fuel.min(params.max_block_fuel / 4);
+        let writes = WriteSize {
+            entries: params.max_block_write_entries / 16,
+            bytes: params.max_block_write_bytes / 16,
+        };
+        Share { fuel, writes }
+    }
 }
 
 /// A Sybil module switch governance scheduled: from `height` the module's set governs.
