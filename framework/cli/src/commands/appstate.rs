@@ -60,11 +60,17 @@ impl Ctx<'_> {
         self.validator_keys().chain(self.users(self.t.accounts.users)).map(|a| (a, b)).collect()
     }
 
+    /// Founding smiths: the template's count, but never more than the chain has validators (a localnet with
+    /// fewer nodes than the template's `validators` must not make devnet users, who run no node, validators).
+    fn smiths(&self) -> usize {
+        self.t.wot.as_ref().map_or(0, |w| w.smiths.min(self.validators.len()))
+    }
+
     /// The validator set InitChain will report (the active Sybil module's genesis set).
     fn genesis_set(&self) -> Result<Vec<([u8; 32], u64)>> {
         let keys: Vec<[u8; 32]> = self.validator_keys().collect();
         Ok(match (self.t.sybil.as_str(), &self.t.wot, &self.t.pos) {
-            ("wot", Some(w), _) => keys.iter().take(w.smiths).map(|k| (*k, w.smith_power)).collect(),
+            ("wot", Some(w), _) => keys.iter().take(self.smiths()).map(|k| (*k, w.smith_power)).collect(),
             ("pos", _, Some(p)) => {
                 let power = u64::try_from(p.self_bond).unwrap_or(u64::MAX);
                 let power = p.hybrid_max_power.map_or(power, |cap| power.min(cap));
@@ -113,13 +119,13 @@ fn init_msg(cx: &Ctx<'_>, module: &str) -> Result<Vec<u8>> {
             let params = cairn_module_wot::msg::Params {
                 min_certs: 3.min(members.len().saturating_sub(1) as u32),
                 cert_period: 1,
-                smith_min_certs: 2.min(w.smiths.saturating_sub(1) as u32),
+                smith_min_certs: 2.min(cx.smiths().saturating_sub(1) as u32),
                 smith_cert_period: 1,
                 smith_power: w.smith_power,
                 membership_sink: cx.hybrid_pair().map(|(_, pos)| pos),
                 ..cairn_module_wot::msg::Params::default()
             };
-            let smiths = (0..w.smiths as u32).collect();
+            let smiths = (0..cx.smiths() as u32).collect();
             Ok(borsh::to_vec(&cairn_module_wot::msg::InitMsg::full_mesh(params, members, smiths))?)
         }
         "pos" => {
@@ -212,6 +218,24 @@ mod tests {
         let modules = state["modules"].as_array().unwrap();
         let m = modules.iter().find(|m| m["label"] == label).unwrap();
         borsh::from_slice(&hex::decode(m["init_msg_hex"].as_str().unwrap()).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_localnet_smaller_than_the_template_makes_only_its_nodes_smiths() {
+        let t = template::load("community").unwrap();
+        let chain_id = ChainId::new("cairn-community").unwrap();
+        let validators: Vec<ValidatorSpec> = (0..4)
+            .map(|i| ValidatorSpec {
+                public_key: template::validator_key("cairn-community", i).public(),
+                name: format!("v{i}"),
+            })
+            .collect();
+        let state = app_state(&t, &chain_id, &validators).unwrap();
+        let w: cairn_module_wot::msg::InitMsg = init(&state, "wot");
+        assert_eq!(w.smiths, vec![0, 1, 2, 3], "users run no node: they must not be validators");
+        assert_eq!(w.members.len(), 4 + 13);
+        let g: cairn_module_gov::msg::InitMsg = init(&state, "gov");
+        assert_eq!(g.validators.len(), 4);
     }
 
     #[test]
