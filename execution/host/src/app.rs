@@ -28,6 +28,7 @@ use crate::validate::Limits;
 use crate::{ExecError, HostError, keys};
 
 mod block;
+pub mod gov;
 mod proposal;
 
 /// Tx result and CheckTx codes (0 is success).
@@ -330,6 +331,7 @@ impl Inner {
             max_tx_fuel: genesis.max_tx_fuel,
             max_block_fuel: genesis.max_block_fuel,
             sybil_module: None,
+            gov_module: None,
             max_block_write_bytes: genesis.max_block_write_bytes,
             max_block_write_entries: genesis.max_block_write_entries,
             limits: genesis.limits,
@@ -351,12 +353,16 @@ impl Inner {
             if genesis.sybil_module.as_deref() == Some(label.as_str()) {
                 params.sybil_module = Some(addr);
             }
+            if genesis.gov_module.as_deref() == Some(label.as_str()) {
+                params.gov_module = Some(addr);
+            }
         }
         registry::put(&mut overlay, keys::PARAMS.to_vec(), &params);
         // The Sybil module's genesis set, if it reports one, is the chain's initial validator set.
         let mut share = block::Share::sybil(&params);
-        let (validators, overlay, _events) =
+        let (validators, mut overlay, _events) =
             self.sybil_updates(&params, overlay, &block, &mut share).map_err(internal)?;
+        gov::record_genesis(&mut overlay, &params, &validators, &req.validators, &req.consensus_params);
         let batch = overlay.into_batch();
         let app_hash = self.host.base.stage(Height(1), batch.clone()).map_err(internal)?;
         self.host.base.discard_staged();
@@ -558,10 +564,19 @@ impl Inner {
                     None => Ok(not_found(resp, format!("no module instance at {arg}"))),
                 }
             }
+            "validators" if height != latest => {
+                Ok(bad(resp, "the validator set is answered at the latest height only".into()))
+            }
+            "validators" => {
+                let set: Vec<([u8; 32], u64)> =
+                    gov::chain_set(&overlay, base).map_err(internal)?.into_iter().collect();
+                resp.value = borsh::to_vec(&set).unwrap_or_default();
+                Ok(resp)
+            }
             _ => Ok(bad(
                 resp,
                 format!(
-                    "unknown query path {:?}: use module/, label/, store/, nonce/ or instance/",
+                    "unknown query path {:?}: use module/, label/, store/, nonce/, instance/ or validators",
                     req.path
                 ),
             )),

@@ -59,6 +59,9 @@ pub struct GenesisJson {
     /// Label of the module whose `validator_set_updates` drives the validator set.
     #[serde(default)]
     pub sybil_module: Option<String>,
+    /// Label of the governance module whose passed actions the host applies.
+    #[serde(default)]
+    pub gov_module: Option<String>,
     #[serde(default)]
     pub max_tx_fuel: Option<u64>,
     #[serde(default)]
@@ -100,6 +103,7 @@ pub struct Genesis {
     pub upload_permission: UploadPermission,
     pub modules: Vec<GenesisInstance>,
     pub sybil_module: Option<String>,
+    pub gov_module: Option<String>,
     pub max_tx_fuel: u64,
     pub max_block_fuel: u64,
     pub max_block_write_bytes: u64,
@@ -175,10 +179,12 @@ impl Genesis {
             let init = hex::decode(m.init_msg_hex.trim()).map_err(|e| err(field("init_msg_hex"), e))?;
             modules.push(GenesisInstance { label: m.label, code, admin, init_msg: init });
         }
-        if let Some(s) = &json.sybil_module
-            && !modules.iter().any(|m| &m.label == s)
-        {
-            return Err(err("sybil_module", format!("no genesis module is labelled {s:?}")));
+        for (field, label) in [("sybil_module", &json.sybil_module), ("gov_module", &json.gov_module)] {
+            if let Some(s) = label
+                && !modules.iter().any(|m| &m.label == s)
+            {
+                return Err(err(field, format!("no genesis module is labelled {s:?}")));
+            }
         }
         // The store must accept whatever a block may write, whatever else shares its batch: half its limits.
         let max_block_write_bytes = json.max_block_write_bytes.unwrap_or(DEFAULT_MAX_BLOCK_WRITE_BYTES);
@@ -220,6 +226,7 @@ impl Genesis {
             upload_permission,
             modules,
             sybil_module: json.sybil_module,
+            gov_module: json.gov_module,
             max_tx_fuel: json.max_tx_fuel.unwrap_or(DEFAULT_MAX_TX_FUEL),
             max_block_fuel: json.max_block_fuel.unwrap_or(DEFAULT_MAX_BLOCK_FUEL),
             max_block_write_bytes,

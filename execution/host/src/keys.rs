@@ -11,6 +11,10 @@
 //! | `n` ‖ public key(32) | borsh `u64`: the sender's next nonce |
 //! | `k` ‖ creator(32) | borsh `u64`: instances created by this creator |
 //! | `p` | borsh `Params` |
+//! | `v` ‖ public key(32) | borsh `u64`: the chain's validator set as the host returned it (power > 0) |
+//! | `s` ‖ address(32) ‖ public key(32) | borsh `u64`: a Sybil module's set as it reported it (power > 0) |
+//! | `w` | borsh `SybilSwitch`: the Sybil module switch governance scheduled |
+//! | `x` | borsh `ConsensusParams`: the consensus parameters in force (genesis, then governance) |
 
 use cairn_primitives::{Address, Hash};
 
@@ -76,6 +80,20 @@ pub fn counter(creator: &Address) -> Vec<u8> {
 }
 
 pub const PARAMS: &[u8] = b"p";
+
+pub const VALIDATOR_PREFIX: u8 = b'v';
+
+pub fn validator(pk: &[u8; 32]) -> Vec<u8> {
+    with32(VALIDATOR_PREFIX, pk)
+}
+
+/// Prefix of `module`'s reported set.
+pub fn sybil_set(module: &Address) -> Vec<u8> {
+    with32(b's', &module.0)
+}
+
+pub const SYBIL_SWITCH: &[u8] = b"w";
+pub const CONSENSUS_PARAMS: &[u8] = b"x";
 
 #[cfg(test)]
 mod tests {

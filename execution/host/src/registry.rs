@@ -61,6 +61,8 @@ pub struct Params {
     pub max_block_write_entries: u64,
     /// The module limits every node applies (genesis; never node-local config).
     pub limits: ChainLimits,
+    /// The governance module whose passed actions the host applies after every block (see `app::gov`).
+    pub gov_module: Option<Address>,
 }
 
 /// [`Limits`] as stored in the chain's parameters (fixed-width integers).

@@ -342,6 +342,17 @@ impl Session {
 
     /// Runs an arbitrary entry point (hooks) with the zero address as caller.
     pub fn execute_entry(&mut self, contract: &Address, entry: &'static str, msg: &[u8]) -> Outcome<Vec<u8>> {
+        let code = self.code_exporting(contract, entry)?;
+        self.run(&code, *contract, Address::default(), entry, msg)
+    }
+
+    /// Checks that `contract` is an instance whose code exports `entry` (a governance switch names a Sybil
+    /// module: it must export `validator_set_updates`), without running it.
+    pub fn check_exports(&mut self, contract: &Address, entry: &'static str) -> Outcome<()> {
+        self.code_exporting(contract, entry).map(|_| ())
+    }
+
+    fn code_exporting(&mut self, contract: &Address, entry: &'static str) -> Outcome<Arc<Compiled>> {
         let info = self.instance(contract)?;
         let code = self.compiled_stored(&info.code_id)?;
         let has = match entry {
@@ -353,7 +364,7 @@ impl Session {
         if !has {
             return Err(ExecError::MissingEntry(entry).into());
         }
-        self.run(&code, *contract, Address::default(), entry, msg)
+        Ok(code)
     }
 }
 

@@ -27,6 +27,9 @@ enum Command {
     Module(commands::module::Args),
     /// The main job: a 4-validator chain on loopback, signed bank transfers, live progress, a verified summary.
     Demo(commands::demo::Args),
+    /// The growth walkthrough (examples/growth/run.sh): proof of authority → web of trust → hybrid stake (→ snow)
+    /// by governance on a live localnet while transfers flow; prints one JSON object.
+    Growth(commands::growth::Args),
     /// Create and inspect keys (accounts and validators).
     Keys(commands::keys::Args),
     /// Create a node home: a validator key, config.toml and a genesis from a template.
@@ -39,9 +42,9 @@ enum Command {
     Localnet(commands::localnet::Args),
     /// Create a ready chain directory from a template that starts with one command.
     New(commands::new::Args),
-    /// Sign and submit transactions: transfers, module upload/instantiate/execute/migrate.
+    /// Sign and submit transactions: transfers, module upload/instantiate/execute/migrate, PoA and governance.
     Tx(commands::tx::Args),
-    /// Read chain state: balances, nonces, modules, blocks, txs, raw app queries.
+    /// Read chain state: balances, nonces, modules, validators, governance, blocks, txs, raw app queries.
     Query(commands::query::Args),
     /// Simulate a consensus engine on a deterministic virtual network (latency, loss, partitions, Byzantine
     /// nodes) and report finality, traffic and safety.
@@ -60,6 +63,7 @@ fn main() -> std::process::ExitCode {
         Command::App(args) => commands::app::run(args),
         Command::Module(args) => commands::module::run(args),
         Command::Demo(args) => commands::demo::run(args),
+        Command::Growth(args) => commands::growth::run(args),
         Command::Keys(args) => commands::keys::run(args),
         Command::Init(args) => commands::init::run(args),
         Command::Start(args) => commands::start::run(args),

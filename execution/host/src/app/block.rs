@@ -13,13 +13,14 @@ use crate::registry::{self, Params};
 use crate::session::{Failure, Outcome, Session};
 use crate::{ExecError, HostError, keys};
 
-/// What a block may still spend. The Sybil module's share is set aside first: a block full of txs cannot starve
-/// the validator-set update.
+/// What a block may still spend. The Sybil and governance modules' shares are set aside first: a block full of
+/// txs cannot starve the validator-set update or the application of passed actions.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Budget {
     pub fuel: u64,
     pub writes: WriteSize,
     pub sybil: Share,
+    pub gov: Share,
 }
 
 /// A share of fuel and writes.
@@ -33,10 +34,14 @@ impl Budget {
     pub fn of(params: &Params) -> Budget {
         let writes =
             WriteSize { entries: params.max_block_write_entries, bytes: params.max_block_write_bytes };
-        let mut b = Budget { fuel: params.max_block_fuel, writes, sybil: Share::sybil(params) };
-        if params.sybil_module.is_some() {
-            b.fuel = b.fuel.saturating_sub(b.sybil.fuel);
-            b.writes = b.writes.saturating_sub(&b.sybil.writes);
+        let (sybil, gov) = (Share::sybil(params), Share::gov(params));
+        let mut b = Budget { fuel: params.max_block_fuel, writes, sybil, gov };
+        for (reserved, share) in [(params.sybil_module.is_some(), sybil), (params.gov_module.is_some(), gov)]
+        {
+            if reserved {
+                b.fuel = b.fuel.saturating_sub(share.fuel);
+                b.writes = b.writes.saturating_sub(&share.writes);
+            }
         }
         b
     }
@@ -82,7 +87,7 @@ impl Spend for Share {
 
 /// Runs a hook in its own layer and charges its fuel and writes to `budget`; writes over the budget are dropped
 /// and the hook fails.
-fn bounded<T>(
+pub(super) fn bounded<T>(
     mut s: Session,
     budget: &mut impl Spend,
     f: impl FnOnce(&mut Session) -> Outcome<T>,
@@ -197,16 +202,17 @@ impl Inner {
             }
         }
 
-        let (validator_updates, overlay, sybil_events) =
-            self.sybil_updates(&params, overlay, &block, &mut budget.sybil).map_err(local)?;
-        events.extend(sybil_events);
-        let app_hash = self.host.base.stage(req.height, overlay.into_batch()).map_err(|e| local(e.into()))?;
+        // Governance actions, a scheduled Sybil switch, the Sybil module's updates (app/gov.rs).
+        let end = self.end_of_block(&params, overlay, &block, &mut budget).map_err(local)?;
+        events.extend(end.events);
+        let app_hash =
+            self.host.base.stage(req.height, end.overlay.into_batch()).map_err(|e| local(e.into()))?;
         self.staged = Some(req.height);
         Ok(FinalizeBlockResponse {
             events,
             tx_results,
-            validator_updates,
-            consensus_param_updates: None,
+            validator_updates: end.validator_updates,
+            consensus_param_updates: end.consensus_params,
             app_hash,
         })
     }

@@ -233,7 +233,8 @@ fn a_tx_of_many_messages_reuses_no_stale_instances() {
 fn end_block_hooks_run_every_block_and_any_sybil_module_drives_validators() {
     let code = wat("sybil.wat");
     let pk = key(7).public();
-    let init = borsh::to_vec(&vec![(pk.0, 5u64)]).expect("init");
+    let other = key(8).public();
+    let init = borsh::to_vec(&vec![(pk.0, 5u64), (other.0, 5u64)]).expect("init");
     let mut chain = Chain {
         app: cairn_execution::ExecApp::in_memory(cairn_execution::ExecConfig::default()).expect("app"),
         chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
@@ -246,7 +247,14 @@ fn end_block_hooks_run_every_block_and_any_sybil_module_drives_validators() {
             "sybil_module": "sybil",
         }))
         .expect("init");
-    assert_eq!(init.validators, vec![cairn_primitives::Validator { public_key: pk, power: 5 }]);
+    let mut genesis_set = vec![
+        cairn_primitives::Validator { public_key: pk, power: 5 },
+        cairn_primitives::Validator { public_key: other, power: 5 },
+    ];
+    genesis_set.sort_by_key(|v| v.public_key);
+    let mut got = init.validators.clone();
+    got.sort_by_key(|v| v.public_key);
+    assert_eq!(got, genesis_set);
     let addr = genesis_instance(&code, 0);
     for _ in 0..3 {
         assert!(chain.block(vec![]).validator_updates.is_empty());

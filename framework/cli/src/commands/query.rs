@@ -4,7 +4,7 @@ use anyhow::{Context, Result, bail};
 use cairn_primitives::{Address, Hash, PublicKey};
 use cairn_proto::node::v1 as pb;
 
-use super::{bank, client};
+use super::{bank, client, gov, staking};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -37,6 +37,31 @@ enum Cmd {
         #[arg(long, default_value = "poa")]
         poa: String,
     },
+    /// Governance: proposal ID, or the open proposals, the actions waiting for the host, the validators gov
+    /// votes with and its parameters.
+    Gov {
+        id: Option<u64>,
+        /// Label of the governance module instance.
+        #[arg(long, default_value = gov::GOV_LABEL)]
+        gov: String,
+    },
+    /// Proof of stake: the active set, and an account's balance and validator record.
+    Pos {
+        /// Hex public key of an account or validator.
+        who: Option<String>,
+        #[arg(long, default_value = "pos")]
+        pos: String,
+    },
+    /// Web of trust: member count and smiths, and one identity's membership.
+    Wot {
+        /// Hex public key.
+        who: Option<String>,
+        #[arg(long, default_value = "wot")]
+        wot: String,
+    },
+    /// The validator set as the application last returned it (changes returned at height H decide from H+2),
+    /// with the node's view of the set deciding the next block.
+    Validators,
     /// Any application query: a path and hex data.
     Raw {
         /// e.g. `label/bank`, `module/<address>`, `store/<key hex>`, `nonce/<public key>`.
@@ -103,6 +128,39 @@ pub fn run(args: Args) -> Result<()> {
                         "yes": p.yes.iter().map(hex::encode).collect::<Vec<_>>(),
                         "no": p.no.iter().map(hex::encode).collect::<Vec<_>>(),
                     })).collect::<Vec<_>>(),
+                });
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+            Cmd::Gov { id, gov: label } => {
+                let v = gov::query(&mut c, &url, &label, id).await?;
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+            Cmd::Pos { who, pos } => {
+                let v = staking::pos_query(&mut c, &url, &pos, who.as_deref()).await?;
+                println!("{}", if args.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
+            }
+            Cmd::Wot { who, wot } => {
+                let v = staking::wot_query(&mut c, &url, &wot, who.as_deref()).await?;
+                println!("{}", if args.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
+            }
+            Cmd::Validators => {
+                let r = client::query(&mut c, &url, "validators", Vec::new()).await?;
+                let set: Vec<([u8; 32], u64)> = borsh::from_slice(&r.value)
+                    .context("the app's validators answer does not decode (is it an ExecApp chain?)")?;
+                let s = client::status(&mut c, &url).await?;
+                let v = serde_json::json!({
+                    "height": r.height,
+                    "validators": set.iter().map(|(k, p)| serde_json::json!({"public_key": hex::encode(k), "power": p})).collect::<Vec<_>>(),
+                    "total_power": set.iter().map(|(_, p)| *p).sum::<u64>(),
+                    "node": {"validator_count": s.validator_count, "total_power": s.total_power},
                 });
                 if args.json {
                     println!("{v}");

@@ -7,7 +7,12 @@ use cairn_primitives::{Address, ChainId, Height, Keypair};
 use serde::Deserialize;
 
 /// `(name, template.toml)` of every template the binary knows.
-const TEMPLATES: &[(&str, &str)] = &[("small", include_str!("../../../../templates/small/template.toml"))];
+const TEMPLATES: &[(&str, &str)] = &[
+    ("small", include_str!("../../../../templates/small/template.toml")),
+    ("community", include_str!("../../../../templates/community/template.toml")),
+    ("open", include_str!("../../../../templates/open/template.toml")),
+    ("growth", include_str!("../../../../templates/growth/template.toml")),
+];
 
 /// A parsed `template.toml` (see templates/README.md for the fields).
 #[derive(Clone, Debug, Deserialize)]
@@ -28,7 +33,43 @@ pub struct Template {
     #[serde(default)]
     pub modules: Vec<ModuleSpec>,
     pub poa: Option<PoaParams>,
+    #[serde(default)]
+    pub wot: Option<WotParams>,
+    #[serde(default)]
+    pub pos: Option<PosParams>,
+    #[serde(default)]
+    pub gov: Option<GovParams>,
     pub accounts: Accounts,
+}
+
+/// The founding web of trust: the first `smiths` genesis validators are its smiths (its validators); every
+/// validator and `member_users` devnet users are members, all certifying each other.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WotParams {
+    pub smiths: usize,
+    pub member_users: u64,
+    pub smith_power: u64,
+}
+
+/// Proof of stake at genesis: every validator bonds `self_bond` (power = tokens); with `hybrid_max_power` only
+/// web-of-trust members' stake counts, capped at that power per member.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PosParams {
+    pub self_bond: u128,
+    pub max_validators: u32,
+    #[serde(default)]
+    pub hybrid_max_power: Option<u64>,
+}
+
+/// Governance: validators propose with a deposit and vote by weight.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GovParams {
+    pub min_deposit: u128,
+    pub voting_period: u64,
+    pub min_enactment_delay: u64,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -98,8 +139,20 @@ fn validate(t: &Template) -> Result<()> {
             bail!("field `engine_switch.engine` is {:?}, the engine the chain already runs", sw.engine);
         }
     }
-    if t.sybil == "poa" && t.poa.is_none() {
-        bail!("field `sybil` is \"poa\" but the template has no [poa] section");
+    for (name, present) in [
+        ("poa", t.poa.is_some()),
+        ("wot", t.wot.is_some()),
+        ("pos", t.pos.is_some()),
+        ("gov", t.gov.is_some()),
+    ] {
+        if t.modules.iter().any(|m| m.name == name) && !present {
+            bail!("the template deploys {name} but has no [{name}] section");
+        }
+    }
+    if let Some(w) = &t.wot
+        && (w.smiths == 0 || w.smiths > t.validators)
+    {
+        bail!("field `wot.smiths` must be between 1 and `validators` ({}), got {}", t.validators, w.smiths);
     }
     if !t.modules.iter().any(|m| m.name == t.sybil) {
         bail!("field `sybil` names {:?}, which is not among the template's [[modules]]", t.sybil);
@@ -173,6 +226,13 @@ mod tests {
             let t = load(name).unwrap();
             assert_eq!(t.name, name);
         }
+        let community = load("community").unwrap();
+        assert_eq!((community.validators, community.sybil.as_str()), (7, "wot"));
+        let w = community.wot.as_ref().unwrap();
+        assert_eq!(community.validators as u64 + w.member_users, 20, "7 validators, 20 members");
+        let open = load("open").unwrap();
+        assert_eq!((open.sybil.as_str(), open.engine), ("pos", EngineKind::Snow));
+        assert!(open.pos.as_ref().unwrap().hybrid_max_power.is_some());
         let small = load("small").unwrap();
         assert_eq!(small.validators, 4);
         assert_eq!(small.sybil, "poa");

@@ -1,4 +1,5 @@
-//! `cairn tx …`: sign and submit transactions (bank transfers; module upload, instantiate, execute, migrate).
+//! `cairn tx …`: sign and submit transactions (bank transfers; module upload, instantiate, execute, migrate;
+//! proof-of-authority and governance proposals and votes).
 
 use std::path::PathBuf;
 
@@ -6,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use cairn_primitives::{Address, Hash, Keypair, Message, Tx};
 use cairn_proto::node::v1 as pb;
 
-use super::{bank, client, keyfile, template};
+use super::{bank, client, gov, keyfile, staking, template};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -91,6 +92,31 @@ enum Cmd {
         /// Label of the PoA module instance.
         #[arg(long, default_value = "poa")]
         poa: String,
+    },
+    /// Governance: propose switching the Sybil module or the consensus engine at a height, a chain parameter or
+    /// the upload permission; vote. Only validators propose and vote, with their validator key.
+    Gov {
+        #[command(subcommand)]
+        cmd: gov::GovCmd,
+        /// Label of the governance module instance.
+        #[arg(long, default_value = gov::GOV_LABEL)]
+        gov: String,
+    },
+    /// Proof of stake: bond, delegate, unbond, redelegate, unjail (amounts from your balance held by pos).
+    Pos {
+        #[command(subcommand)]
+        cmd: staking::PosCmd,
+        /// Label of the pos module instance.
+        #[arg(long, default_value = "pos")]
+        pos: String,
+    },
+    /// Web of trust: certify, join, smith-certify, join-smiths.
+    Wot {
+        #[command(subcommand)]
+        cmd: staking::WotCmd,
+        /// Label of the wot module instance.
+        #[arg(long, default_value = "wot")]
+        wot: String,
     },
     /// Switch a module instance to new code (admin only).
     Migrate {
@@ -213,6 +239,18 @@ pub fn run(args: Args) -> Result<()> {
                 contract: bank::module_address(&mut c, &url, poa).await?,
                 msg: poa_msg(action)?,
             },
+            Cmd::Gov { cmd, gov: label } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, label).await?,
+                msg: gov::message(&mut c, &url, cmd).await?,
+            },
+            Cmd::Pos { cmd, pos } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, pos).await?,
+                msg: staking::pos_message(cmd)?,
+            },
+            Cmd::Wot { cmd, wot } => Message::Execute {
+                contract: bank::module_address(&mut c, &url, wot).await?,
+                msg: staking::wot_message(cmd)?,
+            },
             Cmd::Migrate { contract: addr, code_id, msg } => Message::Migrate {
                 contract: contract(&mut c, &url, addr).await?,
                 code_id: Hash::from_hex(code_id).context("--code-id")?,
@@ -247,6 +285,7 @@ fn report(r: &pb::BroadcastTxResponse, json: bool, key: &Keypair, nonce: u64) ->
                 "height": r.height,
                 "code": result.as_ref().map(|x| x.code), "log": result.as_ref().map(|x| x.log.clone()),
                 "gas_used": result.as_ref().map(|x| x.gas_used),
+                "data": result.as_ref().map(|x| hex::encode(&x.data)),
             })
         );
     } else {
