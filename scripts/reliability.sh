@@ -8,14 +8,17 @@
 #        scripts/reliability.sh --long    (minutes of chaos, repeated partitions)
 # Each step prints one JSON object; the script exits non-zero on the first violation. Node logs of a failed
 # scenario are kept under $OUT (printed at the end). Environment: SEED (victims), PARTITION (e.g. 5s),
-# RESUME_LIMIT (default 2s), RELEASE=1 (release build), OUT (where logs go).
+# RESUME_LIMIT (default 4s short, 2s long), RELEASE=1 (release build), OUT (where logs go).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 mode=${1:---short}
+# How soon finality must resume after a partition heals. Measured idle: ~1.5 s (reconnect with a redial backoff of
+# at most 1 s, then the view change). The short form runs in CI, whose 2 cores are shared with builds (a run at
+# load 8 measured 3.0 s), so it allows 4 s: still a stuck chain fails, and the figure is printed either way.
 case "$mode" in
-  --short) chaos=20s; interval=3s; rounds=1; part=5s ;;
-  --long)  chaos=300s; interval=4s; rounds=5; part=10s ;;
+  --short) chaos=20s; interval=3s; rounds=1; part=5s; resume=4s ;;
+  --long)  chaos=300s; interval=4s; rounds=5; part=10s; resume=2s ;;
   *) echo "usage: $0 --short|--long" >&2; exit 2 ;;
 esac
 
@@ -38,7 +41,7 @@ echo "== (a) kill -9 a random validator every $interval for $chaos while transfe
 for i in $(seq 1 "$rounds"); do
   echo "== (b) 2|2 partition for $part (round $i of $rounds)"
   rm -rf "$OUT/partition"
-  "$bin" bench partition --partition "$part" --resume-limit "${RESUME_LIMIT:-2s}" --dir "$OUT/partition" --json
+  "$bin" bench partition --partition "$part" --resume-limit "${RESUME_LIMIT:-$resume}" --dir "$OUT/partition" --json
 done
 
 echo "reliability $mode: all scenarios passed (logs in $OUT)"
