@@ -65,7 +65,7 @@ def test_bad_signature_is_rejected_with_the_nodes_message(node, chain_id, funded
         node.submit(tx)
     assert e.value.code == BAD_SIGNATURE and "signature does not verify" in e.value.log
     # A valid signature for another purpose (a consensus vote of the same bytes) is no tx signature either.
-    body = TxBody(chain_id, funded.public_key, nonce, TRANSFER_FUEL, [Execute(bank, bank_transfer_msg(bank, 5))])
+    body = TxBody(chain_id, funded.public_key, nonce, TRANSFER_FUEL, 0, [Execute(bank, bank_transfer_msg(bank, 5))])
     vote_sig = funded.sign(signing_bytes(chain_id, "vote", body.encode()))
     with pytest.raises(TxRejected, match="signature does not verify"):
         node.submit(Tx(body, vote_sig))

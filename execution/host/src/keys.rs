@@ -11,6 +11,9 @@
 //! | `n` ‖ public key(32) | borsh `u64`: the sender's next nonce |
 //! | `k` ‖ creator(32) | borsh `u64`: instances created by this creator |
 //! | `p` | borsh `Params` |
+//! | `d` ‖ blake3(key)(32) | borsh `DepositRecord`: who holds the storage deposit of `key`, for how many bytes |
+//! | `q` ‖ account(32) | borsh `Quota`: the account's free fuel and bytes per window (genesis) |
+//! | `u` ‖ account(32) | borsh `QuotaUse`: what the account used of its quota in its latest window |
 
 use cairn_primitives::{Address, Hash};
 
@@ -76,6 +79,18 @@ pub fn counter(creator: &Address) -> Vec<u8> {
 }
 
 pub const PARAMS: &[u8] = b"p";
+
+pub fn deposit(key: &[u8]) -> Vec<u8> {
+    with32(b'd', &Hash::digest(key).0)
+}
+
+pub fn quota(account: &Address) -> Vec<u8> {
+    with32(b'q', &account.0)
+}
+
+pub fn quota_use(account: &Address) -> Vec<u8> {
+    with32(b'u', &account.0)
+}
 
 #[cfg(test)]
 mod tests {

@@ -61,6 +61,8 @@ pub struct Params {
     pub max_block_write_entries: u64,
     /// The module limits every node applies (genesis; never node-local config).
     pub limits: ChainLimits,
+    /// Fees, storage deposits and quotas.
+    pub fees: crate::fees::FeeParams,
 }
 
 /// [`Limits`] as stored in the chain's parameters (fixed-width integers).

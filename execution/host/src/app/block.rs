@@ -6,8 +6,9 @@ use borsh::BorshDeserialize;
 use cairn_abci::{AppError, AppResult, Event, FinalizeBlockRequest, FinalizeBlockResponse, TxResult};
 use cairn_primitives::{Address, Hash, Message, PublicKey, Tx, Validator};
 
-use super::{Inner, MAX_MESSAGES, codes, exec_code, fail, local};
+use super::{Inner, MAX_MESSAGES, codes, deposits, exec_code, fail, local};
 use crate::backend::{Overlay, WriteSize};
+use crate::fees::{self, Payment};
 use crate::instance::BlockEnv;
 use crate::registry::{self, Params};
 use crate::session::{Failure, Outcome, Session};
@@ -111,6 +112,8 @@ impl Inner {
         self.host.limits = params.limits.to_limits();
         let block = BlockEnv { chain_id: params.chain_id.clone(), height, time_ms };
         let mut budget = Budget::of(&params);
+        // Fees to the proposer change one balance key whoever proposes: the dry run's writes are the same size.
+        let proposer = Address::default();
         let mut cut: std::collections::BTreeSet<PublicKey> = std::collections::BTreeSet::new();
         let mut kept = Vec::with_capacity(txs.len());
         for bytes in txs {
@@ -120,7 +123,8 @@ impl Inner {
             }
             let before = budget;
             overlay.push();
-            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, true) else {
+            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, true, &proposer)
+            else {
                 // A local failure: propose what fitted so far; FinalizeBlock will report the failure itself.
                 return kept;
             };
@@ -155,10 +159,11 @@ impl Inner {
         let block =
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
         let mut budget = Budget::of(&params);
+        let proposer = Address::from(req.proposer);
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for bytes in &req.txs {
             let (result, o) =
-                self.run_tx(overlay, &params, &block, bytes, &mut budget, false).map_err(local)?;
+                self.run_tx(overlay, &params, &block, bytes, &mut budget, false, &proposer).map_err(local)?;
             overlay = o;
             tx_results.push(result);
         }
@@ -214,12 +219,13 @@ impl Inner {
     /// Executes one tx; `Err` only for failures of this machine, never for anything in the tx's bytes.
     fn run_tx(
         &mut self,
-        mut overlay: Overlay,
+        overlay: Overlay,
         params: &Params,
         block: &BlockEnv,
         bytes: &[u8],
         budget: &mut Budget,
         simulate: bool,
+        proposer: &Address,
     ) -> Result<(TxResult, Overlay), HostError> {
         let tx = match Tx::from_bytes(bytes) {
             Ok(tx) => tx,
@@ -250,14 +256,43 @@ impl Inner {
             return Ok((fail(codes::BLOCK_FUEL, "the block's fuel limit is used up"), overlay));
         }
         let nonce_write = WriteSize { entries: 1, bytes: keys::nonce(&body.sender.0).len() as u64 + 8 };
-        if !nonce_write.fits(&budget.writes) {
+        let host_writes = WriteSize {
+            entries: nonce_write.entries + fees::SETTLE_WRITES.entries,
+            bytes: nonce_write.bytes + fees::SETTLE_WRITES.bytes,
+        };
+        if !host_writes.fits(&budget.writes) {
             return Ok((fail(codes::BLOCK_WRITES, "the block's write budget is used up"), overlay));
         }
-        // The nonce is spent from here on, whatever the messages do.
-        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
-        budget.writes = budget.writes.saturating_sub(&nonce_write);
-
         let sender = Address::from(body.sender);
+        let base = self.host.base.clone();
+        let (granted, mut overlay) = if params.fees.uses_quota(body.price) {
+            self.granted_quota(params, overlay, block, &sender)?
+        } else {
+            (fees::Quota::default(), overlay)
+        };
+        let payment = match params.fees.payment(
+            &overlay,
+            &*base,
+            &sender,
+            body.fuel_limit,
+            body.price,
+            0,
+            granted,
+            block.height,
+        )? {
+            Ok(p) => p,
+            Err(e) => return Ok((fail(codes::fee_code(&e), e.to_string()), overlay)),
+        };
+        // The nonce is spent and the fee held from here on, whatever the messages do: a failing tx still pays,
+        // and a replay (same nonce) never gets this far, so it can never be charged twice.
+        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
+        if let Payment::Fee { max_fee } = payment
+            && fees::hold(&params.fees, &mut overlay, &*base, &sender, max_fee)?.is_err()
+        {
+            return Err(HostError::Corrupt(format!("{} could pay {max_fee} a moment ago", sender.to_hex())));
+        }
+        budget.writes = budget.writes.saturating_sub(&host_writes);
+
         let mut s = Session::new(&self.host, overlay, block.clone(), sender, fuel);
         let mark = s.begin();
         let mut outputs: Vec<Vec<u8>> = Vec::with_capacity(body.messages.len());
@@ -282,6 +317,14 @@ impl Inner {
                 }
             }
         }
+        // The bytes the tx adds to state: deposits locked (paying txs) or taken from the quota (price 0).
+        let mut grown = 0u64;
+        if failure.is_none() {
+            match self.storage_cost(&mut s, params, &sender, &payment)? {
+                Ok(bytes) => grown = bytes,
+                Err(e) => failure = Some((None, e)),
+            }
+        }
         // The tx's writes must fit what the block has left, so the block's batch always fits the store.
         let written = s.pending_writes();
         if failure.is_none() && !written.fits(&budget.writes) {
@@ -293,8 +336,23 @@ impl Inner {
         }
         let used = s.fuel_used();
         budget.fuel = budget.fuel.saturating_sub(used);
-        let events = s.take_events();
-        let overlay = s.finish();
+        let mut events = s.take_events();
+        let mut overlay = s.finish();
+        let kept_bytes = if failure.is_none() { grown } else { 0 };
+        if let Some(fee) = fees::settle(
+            &params.fees,
+            &mut overlay,
+            &*base,
+            &sender,
+            &payment,
+            body.price,
+            used,
+            kept_bytes,
+            block.height,
+            proposer,
+        )? {
+            events.push(fees::fee_event(&sender, fee, used, body.price));
+        }
         let result = match failure {
             None => TxResult {
                 code: 0,
@@ -313,10 +371,40 @@ impl Inner {
                 data: Vec::new(),
                 gas_wanted: body.fuel_limit,
                 gas_used: used,
-                events: Vec::new(),
+                // A failed tx keeps only the record of the fee it paid.
+                events: events.into_iter().filter(|e| e.kind == fees::FEE_EVENT).collect(),
             },
         };
         Ok((result, overlay))
+    }
+
+    /// What the bytes the session's open unit adds to state cost its sender: a deposit (paying txs on a chain
+    /// with deposits) or a share of the quota (price 0); returns the bytes added, or why the tx must fail.
+    fn storage_cost(
+        &self,
+        s: &mut Session,
+        params: &Params,
+        sender: &Address,
+        payment: &Payment,
+    ) -> Result<Result<u64, ExecError>, HostError> {
+        let base = self.host.base.clone();
+        match payment {
+            Payment::Fee { .. } => match &params.fees.bank {
+                Some(bank) if params.fees.deposit_per_byte > 0 => {
+                    deposits::settle(s.overlay(), &*base, bank, sender, params.fees.deposit_per_byte)
+                }
+                _ => Ok(Ok(0)),
+            },
+            Payment::Quota(left) => {
+                let bytes = deposits::bytes_added(s.overlay(), &*base)?;
+                Ok(if bytes > left.bytes {
+                    Err(ExecError::QuotaBytes { bytes, left: left.bytes })
+                } else {
+                    Ok(bytes)
+                })
+            }
+            Payment::Free => Ok(Ok(0)),
+        }
     }
 
     /// Validator updates from the active Sybil module, run on `budget` (its own share of the block's fuel and

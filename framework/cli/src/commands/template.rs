@@ -29,6 +29,37 @@ pub struct Template {
     pub modules: Vec<ModuleSpec>,
     pub poa: Option<PoaParams>,
     pub accounts: Accounts,
+    /// Fees, storage deposits and quotas; absent: fee-less without quotas.
+    #[serde(default)]
+    pub fees: Option<FeesSpec>,
+}
+
+/// The `[fees]` section: the genesis `fees` of `execution/host/src/genesis.rs`, with quotas for the devnet users.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeesSpec {
+    /// Label of the module whose denom pays fees (a `[[modules]]` name).
+    pub bank_module: String,
+    #[serde(default)]
+    pub min_price: u128,
+    /// `burn`, `proposer` or `community_pool`.
+    #[serde(default = "default_destination")]
+    pub destination: String,
+    #[serde(default)]
+    pub deposit_per_byte: u128,
+    /// Blocks per quota window (0: no quotas).
+    #[serde(default)]
+    pub quota_window: u64,
+    /// Free fuel per window granted to every devnet user.
+    #[serde(default)]
+    pub user_quota_fuel: u64,
+    /// Free bytes of new state per window granted to every devnet user.
+    #[serde(default)]
+    pub user_quota_bytes: u64,
+}
+
+fn default_destination() -> String {
+    "burn".into()
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -100,6 +131,11 @@ fn validate(t: &Template) -> Result<()> {
     }
     if t.sybil == "poa" && t.poa.is_none() {
         bail!("field `sybil` is \"poa\" but the template has no [poa] section");
+    }
+    if let Some(f) = &t.fees
+        && !t.modules.iter().any(|m| m.name == f.bank_module)
+    {
+        bail!("[fees] bank_module names {:?}, which is not among the template's [[modules]]", f.bank_module);
     }
     if !t.modules.iter().any(|m| m.name == t.sybil) {
         bail!("field `sybil` names {:?}, which is not among the template's [[modules]]", t.sybil);
