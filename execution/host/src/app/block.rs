@@ -55,6 +55,13 @@ impl Share {
     }
 }
 
+/// How [`Inner::run_tx`] runs a tx: PrepareProposal's dry run, or for real (fees to this block's proposer).
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Simulate,
+    Finalize { proposer: Address },
+}
+
 /// Budgets [`bounded`] can charge.
 pub(crate) trait Spend {
     fn spend(&mut self, fuel: u64, writes: &WriteSize);
@@ -112,8 +119,6 @@ impl Inner {
         self.host.limits = params.limits.to_limits();
         let block = BlockEnv { chain_id: params.chain_id.clone(), height, time_ms };
         let mut budget = Budget::of(&params);
-        // Fees to the proposer change one balance key whoever proposes: the dry run's writes are the same size.
-        let proposer = Address::default();
         let mut cut: std::collections::BTreeSet<PublicKey> = std::collections::BTreeSet::new();
         let mut kept = Vec::with_capacity(txs.len());
         for bytes in txs {
@@ -123,7 +128,7 @@ impl Inner {
             }
             let before = budget;
             overlay.push();
-            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, true, &proposer)
+            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, Mode::Simulate)
             else {
                 // A local failure: propose what fitted so far; FinalizeBlock will report the failure itself.
                 return kept;
@@ -159,11 +164,11 @@ impl Inner {
         let block =
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
         let mut budget = Budget::of(&params);
-        let proposer = Address::from(req.proposer);
+        let mode = Mode::Finalize { proposer: Address::from(req.proposer) };
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for bytes in &req.txs {
             let (result, o) =
-                self.run_tx(overlay, &params, &block, bytes, &mut budget, false, &proposer).map_err(local)?;
+                self.run_tx(overlay, &params, &block, bytes, &mut budget, mode).map_err(local)?;
             overlay = o;
             tx_results.push(result);
         }
@@ -224,9 +229,14 @@ impl Inner {
         block: &BlockEnv,
         bytes: &[u8],
         budget: &mut Budget,
-        simulate: bool,
-        proposer: &Address,
+        mode: Mode,
     ) -> Result<(TxResult, Overlay), HostError> {
+        let (simulate, proposer) = match mode {
+            // Fees to the proposer change one balance key whoever proposes: the dry run's writes are the same size.
+            Mode::Simulate => (true, Address::default()),
+            Mode::Finalize { proposer } => (false, proposer),
+        };
+        let proposer = &proposer;
         let tx = match Tx::from_bytes(bytes) {
             Ok(tx) => tx,
             Err(e) => return Ok((fail(codes::DECODE, format!("tx does not decode: {e}")), overlay)),
