@@ -113,6 +113,9 @@ impl Inner {
     /// PrepareProposal's dry run: executes `txs` as FinalizeBlock will (same state, height and time) and leaves
     /// out each tx the block's budgets would cut short, with the sender's later txs. A left-out tx stays in the
     /// mempool for a later block; every tx proposed gets the budgets it needs wherever it stands in the block.
+    /// So is a tx that would not spend its nonce (its sender can no longer pay, e.g. after an earlier tx of the
+    /// same block): it would take block space for nothing, and mempools that learn nonces from blocks would
+    /// think it spent.
     pub(super) fn fit_to_budgets(&mut self, txs: Vec<Vec<u8>>, height: u64, time_ms: u64) -> Vec<Vec<u8>> {
         let mut overlay = self.view();
         let Ok(params) = self.params(&overlay) else { return txs };
@@ -127,6 +130,10 @@ impl Inner {
                 continue;
             }
             let before = budget;
+            let nonce_before = match &sender {
+                Some(s) => registry::next_nonce(&overlay, &*self.host.base, &s.0).ok(),
+                None => None,
+            };
             overlay.push();
             let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, Mode::Simulate)
             else {
@@ -134,7 +141,12 @@ impl Inner {
                 return kept;
             };
             overlay = o;
-            if result.code == codes::BLOCK_WRITES || result.code == codes::BLOCK_FUEL {
+            let nonce_after = match &sender {
+                Some(s) => registry::next_nonce(&overlay, &*self.host.base, &s.0).ok(),
+                None => None,
+            };
+            let unspent = nonce_before.is_some() && nonce_after == nonce_before;
+            if result.code == codes::BLOCK_WRITES || result.code == codes::BLOCK_FUEL || unspent {
                 overlay.drop_top();
                 budget = before;
                 if let Some(s) = sender {

@@ -431,3 +431,33 @@ fn fifty_fresh_unfunded_keys_cannot_pass_check_tx() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_proposal_leaves_out_a_tx_its_sender_can_no_longer_pay() {
+    use cairn_abci::{Application, PrepareProposalRequest};
+    let payer = key(90);
+    let max_fee = u128::from(FUEL) * PRICE;
+    // Enough for one tx's fuel_limit × price, not two: CheckTx (on committed state) accepts both.
+    let mut f =
+        fee_chain(json!({ "min_price": 1 }), &[(addr(&payer), max_fee + max_fee / 2)], ExecConfig::default());
+    // The first burns its whole fuel limit (an endless loop), so it pays all of max_fee.
+    let burn = Message::Execute { contract: f.counter, msg: vec![1] };
+    let txs = vec![f.chain.tx(&payer, vec![burn]), f.chain.tx(&payer, vec![])];
+    assert!(txs.iter().all(|t| f.chain.check(t.clone()).code == 0));
+    let req = PrepareProposalRequest {
+        max_tx_bytes: u64::MAX,
+        txs: txs.clone(),
+        height: cairn_primitives::Height(f.chain.height + 1),
+        time_ms: 1_000 + (f.chain.height + 1) * 1_000,
+        proposer: cairn_primitives::PublicKey::default(),
+    };
+    let proposed = f.chain.app.prepare_proposal(req).await.expect("prepare").txs;
+    // After the first, the second cannot be paid in this block: left out, it stays in the mempool.
+    assert_eq!(proposed, txs[..1].to_vec());
+    // Proposed anyway, the second fails without spending its nonce or paying anything.
+    let r = f.chain.block(txs);
+    assert_eq!(r.tx_results[0].code, codes::OUT_OF_FUEL, "{}", r.tx_results[0].log);
+    assert_eq!(r.tx_results[1].code, codes::INSUFFICIENT_FEE, "{}", r.tx_results[1].log);
+    assert!(r.tx_results[1].events.is_empty());
+    assert_eq!(balance_of(&f, &addr(&payer)), max_fee / 2);
+}
