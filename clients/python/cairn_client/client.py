@@ -197,12 +197,18 @@ class Client:
     # ---------------------------------------------------------------------------------------------------- txs
 
     def sign(
-        self, key: Keypair, messages: Sequence[Message], fuel_limit: int = TRANSFER_FUEL, nonce: Optional[int] = None
+        self,
+        key: Keypair,
+        messages: Sequence[Message],
+        fuel_limit: int = TRANSFER_FUEL,
+        nonce: Optional[int] = None,
+        price: int = 0,
     ) -> Tx:
-        """A signed tx for this node's chain, at the sender's next nonce unless `nonce` is given."""
+        """A signed tx for this node's chain, at the sender's next nonce unless `nonce` is given, paying `price` per
+        unit of fuel (0 suits fee-less chains; a chain with fees rejects a price under its minimum)."""
         if nonce is None:
             nonce = self.next_nonce(key.public_key)
-        body = TxBody(self.chain_id(), key.public_key, nonce, fuel_limit, list(messages))
+        body = TxBody(self.chain_id(), key.public_key, nonce, fuel_limit, price, list(messages))
         return Tx.sign(body, key)
 
     def broadcast(self, tx_bytes: bytes, commit: bool = True):

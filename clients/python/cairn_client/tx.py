@@ -128,6 +128,9 @@ class TxBody:
     sender: bytes
     nonce: int
     fuel_limit: int
+    #: Fee per unit of fuel in the smallest unit of the bank's denom (0 on fee-less chains); `fuel_limit * price`
+    #: must be payable up front, only the fuel used is kept.
+    price: int
     messages: List[Message] = field(default_factory=list)
 
     def encode(self) -> bytes:
@@ -140,6 +143,7 @@ class TxBody:
             + fixed32(self.sender, "sender public key")
             + u64(self.nonce)
             + u64(self.fuel_limit)
+            + u128(self.price)
             + u32(len(self.messages))
             + b"".join(m.encode() for m in self.messages)
         )

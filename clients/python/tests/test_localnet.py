@@ -65,7 +65,7 @@ def test_bad_signature_is_rejected_with_the_nodes_message(node, chain_id, funded
         node.submit(tx)
     assert e.value.code == BAD_SIGNATURE and "signature does not verify" in e.value.log
     # A valid signature for another purpose (a consensus vote of the same bytes) is no tx signature either.
-    body = TxBody(chain_id, funded.public_key, nonce, TRANSFER_FUEL, [Execute(bank, bank_transfer_msg(bank, 5))])
+    body = TxBody(chain_id, funded.public_key, nonce, TRANSFER_FUEL, 0, [Execute(bank, bank_transfer_msg(bank, 5))])
     vote_sig = funded.sign(signing_bytes(chain_id, "vote", body.encode()))
     with pytest.raises(TxRejected, match="signature does not verify"):
         node.submit(Tx(body, vote_sig))
@@ -122,11 +122,27 @@ def test_module_execute_call(node, funded, bank):
     assert decode_u128(node.module_query(bank, bank_total_supply_query())) == supply - 10
 
 
-def test_a_failing_module_call_reports_the_modules_error(node, bank):
-    # A fresh key holds nothing: the tx is valid and finalized, but the bank refuses, and its nonce is spent.
-    poor = Keypair.generate()
+def test_a_failing_module_call_reports_the_modules_error(node, funded, bank):
+    # More than the devnet user holds: the tx is valid and finalized (on its quota), the bank refuses, and its
+    # nonce is spent.
+    nonce = node.next_nonce(funded.public_key)
+    too_much = node.bank_balance(funded.address, bank) + 1
     with pytest.raises(TxFailed) as e:
-        node.transfer(poor, Keypair.generate().address, 1, bank)
+        node.transfer(funded, Keypair.generate().address, too_much, bank)
     assert e.value.height >= 1
-    assert "holds no tokens" in e.value.log, e.value.log
-    assert node.next_nonce(poor.public_key) == 1
+    assert "insufficient funds" in e.value.log, e.value.log
+    assert node.next_nonce(funded.public_key) == nonce + 1
+
+
+def test_a_fresh_key_without_tokens_or_quota_is_refused_before_the_mempool(node, bank):
+    # The small template is fee-less with quotas for its members only: a key anyone can make gets nothing.
+    poor = Keypair.generate()
+    with pytest.raises(TxRejected) as e:
+        node.transfer(poor, Keypair.generate().address, 1, bank)
+    assert e.value.code == 18, e.value.log
+    assert "needs a quota" in e.value.log, e.value.log
+    with pytest.raises(TxRejected) as e:
+        node.submit(node.sign(poor, [Execute(bank, bank_transfer_msg(poor.address, 1))], price=1))
+    assert e.value.code == 15, e.value.log
+    assert "has 0, needs 5000000" in e.value.log, e.value.log
+    assert node.next_nonce(poor.public_key) == 0

@@ -71,7 +71,7 @@ def test_vector(v):
         else:
             msg = bytes.fromhex(v["msg"])
         body = TxBody(v["chain_id"], key.public_key, int(v["nonce"]), int(v["fuel_limit"]),
-                      [Execute(bytes.fromhex(v["contract"]), msg)])
+                      int(v["price"]), [Execute(bytes.fromhex(v["contract"]), msg)])
         assert body.encode().hex() == v["body"]
         sb = signing_bytes(v["chain_id"], "tx", body.encode())
         assert sb.hex() == v["signing_bytes"]

@@ -125,6 +125,7 @@ fn main() -> anyhow::Result<()> {
                     sender: keys[from].public(),
                     nonce: nonces[from],
                     fuel_limit: 1_000_000,
+                    price: 0,
                     messages: vec![Message::Execute {
                         contract: bank,
                         msg: borsh::to_vec(&msg).unwrap_or_default(),

@@ -19,6 +19,7 @@ use lru::LruCache;
 
 use crate::backend::{Backend, Batch, MemBackend, Overlay};
 use crate::cache::ModuleCache;
+use crate::fees::{self, FeeParams, Quota};
 use crate::genesis::Genesis;
 use crate::instance::BlockEnv;
 use crate::registry::{self, Params};
@@ -28,8 +29,10 @@ use crate::validate::Limits;
 use crate::{ExecError, HostError, keys};
 
 mod block;
+mod deposits;
 pub mod gov;
 mod proposal;
+mod quota;
 
 /// Tx result and CheckTx codes (0 is success).
 pub mod codes {
@@ -48,6 +51,26 @@ pub mod codes {
     pub const NOT_FOUND: u32 = 13;
     /// The tx's writes do not fit what the block has left of its write budget (its writes are dropped).
     pub const BLOCK_WRITES: u32 = 14;
+    /// The sender cannot pay `fuel_limit × price` (or the fee overflows, or the chain has no fee token).
+    pub const INSUFFICIENT_FEE: u32 = 15;
+    /// The price is below the chain's (or, in CheckTx, this node's) minimum.
+    pub const PRICE_TOO_LOW: u32 = 16;
+    /// The sender cannot lock the storage deposit for the bytes the tx adds (its writes are dropped).
+    pub const DEPOSIT: u32 = 17;
+    /// A price-0 tx beyond its sender's quota for the window.
+    pub const QUOTA: u32 = 18;
+
+    /// The code of a tx that cannot be paid for.
+    pub fn fee_code(e: &crate::fees::FeeError) -> u32 {
+        use crate::fees::FeeError;
+        match e {
+            FeeError::PriceTooLow { .. } => PRICE_TOO_LOW,
+            FeeError::Quota { .. } => QUOTA,
+            FeeError::NoFeeToken | FeeError::Overflow { .. } | FeeError::Insufficient { .. } => {
+                INSUFFICIENT_FEE
+            }
+        }
+    }
 }
 
 /// Most messages in one tx.
@@ -71,6 +94,9 @@ pub struct ExecConfig {
     pub fsync: bool,
     /// Versions of state kept for historical queries and proofs (0: all).
     pub prune_window: u64,
+    /// This node's own lowest price for paying txs (like Cosmos SDK's `minimum-gas-prices`): CheckTx refuses a
+    /// cheaper tx even if the chain's minimum allows it. Never consulted by FinalizeBlock (not consensus).
+    pub min_price: u128,
 }
 
 impl Default for ExecConfig {
@@ -83,6 +109,7 @@ impl Default for ExecConfig {
             max_wasm_stack: 1024 * 1024,
             fsync: true,
             prune_window: 1_000,
+            min_price: 0,
         }
     }
 }
@@ -171,6 +198,8 @@ struct Inner {
     /// Height finalized and staged, waiting for `commit`.
     staged: Option<Height>,
     verified: LruCache<Hash, ()>,
+    /// [`ExecConfig::min_price`].
+    min_price: u128,
 }
 
 /// The Wasm execution application. Cheap to clone (shared).
@@ -196,6 +225,8 @@ fn exec_code(e: &ExecError) -> u32 {
     match e {
         ExecError::OutOfFuel { .. } => codes::OUT_OF_FUEL,
         ExecError::BlockWrites { .. } => codes::BLOCK_WRITES,
+        ExecError::Deposit { .. } => codes::DEPOSIT,
+        ExecError::QuotaBytes { .. } => codes::QUOTA,
         ExecError::Unauthorized(_) => codes::UNAUTHORIZED,
         ExecError::InvalidMessage(_) | ExecError::UnknownCode(_) | ExecError::UnknownInstance(_) => {
             codes::INVALID
@@ -235,7 +266,14 @@ impl ExecApp {
     ) -> ExecApp {
         let host = Host { cache: Arc::new(cache), base: backend, limits: config.limits };
         let cap = NonZeroUsize::new(VERIFIED_CACHE).unwrap_or(NonZeroUsize::MIN);
-        let inner = Inner { host, home, genesis: None, staged: None, verified: LruCache::new(cap) };
+        let inner = Inner {
+            host,
+            home,
+            genesis: None,
+            staged: None,
+            verified: LruCache::new(cap),
+            min_price: config.min_price,
+        };
         ExecApp { inner: Arc::new(Mutex::new(inner)) }
     }
 
@@ -335,6 +373,13 @@ impl Inner {
             max_block_write_bytes: genesis.max_block_write_bytes,
             max_block_write_entries: genesis.max_block_write_entries,
             limits: genesis.limits,
+            fees: FeeParams {
+                bank: None,
+                min_price: genesis.fees.min_price,
+                destination: genesis.fees.destination,
+                deposit_per_byte: genesis.fees.deposit_per_byte,
+                quota_window: genesis.fees.quota_window,
+            },
         };
         self.host.limits = params.limits.to_limits();
         let mut overlay = Overlay::new(Batch::new());
@@ -356,6 +401,12 @@ impl Inner {
             if genesis.gov_module.as_deref() == Some(label.as_str()) {
                 params.gov_module = Some(addr);
             }
+            if genesis.fees.bank_module.as_deref() == Some(label.as_str()) {
+                params.fees.bank = Some(addr);
+            }
+        }
+        for (account, quota) in &genesis.quotas {
+            registry::put(&mut overlay, keys::quota(account), quota);
         }
         registry::put(&mut overlay, keys::PARAMS.to_vec(), &params);
         // The Sybil module's genesis set, if it reports one, is the chain's initial validator set.
@@ -429,6 +480,33 @@ impl Inner {
                 format!("nonce {} is too far ahead of the sender's next nonce {next}", body.nonce),
             );
         }
+        // The sender must be able to pay (or have the quota) before anything costlier runs.
+        let height = self.host.base.version().0.saturating_add(1);
+        let sender = Address::from(body.sender);
+        let (granted, overlay) = if params.fees.uses_quota(body.price) {
+            let block = BlockEnv { chain_id: params.chain_id.clone(), height, time_ms: 0 };
+            match self.granted_quota(&params, overlay, &block, &sender) {
+                Ok(g) => g,
+                Err(e) => return reject(codes::NOT_READY, e.local_message()),
+            }
+        } else {
+            (Quota::default(), overlay)
+        };
+        let payment = params.fees.payment(
+            &overlay,
+            &*self.host.base,
+            &sender,
+            body.fuel_limit,
+            body.price,
+            self.min_price,
+            granted,
+            height,
+        );
+        match payment {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return reject(codes::fee_code(&e), e.to_string()),
+            Err(e) => return reject(codes::NOT_READY, e.to_string()),
+        }
         // A tx verified before (a recheck after a commit, or a resubmission) is not verified again.
         let hash = Hash::digest(bytes);
         if !self.verified.contains(&hash) {
@@ -442,7 +520,8 @@ impl Inner {
             log: String::new(),
             gas_wanted: body.fuel_limit,
             sender: body.sender.0.to_vec(),
-            priority: 0,
+            // The mempool orders and evicts by price.
+            priority: i64::try_from(body.price).unwrap_or(i64::MAX),
         }
     }
 
@@ -573,10 +652,38 @@ impl Inner {
                 resp.value = borsh::to_vec(&set).unwrap_or_default();
                 Ok(resp)
             }
+            "params" => {
+                let params = match self.params(&overlay) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(bad(resp, e.to_string())),
+                };
+                resp.value = serde_json::to_vec(&fees::params_json(&params)).unwrap_or_default();
+                Ok(resp)
+            }
+            "quota" => {
+                let Ok(account) = Address::from_hex(arg) else {
+                    return Ok(bad(resp, format!("quota/<address hex>: {arg:?}")));
+                };
+                let params = match self.params(&overlay) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(bad(resp, e.to_string())),
+                };
+                // What a tx in the next block could use.
+                let next = latest.0.saturating_add(1);
+                let block = BlockEnv { chain_id: params.chain_id.clone(), height: next, time_ms: 0 };
+                let (granted, overlay) =
+                    self.granted_quota(&params, overlay, &block, &account).map_err(local)?;
+                let left = fees::quota_left(&params.fees, &overlay, base, &account, granted, next)
+                    .map_err(internal)?;
+                resp.key = account.0.to_vec();
+                resp.value = borsh::to_vec(&(left.fuel, left.bytes)).unwrap_or_default();
+                Ok(resp)
+            }
             _ => Ok(bad(
                 resp,
                 format!(
-                    "unknown query path {:?}: use module/, label/, store/, nonce/, instance/ or validators",
+                    "unknown query path {:?}: use module/, label/, store/, nonce/, instance/, validators, params or \
+                     quota/",
                     req.path
                 ),
             )),

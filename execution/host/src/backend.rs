@@ -254,6 +254,21 @@ impl Overlay {
         WriteSize { entries: top.len() as u64, bytes }
     }
 
+    /// The top layer's writes (the running unit's), in key order.
+    pub fn top_layer(&self) -> Option<&Batch> {
+        self.layers.last()
+    }
+
+    /// A key's value as it was before the top layer's writes.
+    pub fn get_below_top(&self, base: &dyn Backend, key: &[u8]) -> Result<Option<Vec<u8>>, BackendError> {
+        for layer in self.layers.iter().rev().skip(1).chain(self.shared.as_deref()) {
+            if let Some(v) = layer.get(key) {
+                return Ok(v.clone());
+            }
+        }
+        base.get(key)
+    }
+
     pub fn depth(&self) -> usize {
         self.layers.len()
     }

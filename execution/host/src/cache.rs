@@ -24,6 +24,7 @@ pub struct Compiled {
     pub has_migrate: bool,
     pub has_end_block: bool,
     pub has_validator_set_updates: bool,
+    pub has_quota: bool,
 }
 
 impl Compiled {
@@ -34,6 +35,7 @@ impl Compiled {
             has_migrate: has("migrate"),
             has_end_block: has("end_block"),
             has_validator_set_updates: has("validator_set_updates"),
+            has_quota: has("quota"),
             module,
             pre,
         }

@@ -68,6 +68,15 @@ pub enum ExecError {
         written.entries, written.bytes, left.entries, left.bytes
     )]
     BlockWrites { written: crate::backend::WriteSize, left: crate::backend::WriteSize },
+    #[error(
+        "insufficient funds for the storage deposit: the tx adds {bytes} bytes × {per_byte} per byte, {account} \
+         has {have}, needs {need}"
+    )]
+    Deposit { account: String, bytes: u64, per_byte: u128, have: u128, need: u128 },
+    #[error(
+        "quota exceeded: the tx adds {bytes} bytes of state, {left} bytes are left of the quota this window"
+    )]
+    QuotaBytes { bytes: u64, left: u64 },
 }
 
 /// Why the state backend failed. `Storage` is the machine (disk, database); `Refused` means the store rejected a

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use cairn_primitives::Address;
 use serde::Deserialize;
 
+use crate::fees::{FeeDestination, Quota};
 use crate::registry::{ChainLimits, UploadPermission};
 use crate::validate::Limits;
 use crate::{HostError, HostResult};
@@ -73,6 +74,38 @@ pub struct GenesisJson {
     /// Module limits; each may only tighten the engine's (the defaults).
     #[serde(default)]
     pub limits: Option<LimitsJson>,
+    /// Fees, storage deposits and quotas; absent: a fee-less chain without quotas.
+    #[serde(default)]
+    pub fees: Option<FeesJson>,
+}
+
+/// The `fees` section (see the root README, "Fees, deposits and quotas").
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeesJson {
+    /// Label of the genesis bank module whose denom pays fees and deposits.
+    #[serde(default)]
+    pub bank_module: Option<String>,
+    #[serde(default)]
+    pub min_price: u128,
+    #[serde(default)]
+    pub destination: FeeDestination,
+    #[serde(default)]
+    pub deposit_per_byte: u128,
+    /// Blocks per quota window (0: quotas off).
+    #[serde(default)]
+    pub quota_window: u64,
+    #[serde(default)]
+    pub quotas: Vec<QuotaJson>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuotaJson {
+    /// Hex address (public key).
+    pub account: String,
+    pub fuel: u64,
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -109,6 +142,9 @@ pub struct Genesis {
     pub max_block_write_bytes: u64,
     pub max_block_write_entries: u64,
     pub limits: ChainLimits,
+    pub fees: FeesJson,
+    /// The genesis quota list, checked (each account once).
+    pub quotas: Vec<(Address, Quota)>,
 }
 
 fn err(field: impl std::fmt::Display, msg: impl std::fmt::Display) -> HostError {
@@ -221,7 +257,36 @@ impl Genesis {
             )?,
             max_functions: pick("max_functions", asked.max_functions, engine.max_functions)?,
         };
+        let fees = json.fees.unwrap_or_default();
+        if let Some(b) = &fees.bank_module
+            && !modules.iter().any(|m| &m.label == b)
+        {
+            return Err(err("fees.bank_module", format!("no genesis module is labelled {b:?}")));
+        }
+        if fees.bank_module.is_none() && (fees.min_price > 0 || fees.deposit_per_byte > 0) {
+            return Err(err(
+                "fees",
+                "min_price and deposit_per_byte need a bank_module whose denom pays them",
+            ));
+        }
+        if !fees.quotas.is_empty() && fees.quota_window == 0 {
+            return Err(err("fees.quota_window", "quotas are listed but the window is 0 (quotas off)"));
+        }
+        let mut quotas: Vec<(Address, Quota)> = Vec::with_capacity(fees.quotas.len());
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, q) in fees.quotas.iter().enumerate() {
+            let a = Address::from_hex(&q.account).map_err(|e| err(format!("fees.quotas[{i}].account"), e))?;
+            if !seen.insert(a) {
+                return Err(err(
+                    format!("fees.quotas[{i}].account"),
+                    format!("{} is listed twice", q.account),
+                ));
+            }
+            quotas.push((a, Quota { fuel: q.fuel, bytes: q.bytes }));
+        }
         Ok(Genesis {
+            fees,
+            quotas,
             limits,
             upload_permission,
             modules,

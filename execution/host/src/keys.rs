@@ -15,6 +15,9 @@
 //! | `s` ‖ address(32) ‖ public key(32) | borsh `u64`: a Sybil module's set as it reported it (power > 0) |
 //! | `w` | borsh `SybilSwitch`: the Sybil module switch governance scheduled |
 //! | `x` | borsh `ConsensusParams`: the consensus parameters in force (genesis, then governance) |
+//! | `d` ‖ blake3(key)(32) | borsh `DepositRecord`: who holds the storage deposit of `key`, for how many bytes |
+//! | `q` ‖ account(32) | borsh `Quota`: the account's free fuel and bytes per window (genesis) |
+//! | `u` ‖ account(32) | borsh `QuotaUse`: what the account used of its quota in its latest window |
 
 use cairn_primitives::{Address, Hash};
 
@@ -94,6 +97,17 @@ pub fn sybil_set(module: &Address) -> Vec<u8> {
 
 pub const SYBIL_SWITCH: &[u8] = b"w";
 pub const CONSENSUS_PARAMS: &[u8] = b"x";
+pub fn deposit(key: &[u8]) -> Vec<u8> {
+    with32(b'd', &Hash::digest(key).0)
+}
+
+pub fn quota(account: &Address) -> Vec<u8> {
+    with32(b'q', &account.0)
+}
+
+pub fn quota_use(account: &Address) -> Vec<u8> {
+    with32(b'u', &account.0)
+}
 
 #[cfg(test)]
 mod tests {

@@ -63,6 +63,8 @@ pub struct Params {
     pub limits: ChainLimits,
     /// The governance module whose passed actions the host applies after every block (see `app::gov`).
     pub gov_module: Option<Address>,
+    /// Fees, storage deposits and quotas.
+    pub fees: crate::fees::FeeParams,
 }
 
 /// [`Limits`] as stored in the chain's parameters (fixed-width integers).

@@ -358,6 +358,7 @@ impl Session {
         let has = match entry {
             "end_block" => code.has_end_block,
             "validator_set_updates" => code.has_validator_set_updates,
+            "quota" => code.has_quota,
             "migrate" => code.has_migrate,
             _ => true,
         };

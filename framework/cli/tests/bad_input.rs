@@ -131,6 +131,7 @@ fn transfer(http: SocketAddr) -> Tx {
         sender: from.public(),
         nonce,
         fuel_limit: 5_000_000,
+        price: 0,
         messages: vec![Message::Execute { contract: bank, msg }],
     };
     Tx::sign(body, &from)

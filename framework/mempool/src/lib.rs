@@ -45,8 +45,16 @@ pub enum MempoolError {
     TooLarge { len: usize, max: usize },
     #[error("tx {0} is already in the mempool or was committed")]
     Duplicate(Hash),
-    #[error("mempool is full ({txs} txs, {bytes} bytes): try again later")]
+    #[error(
+        "mempool is full ({txs} txs, {bytes} bytes) and holds nothing cheaper than this tx: try again later or \
+         pay a higher price"
+    )]
     Full { txs: usize, bytes: usize },
+    #[error(
+        "a tx with nonce {nonce} from this sender is pending at priority {pending}: a replacement must pay more \
+         (offered {offered})"
+    )]
+    Underpriced { nonce: u64, pending: i64, offered: i64 },
     #[error("sender has {count} txs pending, the limit per sender is {max}: wait for some to be committed")]
     SenderLimit { count: usize, max: usize },
     #[error(
@@ -93,6 +101,12 @@ fn nonce_of(tx: &[u8]) -> Option<u64> {
     cairn_primitives::Tx::from_bytes(tx).ok().map(|t| t.body.nonce)
 }
 
+/// The priority a cairn tx's price will get from CheckTx (ExecApp's: the price, capped at `i64::MAX`), before
+/// asking the app; 0 for bytes that are not a cairn tx. Only used to refuse early what a full pool cannot take.
+fn declared_priority(tx: &[u8]) -> i64 {
+    cairn_primitives::Tx::from_bytes(tx).map_or(0, |t| i64::try_from(t.body.price).unwrap_or(i64::MAX))
+}
+
 impl Mempool {
     pub fn new(config: MempoolConfig) -> Mempool {
         Mempool { config, ..Default::default() }
@@ -123,10 +137,36 @@ impl Mempool {
         if self.by_hash.contains_key(&hash) || self.committed_set.contains_key(&hash) {
             return Err(MempoolError::Duplicate(hash));
         }
-        if self.by_hash.len() >= self.config.max_txs || self.bytes + tx.len() > self.config.max_bytes {
+        // A full pool still takes a tx that offers more than its cheapest (decided after CheckTx, in `insert`).
+        if !self.fits(tx.len(), 0) && self.cheapest_tail().is_none_or(|(p, _)| p >= declared_priority(tx)) {
             return Err(MempoolError::Full { txs: self.by_hash.len(), bytes: self.bytes });
         }
         Ok(hash)
+    }
+
+    /// Whether a tx of `len` bytes fits the pool's count and byte bounds once `freed` bytes of one tx are freed
+    /// (a replacement).
+    fn fits(&self, len: usize, freed: usize) -> bool {
+        let count = self.by_hash.len() - usize::from(freed > 0);
+        count < self.config.max_txs && self.bytes - freed + len <= self.config.max_bytes
+    }
+
+    /// The cheapest tx that can be evicted without opening a nonce gap: a sender's highest pending nonce (or a tx
+    /// without a nonce), lowest priority first, then the latest to arrive.
+    fn cheapest_tail(&self) -> Option<(i64, Hash)> {
+        self.by_hash
+            .iter()
+            .filter(|(_, e)| self.is_tail(e))
+            .min_by_key(|(_, e)| (e.priority, std::cmp::Reverse(e.seq)))
+            .map(|(h, e)| (e.priority, *h))
+    }
+
+    /// Whether evicting `e` leaves its sender's other txs without a gap.
+    fn is_tail(&self, e: &Entry) -> bool {
+        match e.nonce {
+            Some(n) => self.nonces.get(&e.sender).and_then(|p| p.keys().next_back()) == Some(&n),
+            None => true,
+        }
     }
 
     /// Whether the pool knows `sender`'s next nonce (else [`add_tx`] asks the app).
@@ -176,20 +216,65 @@ impl Mempool {
     }
 
     /// Inserts a tx the app accepted. Repeats the bounds checks (another tx may have arrived meanwhile).
+    ///
+    /// By price (CheckTx's `priority`): a tx with a pending tx's sender and nonce replaces it only if it pays
+    /// more; a full pool evicts cheaper txs (senders' last nonces, so no gap opens) to make room, and refuses the
+    /// tx if there are not enough of them.
     pub fn insert(&mut self, tx: Vec<u8>, check: &CheckTxResponse) -> Result<Hash, MempoolError> {
-        let hash = self.precheck(&tx)?;
+        if tx.len() > self.config.max_tx_bytes {
+            return Err(MempoolError::TooLarge { len: tx.len(), max: self.config.max_tx_bytes });
+        }
+        let hash = Hash::digest(&tx);
+        if self.by_hash.contains_key(&hash) || self.committed_set.contains_key(&hash) {
+            return Err(MempoolError::Duplicate(hash));
+        }
         if !check.is_ok() {
             return Err(MempoolError::Rejected { code: check.code, log: check.log.clone() });
         }
+        let nonce = if check.sender.is_empty() { None } else { nonce_of(&tx) };
+        let replaced = match nonce.and_then(|n| self.nonces.get(&check.sender).and_then(|p| p.get(&n))) {
+            Some(old) => {
+                let pending = self.by_hash.get(old).map_or(i64::MIN, |e| e.priority);
+                if check.priority <= pending {
+                    let nonce = nonce.unwrap_or_default();
+                    return Err(MempoolError::Underpriced { nonce, pending, offered: check.priority });
+                }
+                Some(*old)
+            }
+            None => None,
+        };
         let count = self.per_sender.get(&check.sender).copied().unwrap_or(0);
-        if !check.sender.is_empty() && count >= self.config.max_per_sender {
+        if !check.sender.is_empty() && replaced.is_none() && count >= self.config.max_per_sender {
             return Err(MempoolError::SenderLimit { count, max: self.config.max_per_sender });
         }
-        let nonce = if check.sender.is_empty() { None } else { nonce_of(&tx) };
-        if let Some(n) = nonce {
-            if self.nonces.get(&check.sender).is_some_and(|p| p.contains_key(&n)) {
-                return Err(MempoolError::Duplicate(hash));
+        // Room: what a replacement frees, then the cheapest txs of other senders, if they pay less than this one.
+        let freed = replaced.and_then(|h| self.by_hash.get(&h)).map_or(0, |e| e.tx.len());
+        let mut evict = Vec::new();
+        let (mut txs, mut bytes) = (self.by_hash.len() - usize::from(replaced.is_some()), self.bytes - freed);
+        if !self.fits(tx.len(), freed) {
+            let mut candidates: Vec<(i64, u64, Hash, usize)> = self
+                .by_hash
+                .iter()
+                .filter(|(h, e)| e.sender != check.sender && Some(**h) != replaced && self.is_tail(e))
+                .map(|(h, e)| (e.priority, e.seq, *h, e.tx.len()))
+                .collect();
+            candidates.sort_by_key(|&(p, seq, _, _)| (p, std::cmp::Reverse(seq)));
+            for (p, _, h, len) in candidates {
+                if txs < self.config.max_txs && bytes + tx.len() <= self.config.max_bytes {
+                    break;
+                }
+                if p >= check.priority {
+                    break;
+                }
+                evict.push(h);
+                txs -= 1;
+                bytes -= len;
             }
+            if txs >= self.config.max_txs || bytes + tx.len() > self.config.max_bytes {
+                return Err(MempoolError::Full { txs: self.by_hash.len(), bytes: self.bytes });
+            }
+        }
+        if let Some(n) = nonce {
             let parked = self.future_count(&check.sender);
             self.nonces.entry(check.sender.clone()).or_default().insert(n, hash);
             let future = self.ready_end(&check.sender).is_some_and(|end| n >= end);
@@ -197,7 +282,8 @@ impl Mempool {
                 tracing::debug!(%hash, nonce = n, ready_end = ?self.ready_end(&check.sender),
                     next = ?self.next_nonce.get(&check.sender), parked, "tx parked behind a nonce gap");
             }
-            if future && parked >= self.max_future() {
+            // A replacement takes its predecessor's place: it parks nothing new.
+            if future && replaced.is_none() && parked >= self.max_future() {
                 if let Some(p) = self.nonces.get_mut(&check.sender) {
                     p.remove(&n);
                     if p.is_empty() {
@@ -206,6 +292,13 @@ impl Mempool {
                 }
                 return Err(MempoolError::FutureLimit { count: parked, max: self.max_future() });
             }
+        }
+        for h in evict.iter().chain(replaced.iter()) {
+            self.remove(h);
+        }
+        if let Some(n) = nonce {
+            // `remove` of the replaced tx dropped the nonce slot the new tx holds.
+            self.nonces.entry(check.sender.clone()).or_default().insert(n, hash);
         }
         *self.per_sender.entry(check.sender.clone()).or_default() += 1;
         self.bytes += tx.len();
@@ -226,24 +319,52 @@ impl Mempool {
         Ok(hash)
     }
 
-    /// Txs for a proposal: highest priority first, then arrival order, within the byte and count limits.
+    /// Txs for a proposal: highest priority first, then arrival order, within the byte and count limits, each
+    /// sender's txs in nonce order (a sender's next tx competes only once its predecessor is taken, as in geth's
+    /// price-and-nonce ordering), so a cheap tx is never left out while its sender's dearer successor goes in.
     pub fn reap(&self, max_bytes: usize, max_txs: usize) -> Vec<Vec<u8>> {
+        use std::collections::BinaryHeap;
         // Future-nonce txs wait in the side queue: a proposal could not include them (their nonce is not next).
-        let mut candidates: Vec<&Entry> =
-            self.order.values().filter_map(|h| self.by_hash.get(h)).filter(|e| !self.is_future(e)).collect();
-        // Stable sort keeps arrival order among equal priorities.
-        candidates.sort_by_key(|e| std::cmp::Reverse(e.priority));
+        let mut queues: BTreeMap<&[u8], VecDeque<&Entry>> = BTreeMap::new();
+        let mut singles: Vec<&Entry> = Vec::new();
+        for e in self.order.values().filter_map(|h| self.by_hash.get(h)).filter(|e| !self.is_future(e)) {
+            match e.nonce {
+                Some(_) => queues.entry(e.sender.as_slice()).or_default().push_back(e),
+                None => singles.push(e),
+            }
+        }
+        let mut lanes: Vec<VecDeque<&Entry>> = queues
+            .into_values()
+            .map(|q| {
+                let mut v: Vec<&Entry> = q.into();
+                v.sort_by_key(|e| e.nonce);
+                v.into()
+            })
+            .collect();
+        lanes.extend(singles.into_iter().map(|e| VecDeque::from([e])));
+        // Max-heap on (priority, earliest arrival), over each lane's head.
+        let mut heap: BinaryHeap<(i64, std::cmp::Reverse<u64>, usize)> = BinaryHeap::new();
+        for (i, lane) in lanes.iter().enumerate() {
+            if let Some(e) = lane.front() {
+                heap.push((e.priority, std::cmp::Reverse(e.seq), i));
+            }
+        }
         let mut out = Vec::new();
         let mut bytes = 0;
-        for e in candidates {
+        while let Some((_, _, i)) = heap.pop() {
             if out.len() >= max_txs {
                 break;
             }
+            let Some(e) = lanes.get_mut(i).and_then(VecDeque::pop_front) else { continue };
             if bytes + e.tx.len() > max_bytes {
+                // Its successors could not be included without it.
                 continue;
             }
             bytes += e.tx.len();
             out.push(e.tx.clone());
+            if let Some(next) = lanes.get(i).and_then(VecDeque::front) {
+                heap.push((next.priority, std::cmp::Reverse(next.seq), i));
+            }
         }
         out
     }

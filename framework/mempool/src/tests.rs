@@ -119,7 +119,7 @@ async fn update_removes_committed_expires_old_and_recheck_evicts() {
 }
 
 /// An app that speaks cairn txs: CheckTx accepts any nonce at or above the committed one (0 here) and reports the
-/// sender; `nonce/<hex>` answers the committed next nonce (0), as ExecApp does.
+/// sender and, as priority, the price; `nonce/<hex>` answers the committed next nonce (0), as ExecApp does.
 struct TxApp;
 
 #[async_trait]
@@ -132,7 +132,11 @@ impl Application for TxApp {
     }
     async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse> {
         match cairn_primitives::Tx::from_bytes(&req.tx) {
-            Ok(tx) => Ok(CheckTxResponse { sender: tx.body.sender.0.to_vec(), ..Default::default() }),
+            Ok(tx) => Ok(CheckTxResponse {
+                sender: tx.body.sender.0.to_vec(),
+                priority: i64::try_from(tx.body.price).unwrap_or(i64::MAX),
+                ..Default::default()
+            }),
             Err(e) => Ok(CheckTxResponse { code: 1, log: e.to_string(), ..Default::default() }),
         }
     }
@@ -155,12 +159,17 @@ impl Application for TxApp {
 }
 
 fn signed(sender: u64, nonce: u64) -> Vec<u8> {
+    priced(sender, nonce, 0)
+}
+
+fn priced(sender: u64, nonce: u64, price: u128) -> Vec<u8> {
     let key = cairn_primitives::Keypair::derived("mempool-test", sender);
     let body = cairn_primitives::TxBody {
         chain_id: "mempool-test".parse().expect("chain id"),
         sender: key.public(),
         nonce,
         fuel_limit: 1,
+        price,
         messages: vec![],
     };
     cairn_primitives::Tx::sign(body, &key).to_bytes()
@@ -249,4 +258,82 @@ async fn a_committed_tx_the_pool_already_dropped_still_moves_the_next_nonce() {
     pool.lock().await.update(Height(1), std::slice::from_ref(&a0));
     assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a1, a2], "a1 and a2 are ready, not parked");
     assert_eq!(pool.lock().await.future_count(&signed_sender(4)), 0);
+}
+
+fn small_pool(max_txs: usize) -> Mutex<Mempool> {
+    Mutex::new(Mempool::new(MempoolConfig { max_txs, ..side_queue_config() }))
+}
+
+#[tokio::test]
+async fn a_full_pool_evicts_its_cheapest_tx_for_a_dearer_one_and_refuses_a_cheaper_one() {
+    let pool = small_pool(3);
+    let (cheap, mid, high) = (priced(0, 0, 1), priced(1, 0, 3), priced(2, 0, 5));
+    for tx in [&cheap, &mid, &high] {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("room");
+    }
+    let newcomer = priced(3, 0, 4);
+    add_tx(&pool, &TxApp, newcomer.clone()).await.expect("evicts the cheapest");
+    let p = pool.lock().await;
+    assert!(!p.contains(&Hash::digest(&cheap)), "the cheapest was evicted");
+    assert!(p.contains(&Hash::digest(&mid)) && p.contains(&Hash::digest(&newcomer)));
+    drop(p);
+    // Nothing in the pool is cheaper than 3 now: a tx at 3 (or less) is refused, and the pool is unchanged.
+    let err = add_tx(&pool, &TxApp, priced(4, 0, 3)).await.expect_err("full");
+    assert!(matches!(err, MempoolError::Full { .. }), "{err}");
+    assert_eq!(pool.lock().await.len(), 3);
+}
+
+#[tokio::test]
+async fn eviction_takes_a_senders_last_nonce_so_no_gap_opens() {
+    let pool = small_pool(3);
+    let (a0, a1, b0) = (priced(0, 0, 1), priced(0, 1, 1), priced(1, 0, 2));
+    for tx in [&a0, &a1, &b0] {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("room");
+    }
+    add_tx(&pool, &TxApp, priced(2, 0, 9)).await.expect("evicts");
+    let p = pool.lock().await;
+    assert!(p.contains(&Hash::digest(&a0)), "a0 stays: evicting it would strand a1");
+    assert!(!p.contains(&Hash::digest(&a1)));
+}
+
+#[tokio::test]
+async fn the_same_sender_and_nonce_replace_a_pending_tx_only_at_a_higher_price() {
+    let pool = small_pool(10);
+    let first = priced(0, 0, 2);
+    add_tx(&pool, &TxApp, first.clone()).await.expect("in");
+    let err = add_tx(&pool, &TxApp, first.clone()).await;
+    assert!(matches!(err, Err(MempoolError::Duplicate(_))), "the very same bytes are a duplicate");
+    // A different tx (another fuel limit would do; here the same price) with the same nonce is underpriced.
+    let same_price = {
+        let key = cairn_primitives::Keypair::derived("mempool-test", 0);
+        let body = cairn_primitives::TxBody {
+            chain_id: "mempool-test".parse().expect("chain id"),
+            sender: key.public(),
+            nonce: 0,
+            fuel_limit: 2,
+            price: 2,
+            messages: vec![],
+        };
+        cairn_primitives::Tx::sign(body, &key).to_bytes()
+    };
+    let err = add_tx(&pool, &TxApp, same_price).await.expect_err("not more");
+    assert!(matches!(err, MempoolError::Underpriced { nonce: 0, pending: 2, offered: 2 }), "{err}");
+    let dearer = priced(0, 0, 3);
+    add_tx(&pool, &TxApp, dearer.clone()).await.expect("replaces");
+    let p = pool.lock().await;
+    assert_eq!(p.len(), 1);
+    assert!(!p.contains(&Hash::digest(&first)));
+    assert_eq!(p.reap(usize::MAX, 10), vec![dearer]);
+}
+
+#[tokio::test]
+async fn reaping_prefers_higher_prices_within_each_senders_nonce_order() {
+    let pool = small_pool(10);
+    let (a0, a1, b0, c0) = (priced(0, 0, 1), priced(0, 1, 9), priced(1, 0, 5), priced(2, 0, 1));
+    for tx in [&a0, &a1, &b0, &c0] {
+        add_tx(&pool, &TxApp, tx.clone()).await.expect("in");
+    }
+    // b0 (5) first; a0 (1) came before c0 (1); a1 (9) only after a0.
+    assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![b0.clone(), a0.clone(), a1, c0]);
+    assert_eq!(pool.lock().await.reap(usize::MAX, 1), vec![b0]);
 }

@@ -154,6 +154,10 @@ pub struct AppSection {
     pub address: String,
     /// Deadline for one app call over gRPC.
     pub timeout_ms: u64,
+    /// This node's lowest price per unit of fuel for txs it admits to its mempool (in-process `exec` app; like
+    /// Cosmos SDK's `minimum-gas-prices`). Never part of consensus: blocks from others may hold cheaper txs.
+    /// Txs at price 0 that spend a quota are not affected.
+    pub min_price: u64,
 }
 
 impl Default for AppSection {
@@ -163,6 +167,7 @@ impl Default for AppSection {
             name: "exec".into(),
             address: "http://127.0.0.1:26658".into(),
             timeout_ms: 10_000,
+            min_price: 0,
         }
     }
 }

@@ -33,6 +33,9 @@ pub struct TxBody {
     pub nonce: u64,
     /// Most fuel this tx may burn; running out fails the tx, not the block.
     pub fuel_limit: u64,
+    /// What the sender pays per unit of fuel, in the smallest unit of the chain's fee token (the bank module's
+    /// denom). `fuel_limit × price` must be payable up front; only the fuel used is kept. 0 on fee-less chains.
+    pub price: u128,
     pub messages: Vec<Message>,
 }
 
@@ -89,6 +92,7 @@ mod tests {
             sender: PublicKey(identity),
             nonce: 0,
             fuel_limit: 1,
+            price: 0,
             messages: vec![],
         };
         Tx { body, signature: Signature(sig) }
@@ -112,6 +116,7 @@ mod tests {
             sender: key.public(),
             nonce: 3,
             fuel_limit: 10,
+            price: 0,
             messages: vec![],
         };
         assert!(Tx::sign(body, &key).verify().is_ok());

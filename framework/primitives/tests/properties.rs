@@ -24,12 +24,13 @@ fn arb_message() -> impl Strategy<Value = Message> {
 }
 
 fn arb_body() -> impl Strategy<Value = TxBody> {
-    (any::<u64>(), any::<u64>(), proptest::collection::vec(arb_message(), 0..4)).prop_map(
-        |(nonce, fuel_limit, messages)| TxBody {
+    (any::<u64>(), any::<u64>(), any::<u128>(), proptest::collection::vec(arb_message(), 0..4)).prop_map(
+        |(nonce, fuel_limit, price, messages)| TxBody {
             chain_id: chain(),
             sender: Keypair::derived("prop", 1).public(),
             nonce,
             fuel_limit,
+            price,
             messages,
         },
     )

@@ -131,6 +131,7 @@ fn compute(v: &Vector) -> Vec<(String, String)> {
                 sender: key.public(),
                 nonce: num(v, "nonce"),
                 fuel_limit: num(v, "fuel_limit"),
+                price: num(v, "price"),
                 messages: vec![Message::Execute { contract, msg }],
             };
             put("public_key", key.public().to_hex());

@@ -6,8 +6,9 @@ use borsh::BorshDeserialize;
 use cairn_abci::{AppError, AppResult, Event, FinalizeBlockRequest, FinalizeBlockResponse, TxResult};
 use cairn_primitives::{Address, Hash, Message, PublicKey, Tx, Validator};
 
-use super::{Inner, MAX_MESSAGES, codes, exec_code, fail, local};
+use super::{Inner, MAX_MESSAGES, codes, deposits, exec_code, fail, local};
 use crate::backend::{Overlay, WriteSize};
+use crate::fees::{self, Payment};
 use crate::instance::BlockEnv;
 use crate::registry::{self, Params};
 use crate::session::{Failure, Outcome, Session};
@@ -57,6 +58,13 @@ impl Share {
         };
         Share { fuel, writes }
     }
+}
+
+/// How [`Inner::run_tx`] runs a tx: PrepareProposal's dry run, or for real (fees to this block's proposer).
+#[derive(Clone, Copy, Debug)]
+enum Mode {
+    Simulate,
+    Finalize { proposer: Address },
 }
 
 /// Budgets [`bounded`] can charge.
@@ -110,6 +118,9 @@ impl Inner {
     /// PrepareProposal's dry run: executes `txs` as FinalizeBlock will (same state, height and time) and leaves
     /// out each tx the block's budgets would cut short, with the sender's later txs. A left-out tx stays in the
     /// mempool for a later block; every tx proposed gets the budgets it needs wherever it stands in the block.
+    /// So is a tx that would not spend its nonce (its sender can no longer pay, e.g. after an earlier tx of the
+    /// same block): it would take block space for nothing, and mempools that learn nonces from blocks would
+    /// think it spent.
     pub(super) fn fit_to_budgets(&mut self, txs: Vec<Vec<u8>>, height: u64, time_ms: u64) -> Vec<Vec<u8>> {
         let mut overlay = self.view();
         let Ok(params) = self.params(&overlay) else { return txs };
@@ -124,13 +135,23 @@ impl Inner {
                 continue;
             }
             let before = budget;
+            let nonce_before = match &sender {
+                Some(s) => registry::next_nonce(&overlay, &*self.host.base, &s.0).ok(),
+                None => None,
+            };
             overlay.push();
-            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, true) else {
+            let Ok((result, o)) = self.run_tx(overlay, &params, &block, &bytes, &mut budget, Mode::Simulate)
+            else {
                 // A local failure: propose what fitted so far; FinalizeBlock will report the failure itself.
                 return kept;
             };
             overlay = o;
-            if result.code == codes::BLOCK_WRITES || result.code == codes::BLOCK_FUEL {
+            let nonce_after = match &sender {
+                Some(s) => registry::next_nonce(&overlay, &*self.host.base, &s.0).ok(),
+                None => None,
+            };
+            let unspent = nonce_before.is_some() && nonce_after == nonce_before;
+            if result.code == codes::BLOCK_WRITES || result.code == codes::BLOCK_FUEL || unspent {
                 overlay.drop_top();
                 budget = before;
                 if let Some(s) = sender {
@@ -160,10 +181,11 @@ impl Inner {
         let block =
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
         let mut budget = Budget::of(&params);
+        let mode = Mode::Finalize { proposer: Address::from(req.proposer) };
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for bytes in &req.txs {
             let (result, o) =
-                self.run_tx(overlay, &params, &block, bytes, &mut budget, false).map_err(local)?;
+                self.run_tx(overlay, &params, &block, bytes, &mut budget, mode).map_err(local)?;
             overlay = o;
             tx_results.push(result);
         }
@@ -220,13 +242,19 @@ impl Inner {
     /// Executes one tx; `Err` only for failures of this machine, never for anything in the tx's bytes.
     fn run_tx(
         &mut self,
-        mut overlay: Overlay,
+        overlay: Overlay,
         params: &Params,
         block: &BlockEnv,
         bytes: &[u8],
         budget: &mut Budget,
-        simulate: bool,
+        mode: Mode,
     ) -> Result<(TxResult, Overlay), HostError> {
+        let (simulate, proposer) = match mode {
+            // Fees to the proposer change one balance key whoever proposes: the dry run's writes are the same size.
+            Mode::Simulate => (true, Address::default()),
+            Mode::Finalize { proposer } => (false, proposer),
+        };
+        let proposer = &proposer;
         let tx = match Tx::from_bytes(bytes) {
             Ok(tx) => tx,
             Err(e) => return Ok((fail(codes::DECODE, format!("tx does not decode: {e}")), overlay)),
@@ -256,14 +284,43 @@ impl Inner {
             return Ok((fail(codes::BLOCK_FUEL, "the block's fuel limit is used up"), overlay));
         }
         let nonce_write = WriteSize { entries: 1, bytes: keys::nonce(&body.sender.0).len() as u64 + 8 };
-        if !nonce_write.fits(&budget.writes) {
+        let host_writes = WriteSize {
+            entries: nonce_write.entries + fees::SETTLE_WRITES.entries,
+            bytes: nonce_write.bytes + fees::SETTLE_WRITES.bytes,
+        };
+        if !host_writes.fits(&budget.writes) {
             return Ok((fail(codes::BLOCK_WRITES, "the block's write budget is used up"), overlay));
         }
-        // The nonce is spent from here on, whatever the messages do.
-        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
-        budget.writes = budget.writes.saturating_sub(&nonce_write);
-
         let sender = Address::from(body.sender);
+        let base = self.host.base.clone();
+        let (granted, mut overlay) = if params.fees.uses_quota(body.price) {
+            self.granted_quota(params, overlay, block, &sender)?
+        } else {
+            (fees::Quota::default(), overlay)
+        };
+        let payment = match params.fees.payment(
+            &overlay,
+            &*base,
+            &sender,
+            body.fuel_limit,
+            body.price,
+            0,
+            granted,
+            block.height,
+        )? {
+            Ok(p) => p,
+            Err(e) => return Ok((fail(codes::fee_code(&e), e.to_string()), overlay)),
+        };
+        // The nonce is spent and the fee held from here on, whatever the messages do: a failing tx still pays,
+        // and a replay (same nonce) never gets this far, so it can never be charged twice.
+        registry::put(&mut overlay, keys::nonce(&body.sender.0), &next.saturating_add(1));
+        if let Payment::Fee { max_fee } = payment
+            && fees::hold(&params.fees, &mut overlay, &*base, &sender, max_fee)?.is_err()
+        {
+            return Err(HostError::Corrupt(format!("{} could pay {max_fee} a moment ago", sender.to_hex())));
+        }
+        budget.writes = budget.writes.saturating_sub(&host_writes);
+
         let mut s = Session::new(&self.host, overlay, block.clone(), sender, fuel);
         let mark = s.begin();
         let mut outputs: Vec<Vec<u8>> = Vec::with_capacity(body.messages.len());
@@ -288,6 +345,14 @@ impl Inner {
                 }
             }
         }
+        // The bytes the tx adds to state: deposits locked (paying txs) or taken from the quota (price 0).
+        let mut grown = 0u64;
+        if failure.is_none() {
+            match self.storage_cost(&mut s, params, &sender, &payment)? {
+                Ok(bytes) => grown = bytes,
+                Err(e) => failure = Some((None, e)),
+            }
+        }
         // The tx's writes must fit what the block has left, so the block's batch always fits the store.
         let written = s.pending_writes();
         if failure.is_none() && !written.fits(&budget.writes) {
@@ -299,8 +364,23 @@ impl Inner {
         }
         let used = s.fuel_used();
         budget.fuel = budget.fuel.saturating_sub(used);
-        let events = s.take_events();
-        let overlay = s.finish();
+        let mut events = s.take_events();
+        let mut overlay = s.finish();
+        let kept_bytes = if failure.is_none() { grown } else { 0 };
+        if let Some(fee) = fees::settle(
+            &params.fees,
+            &mut overlay,
+            &*base,
+            &sender,
+            &payment,
+            body.price,
+            used,
+            kept_bytes,
+            block.height,
+            proposer,
+        )? {
+            events.push(fees::fee_event(&sender, fee, used, body.price));
+        }
         let result = match failure {
             None => TxResult {
                 code: 0,
@@ -319,10 +399,40 @@ impl Inner {
                 data: Vec::new(),
                 gas_wanted: body.fuel_limit,
                 gas_used: used,
-                events: Vec::new(),
+                // A failed tx keeps only the record of the fee it paid.
+                events: events.into_iter().filter(|e| e.kind == fees::FEE_EVENT).collect(),
             },
         };
         Ok((result, overlay))
+    }
+
+    /// What the bytes the session's open unit adds to state cost its sender: a deposit (paying txs on a chain
+    /// with deposits) or a share of the quota (price 0); returns the bytes added, or why the tx must fail.
+    fn storage_cost(
+        &self,
+        s: &mut Session,
+        params: &Params,
+        sender: &Address,
+        payment: &Payment,
+    ) -> Result<Result<u64, ExecError>, HostError> {
+        let base = self.host.base.clone();
+        match payment {
+            Payment::Fee { .. } => match &params.fees.bank {
+                Some(bank) if params.fees.deposit_per_byte > 0 => {
+                    deposits::settle(s.overlay(), &*base, bank, sender, params.fees.deposit_per_byte)
+                }
+                _ => Ok(Ok(0)),
+            },
+            Payment::Quota(left) => {
+                let bytes = deposits::bytes_added(s.overlay(), &*base)?;
+                Ok(if bytes > left.bytes {
+                    Err(ExecError::QuotaBytes { bytes, left: left.bytes })
+                } else {
+                    Ok(bytes)
+                })
+            }
+            Payment::Free => Ok(Ok(0)),
+        }
     }
 
     /// Validator updates from the active Sybil module, run on `budget` (its own share of the block's fuel and

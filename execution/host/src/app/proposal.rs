@@ -94,6 +94,7 @@ mod tests {
             sender: key.public(),
             nonce,
             fuel_limit: 1,
+            price: 0,
             messages: vec![],
         };
         Tx::sign(body, key).to_bytes()

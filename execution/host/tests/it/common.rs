@@ -48,6 +48,10 @@ pub struct Chain {
     pub chain_id: ChainId,
     pub height: u64,
     pub nonces: BTreeMap<PublicKey, u64>,
+    /// The price every tx built by this chain carries (0: fee-less).
+    pub price: u128,
+    /// The proposer named in every block.
+    pub proposer: PublicKey,
 }
 
 pub fn init_request(app_state: &serde_json::Value) -> InitChainRequest {
@@ -74,8 +78,14 @@ impl Chain {
     }
 
     pub fn with_app(app: ExecApp, app_state: serde_json::Value) -> Chain {
-        let mut c =
-            Chain { app, chain_id: ChainId::new(CHAIN).expect("id"), height: 0, nonces: BTreeMap::new() };
+        let mut c = Chain {
+            app,
+            chain_id: ChainId::new(CHAIN).expect("id"),
+            height: 0,
+            nonces: BTreeMap::new(),
+            price: 0,
+            proposer: PublicKey::default(),
+        };
         c.init(&app_state).expect("init chain");
         c
     }
@@ -85,11 +95,23 @@ impl Chain {
     }
 
     pub fn tx_with(&self, key: &Keypair, nonce: u64, fuel: u64, messages: Vec<Message>) -> Vec<u8> {
+        self.tx_with_price(key, nonce, fuel, self.price, messages)
+    }
+
+    pub fn tx_with_price(
+        &self,
+        key: &Keypair,
+        nonce: u64,
+        fuel: u64,
+        price: u128,
+        messages: Vec<Message>,
+    ) -> Vec<u8> {
         let body = TxBody {
             chain_id: self.chain_id.clone(),
             sender: key.public(),
             nonce,
             fuel_limit: fuel,
+            price,
             messages,
         };
         Tx::sign(body, key).to_bytes()
@@ -110,7 +132,7 @@ impl Chain {
             hash: Hash::digest(&self.height.to_le_bytes()),
             height: Height(self.height),
             time_ms: 1_000 + self.height * 1_000,
-            proposer: PublicKey::default(),
+            proposer: self.proposer,
             misbehavior: Vec::new(),
         };
         let resp = self.app.finalize_block_sync(req).expect("finalize");

@@ -76,6 +76,8 @@ impl Recorded {
             chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
             height: 0,
             nonces: Default::default(),
+            price: 0,
+            proposer: Default::default(),
         };
         let init = chain.init(&genesis).expect("init chain");
         Recorded { chain, model: Model::new(&init.validators), blocks: Vec::new(), genesis }

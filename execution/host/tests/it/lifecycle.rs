@@ -240,6 +240,8 @@ fn end_block_hooks_run_every_block_and_any_sybil_module_drives_validators() {
         chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
         height: 0,
         nonces: Default::default(),
+        price: 0,
+        proposer: Default::default(),
     };
     let init = chain
         .init(&json!({

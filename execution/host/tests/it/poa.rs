@@ -25,6 +25,8 @@ fn poa_chain() -> (Chain, Address, Vec<Validator>) {
         chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
         height: 0,
         nonces: Default::default(),
+        price: 0,
+        proposer: Default::default(),
     };
     let init = chain.init(&g).expect("init");
     (chain, genesis_instance(&code, 0), init.validators)

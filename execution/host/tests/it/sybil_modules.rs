@@ -114,6 +114,8 @@ fn start(g: &serde_json::Value, code_path: &str) -> (Chain, cairn_primitives::Ad
         chain_id: cairn_primitives::ChainId::new(CHAIN).expect("id"),
         height: 0,
         nonces: Default::default(),
+        price: 0,
+        proposer: Default::default(),
     };
     let init = chain.init(g).expect("init chain");
     let code = std::fs::read(code_path).expect("wasm");

@@ -202,12 +202,36 @@ pub fn app_state(
     }
     let sybil = t.modules.iter().any(|m| m.name == t.sybil).then(|| t.sybil.clone());
     let gov = t.modules.iter().any(|m| m.name == "gov").then_some("gov");
-    Ok(serde_json::json!({
+    let mut state = serde_json::json!({
         "upload_permission": "anyone",
         "modules": modules,
         "sybil_module": sybil,
         "gov_module": gov,
-    }))
+    });
+    if let Some(f) = &t.fees {
+        let quotas: Vec<serde_json::Value> = if f.quota_window > 0 {
+            (0..t.accounts.users)
+                .map(|i| {
+                    serde_json::json!({
+                        "account": template::user_address(chain_id.as_str(), i).to_hex(),
+                        "fuel": f.user_quota_fuel,
+                        "bytes": f.user_quota_bytes,
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        state["fees"] = serde_json::json!({
+            "bank_module": f.bank_module,
+            "min_price": f.min_price,
+            "destination": f.destination,
+            "deposit_per_byte": f.deposit_per_byte,
+            "quota_window": f.quota_window,
+            "quotas": quotas,
+        });
+    }
+    Ok(state)
 }
 
 #[cfg(test)]

@@ -46,6 +46,56 @@ pub async fn next_nonce(c: &mut Client, url: &str, sender: &PublicKey) -> Result
     u64::try_from_slice(&r.value).context("nonce query answered bytes that do not decode as u64")
 }
 
+/// The chain's parameters (the app's `params` query, JSON: `max_tx_fuel`, `fees.min_price`, …).
+pub async fn params(c: &mut Client, url: &str) -> Result<serde_json::Value> {
+    let r = client::query(c, url, "params", Vec::new()).await?;
+    serde_json::from_slice(&r.value).context("the params query answered something that is not JSON")
+}
+
+/// What is left of `account`'s quota this window: (fuel, bytes).
+pub async fn quota(c: &mut Client, url: &str, account: &Address) -> Result<(u64, u64)> {
+    let r = client::query(c, url, &format!("quota/{}", account.to_hex()), Vec::new()).await?;
+    <(u64, u64)>::try_from_slice(&r.value).context("the quota query answered bytes that are not (u64, u64)")
+}
+
+/// A decimal `u128` parameter (the params query writes amounts as strings).
+pub fn param_u128(params: &serde_json::Value, pointer: &str) -> Result<u128> {
+    match params.pointer(pointer) {
+        Some(serde_json::Value::String(s)) => {
+            s.parse().with_context(|| format!("parameter {pointer}: {s:?}"))
+        }
+        Some(serde_json::Value::Number(n)) => {
+            n.as_u64().map(u128::from).with_context(|| format!("parameter {pointer}: {n}"))
+        }
+        _ => bail!("the chain's parameters have no {pointer}"),
+    }
+}
+
+/// The fuel limit and price for a tx of `key`: `--fuel` (else the CLI's default, capped by the chain's per-tx
+/// maximum) and `--price` (else 0 when the signer's quota covers the fuel, or the chain's minimum price).
+pub async fn fuel_and_price(
+    c: &mut Client,
+    url: &str,
+    signer: &Address,
+    fuel: Option<u64>,
+    price: Option<u128>,
+) -> Result<(u64, u128)> {
+    let params = params(c, url).await?;
+    let max = params.get("max_tx_fuel").and_then(serde_json::Value::as_u64).unwrap_or(u64::MAX);
+    let fuel = fuel.unwrap_or(DEFAULT_FUEL.min(max));
+    if let Some(p) = price {
+        return Ok((fuel, p));
+    }
+    let window = params.pointer("/fees/quota_window").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if window > 0 && quota(c, url, signer).await?.0 >= fuel {
+        return Ok((fuel, 0));
+    }
+    Ok((fuel, param_u128(&params, "/fees/min_price")?))
+}
+
+/// The fuel limit `cairn tx` uses unless told otherwise (capped by the chain's `max_tx_fuel`).
+pub const DEFAULT_FUEL: u64 = 20_000_000;
+
 /// The chain id the node runs.
 pub async fn chain_id(c: &mut Client, url: &str) -> Result<ChainId> {
     let s = client::status(c, url).await?;
@@ -53,9 +103,19 @@ pub async fn chain_id(c: &mut Client, url: &str) -> Result<ChainId> {
         .with_context(|| format!("the node reports an invalid chain id {:?}", s.chain_id))
 }
 
-/// A signed tx.
-pub fn sign(key: &Keypair, chain_id: &ChainId, nonce: u64, fuel_limit: u64, messages: Vec<Message>) -> Tx {
-    Tx::sign(TxBody { chain_id: chain_id.clone(), sender: key.public(), nonce, fuel_limit, messages }, key)
+/// A signed tx paying `price` per unit of fuel.
+pub fn sign(
+    key: &Keypair,
+    chain_id: &ChainId,
+    nonce: u64,
+    fuel_limit: u64,
+    price: u128,
+    messages: Vec<Message>,
+) -> Tx {
+    Tx::sign(
+        TxBody { chain_id: chain_id.clone(), sender: key.public(), nonce, fuel_limit, price, messages },
+        key,
+    )
 }
 
 /// A signed bank transfer.
@@ -71,5 +131,5 @@ pub fn transfer_tx(
         bail!("--amount must be positive");
     }
     let msg = borsh::to_vec(&ExecuteMsg::Transfer { to: to.0, amount })?;
-    Ok(sign(key, chain_id, nonce, TRANSFER_FUEL, vec![Message::Execute { contract: *bank, msg }]))
+    Ok(sign(key, chain_id, nonce, TRANSFER_FUEL, 0, vec![Message::Execute { contract: *bank, msg }]))
 }

@@ -64,7 +64,7 @@ impl Node {
         let gov_addr = bank::module_address(&mut self.c, &self.url, gov::GOV_LABEL).await?;
         let nonce = bank::next_nonce(&mut self.c, &self.url, &key.public()).await?;
         let m = Message::Execute { contract: gov_addr, msg: borsh::to_vec(msg)? };
-        let tx = bank::sign(key, chain, nonce, 20_000_000, vec![m]);
+        let tx = bank::sign(key, chain, nonce, 20_000_000, 0, vec![m]);
         let r = self
             .c
             .broadcast_tx(pb::BroadcastTxRequest {

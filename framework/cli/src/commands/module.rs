@@ -68,6 +68,7 @@ fn check(file: &PathBuf, json: bool) -> anyhow::Result<()> {
                 "exports": exports,
                 "memory_pages": { "initial": info.memory_pages.0, "maximum": info.memory_pages.1 },
                 "sybil": info.has_validator_set_updates,
+                "grants_quota": info.has_quota,
             })
         );
     } else {

@@ -77,6 +77,10 @@ enum Cmd {
         #[arg(long)]
         prove: bool,
     },
+    /// Fee, storage-deposit and quota parameters of the chain (and its fuel limits).
+    Params,
+    /// What is left of an account's free quota this window (hex address).
+    Quota { address: String },
     /// A finalized block (0: the latest).
     Block { height: u64 },
     /// A finalized tx and its result, by hash.
@@ -143,6 +147,14 @@ pub fn run(args: Args) -> Result<()> {
                     println!("{}", serde_json::to_string_pretty(&v)?);
                 }
             }
+            Cmd::Params => {
+                let v = bank::params(&mut c, &url).await?;
+                if args.json {
+                    println!("{v}");
+                } else {
+                    println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
             Cmd::Pos { who, pos } => {
                 let v = staking::pos_query(&mut c, &url, &pos, who.as_deref()).await?;
                 println!("{}", if args.json { v.to_string() } else { serde_json::to_string_pretty(&v)? });
@@ -166,6 +178,15 @@ pub fn run(args: Args) -> Result<()> {
                     println!("{v}");
                 } else {
                     println!("{}", serde_json::to_string_pretty(&v)?);
+                }
+            }
+            Cmd::Quota { address } => {
+                let account = Address::from_hex(&address).context("ADDRESS")?;
+                let (fuel, bytes) = bank::quota(&mut c, &url, &account).await?;
+                if args.json {
+                    println!("{}", serde_json::json!({"address": account.to_hex(), "fuel": fuel, "bytes": bytes}));
+                } else {
+                    println!("fuel left:  {fuel}\nbytes left: {bytes}");
                 }
             }
             Cmd::Raw { path, data, height, prove } => {

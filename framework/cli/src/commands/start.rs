@@ -68,8 +68,11 @@ async fn open_app(home: &Path, config: &NodeConfig) -> anyhow::Result<Arc<dyn Ap
     match config.app.name.as_str() {
         "exec" => {
             let dir = data.join("app");
-            let exec =
-                cairn_execution::ExecConfig { fsync: config.fsync, ..cairn_execution::ExecConfig::default() };
+            let exec = cairn_execution::ExecConfig {
+                fsync: config.fsync,
+                min_price: u128::from(config.app.min_price),
+                ..cairn_execution::ExecConfig::default()
+            };
             let app = cairn_execution::ExecApp::open(&dir, exec)
                 .with_context(|| format!("cannot open the execution app in {}", dir.display()))?;
             Ok(Arc::new(app))

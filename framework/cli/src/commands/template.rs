@@ -40,6 +40,37 @@ pub struct Template {
     #[serde(default)]
     pub gov: Option<GovParams>,
     pub accounts: Accounts,
+    /// Fees, storage deposits and quotas; absent: fee-less without quotas.
+    #[serde(default)]
+    pub fees: Option<FeesSpec>,
+}
+
+/// The `[fees]` section: the genesis `fees` of `execution/host/src/genesis.rs`, with quotas for the devnet users.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeesSpec {
+    /// Label of the module whose denom pays fees (a `[[modules]]` name).
+    pub bank_module: String,
+    #[serde(default)]
+    pub min_price: u128,
+    /// `burn`, `proposer` or `community_pool`.
+    #[serde(default = "default_destination")]
+    pub destination: String,
+    #[serde(default)]
+    pub deposit_per_byte: u128,
+    /// Blocks per quota window (0: no quotas).
+    #[serde(default)]
+    pub quota_window: u64,
+    /// Free fuel per window granted to every devnet user.
+    #[serde(default)]
+    pub user_quota_fuel: u64,
+    /// Free bytes of new state per window granted to every devnet user.
+    #[serde(default)]
+    pub user_quota_bytes: u64,
+}
+
+fn default_destination() -> String {
+    "burn".into()
 }
 
 /// The founding web of trust: the first `smiths` genesis validators are its smiths (its validators); every
@@ -153,6 +184,11 @@ fn validate(t: &Template) -> Result<()> {
         && (w.smiths == 0 || w.smiths > t.validators)
     {
         bail!("field `wot.smiths` must be between 1 and `validators` ({}), got {}", t.validators, w.smiths);
+    }
+    if let Some(f) = &t.fees
+        && !t.modules.iter().any(|m| m.name == f.bank_module)
+    {
+        bail!("[fees] bank_module names {:?}, which is not among the template's [[modules]]", f.bank_module);
     }
     if !t.modules.iter().any(|m| m.name == t.sybil) {
         bail!("field `sybil` names {:?}, which is not among the template's [[modules]]", t.sybil);

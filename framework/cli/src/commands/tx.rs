@@ -31,9 +31,13 @@ struct Common {
     /// Nonce (default: the next one the chain expects from the signer).
     #[arg(long, global = true)]
     nonce: Option<u64>,
-    /// Most fuel the tx may burn.
-    #[arg(long, global = true, default_value_t = 20_000_000)]
-    fuel: u64,
+    /// Most fuel the tx may burn (default: 20,000,000, capped by the chain's max_tx_fuel).
+    #[arg(long, global = true)]
+    fuel: Option<u64>,
+    /// Price per unit of fuel, in the bank's smallest unit (default: 0 if the signer's quota covers the fuel,
+    /// else the chain's min_price). The sender must hold fuel × price.
+    #[arg(long, global = true)]
+    price: Option<u128>,
     /// Return once the mempool accepted the tx instead of waiting until it is finalized.
     #[arg(long, global = true)]
     no_wait: bool,
@@ -261,7 +265,10 @@ pub fn run(args: Args) -> Result<()> {
             Some(n) => n,
             None => bank::next_nonce(&mut c, &url, &key.public()).await?,
         };
-        let tx: Tx = bank::sign(&key, &chain_id, nonce, common.fuel, vec![message]);
+        let (fuel, price) =
+            bank::fuel_and_price(&mut c, &url, &Address::from(key.public()), common.fuel, common.price)
+                .await?;
+        let tx: Tx = bank::sign(&key, &chain_id, nonce, fuel, price, vec![message]);
         let bytes = tx.to_bytes();
         let mode = if common.no_wait { pb::BroadcastMode::Sync } else { pb::BroadcastMode::Commit };
         let r = c
