@@ -4,10 +4,9 @@
 //! buffer keeps messages only from validators we know (of the next two heights), at most [`PER_SENDER`] each, and
 //! at most [`MAX_BYTES`] in all.
 
-use std::collections::BTreeMap;
-
 use cairn_primitives::PublicKey;
 
+use crate::per_key::PerKey;
 use crate::wire::ConsensusEnvelope;
 
 /// Most messages kept.
@@ -20,14 +19,14 @@ pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Default)]
 pub(crate) struct FutureEpoch {
     held: Vec<(PublicKey, ConsensusEnvelope)>,
-    per_sender: BTreeMap<PublicKey, usize>,
+    per_sender: PerKey,
     bytes: usize,
 }
 
 impl FutureEpoch {
     /// Keeps `env` from `from` if `from` is a known validator and within the bounds. Returns whether it was kept.
     pub fn hold(&mut self, from: PublicKey, env: ConsensusEnvelope, is_validator: bool) -> bool {
-        let mine = self.per_sender.get(&from).copied().unwrap_or(0);
+        let mine = self.per_sender.get(&from);
         if !is_validator
             || mine >= PER_SENDER
             || self.held.len() >= MAX_MESSAGES
@@ -36,7 +35,7 @@ impl FutureEpoch {
             return false;
         }
         self.bytes += env.bytes.len();
-        *self.per_sender.entry(from).or_default() += 1;
+        self.per_sender.add(from, 1);
         self.held.push((from, env));
         true
     }
@@ -80,7 +79,7 @@ mod tests {
         assert!(f.hold(w, env(12, 10), true));
         // Switching to epoch 9 hands over its messages and keeps the later epoch's, with their shares.
         assert_eq!(f.take(9).len(), PER_SENDER + 1);
-        assert_eq!((f.held.len(), f.per_sender.get(&w).copied(), f.bytes), (1, Some(1), 10));
+        assert_eq!((f.held.len(), f.per_sender.get(&w), f.bytes), (1, 1, 10));
         assert!(f.hold(v, env(12, 10), true), "v's share was freed");
     }
 }

@@ -14,6 +14,7 @@ pub mod handshake;
 pub mod net;
 mod node;
 mod p2p_transport;
+mod per_key;
 mod serve_budget;
 mod shared;
 pub mod state;

@@ -1,10 +1,11 @@
 //! How many sync and body requests this node serves at once: [`MAX_SERVING`] in all and [`PER_PEER`] per peer, so
 //! one peer asking for everything cannot take every server from the peers that are catching up honestly.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use cairn_primitives::PublicKey;
+
+use crate::per_key::PerKey;
 
 /// Requests served at once, in all.
 pub(crate) const MAX_SERVING: usize = 16;
@@ -19,7 +20,7 @@ pub(crate) struct ServeBudget {
 #[derive(Default)]
 struct Busy {
     total: usize,
-    per_peer: BTreeMap<PublicKey, usize>,
+    per_peer: PerKey,
 }
 
 /// One request being served; dropping it frees the slot.
@@ -33,12 +34,12 @@ impl ServeBudget {
     /// "busy" and retries; it is not punished).
     pub fn try_take(&self, peer: PublicKey) -> Option<Slot> {
         let mut b = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let mine = b.per_peer.get(&peer).copied().unwrap_or(0);
+        let mine = b.per_peer.get(&peer);
         if b.total >= MAX_SERVING || mine >= PER_PEER {
             return None;
         }
         b.total += 1;
-        *b.per_peer.entry(peer).or_default() += 1;
+        b.per_peer.add(peer, 1);
         Some(Slot { budget: self.clone(), peer })
     }
 }
@@ -47,12 +48,7 @@ impl Drop for Slot {
     fn drop(&mut self) {
         let mut b = self.budget.inner.lock().unwrap_or_else(|p| p.into_inner());
         b.total = b.total.saturating_sub(1);
-        if let Some(n) = b.per_peer.get_mut(&self.peer) {
-            *n -= 1;
-            if *n == 0 {
-                b.per_peer.remove(&self.peer);
-            }
-        }
+        b.per_peer.sub(&self.peer, 1);
     }
 }
 

@@ -1,18 +1,19 @@
 //! State shared between the driver task, the request servers and every [`crate::NodeHandle`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use cairn_abci::Application;
 use cairn_mempool::Mempool;
-use cairn_primitives::{Block, ChainId, Hash, Height, PublicKey};
+use cairn_primitives::{Block, ChainId, Hash, Height};
 use cairn_store::BlockStore;
 use tokio::sync::{Notify, broadcast, watch};
 
 use crate::config::NodeConfig;
 use crate::genesis::Genesis;
 use crate::net::Transport;
+use crate::per_key::PerKey;
 use crate::types::{NodeCounters, NodeEvent, NodeStatus};
 
 /// Most block bodies kept in memory (proposals in flight and recent blocks peers may ask for).
@@ -65,7 +66,7 @@ impl Counters {
 pub(crate) struct BodyCache {
     map: HashMap<Hash, Arc<Block>>,
     bytes: usize,
-    per_proposer: BTreeMap<PublicKey, usize>,
+    per_proposer: PerKey,
 }
 
 /// Most bytes of cached bodies (a few full blocks per lookahead height).
@@ -100,7 +101,7 @@ impl BodyCache {
         }
         let size = body_bytes(&block);
         let proposer = block.header.proposer;
-        if !needed && self.per_proposer.get(&proposer).copied().unwrap_or(0) >= MAX_CACHED_BODIES / 4 {
+        if !needed && self.per_proposer.get(&proposer) >= MAX_CACHED_BODIES / 4 {
             return false;
         }
         while self.map.len() >= MAX_CACHED_BODIES || self.bytes + size > MAX_CACHED_BODY_BYTES {
@@ -116,7 +117,7 @@ impl BodyCache {
             self.remove(&victim);
         }
         self.bytes += size;
-        *self.per_proposer.entry(proposer).or_default() += 1;
+        self.per_proposer.add(proposer, 1);
         self.map.insert(id, block);
         true
     }
@@ -124,12 +125,7 @@ impl BodyCache {
     fn remove(&mut self, id: &Hash) {
         let Some(b) = self.map.remove(id) else { return };
         self.bytes -= body_bytes(&b);
-        if let Some(n) = self.per_proposer.get_mut(&b.header.proposer) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_proposer.remove(&b.header.proposer);
-            }
-        }
+        self.per_proposer.sub(&b.header.proposer, 1);
     }
 
     /// Forgets bodies at or below `height` (committed; the store has the one that was decided).
