@@ -87,6 +87,7 @@ pub fn call_typed<M: BorshSerialize, R: BorshDeserialize>(
 ///     migrate: migrate,           // fn(&Env, MigrateMsg) -> Result<..>
 ///     end_block: end_block,       // fn(&Env, u64 /* height */) -> Result<..>
 ///     validator_set_updates: updates, // fn(&Env) -> Result<Vec<([u8; 32], u64)>, ..>
+///     quota: quota,               // fn(&Env, [u8; 32] /* account */) -> Result<(u64, u64), ..> (fuel, bytes)
 /// }
 /// ```
 ///
@@ -138,6 +139,7 @@ macro_rules! __entry_point {
     (query, $f:path) => { $crate::__entry_point!(@with_input "query", __cairn_query, $f); };
     (migrate, $f:path) => { $crate::__entry_point!(@with_input "migrate", __cairn_migrate, $f); };
     (end_block, $f:path) => { $crate::__entry_point!(@with_input "end_block", __cairn_end_block, $f); };
+    (quota, $f:path) => { $crate::__entry_point!(@with_input "quota", __cairn_quota, $f); };
     (@with_input $name:literal, $export:ident, $f:path) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
@@ -154,7 +156,7 @@ macro_rules! __entry_point {
         compile_error!(concat!(
             "unknown entry point `",
             stringify!($other),
-            "`: the optional ones are migrate, end_block and validator_set_updates"
+            "`: the optional ones are migrate, end_block, validator_set_updates and quota"
         ));
     };
 }

@@ -347,6 +347,18 @@ pub fn validator_set_updates(_env: &Env) -> Result<Vec<(Address, u64)>, Error> {
 }
 
 /// Answer a query ([`Raw`]: the variants' answer types differ).
+/// The `quota` export the host reads on the active Sybil module: one fee-less quota per attested person, so a
+/// person with many keys still has one and a fresh key gets nothing. Attested = a member, or a newcomer already
+/// holding the certifications it needs to join (else on a fee-less chain it could never send its `Join`).
+pub fn quota(_env: &Env, who: Address) -> Result<(u64, u64), Error> {
+    quota_of(&CONFIG.load()?, &who)
+}
+
+fn quota_of(p: &Params, who: &Address) -> Result<(u64, u64), Error> {
+    let attested = MEMBERS.has(who) || count(&RECEIVED, who)? >= p.min_certs;
+    Ok(if attested { (p.quota_fuel, p.quota_bytes) } else { (0, 0) })
+}
+
 pub fn query(_env: &Env, msg: QueryMsg) -> Result<Raw, Error> {
     let p = CONFIG.load()?;
     match msg {
@@ -391,10 +403,7 @@ pub fn query(_env: &Env, msg: QueryMsg) -> Result<Raw, Error> {
             Raw::encode(&smiths.into_iter().map(|a| (a, p.smith_power)).collect::<Vec<_>>())
         }
         QueryMsg::Distance { who } => Raw::encode(&distance_of(&p, &who)?),
-        QueryMsg::Quota { who } => {
-            let quota = if MEMBERS.has(&who) { (p.quota_fuel, p.quota_bytes) } else { (0, 0) };
-            Raw::encode(&quota)
-        }
+        QueryMsg::Quota { who } => Raw::encode(&quota_of(&p, &who)?),
         QueryMsg::PendingUpdates => Raw::encode(&PENDING.iter().collect::<Result<Vec<_>, _>>()?),
     }
 }

@@ -16,4 +16,5 @@ cairn_sdk::entry_points! {
     migrate: contract::migrate,
     end_block: contract::end_block,
     validator_set_updates: contract::validator_set_updates,
+    quota: contract::quota,
 }

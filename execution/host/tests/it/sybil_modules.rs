@@ -143,6 +143,56 @@ fn set(validators: &[Validator]) -> Vec<(Addr, u64)> {
     v
 }
 
+/// Issue 13's quota through the web of trust: the active wot module's `quota` export grants each *member* a fee-less
+/// allowance; a fresh key (the same person's, or a newcomer's before joining) gets none, so making keys buys nothing.
+#[test]
+fn wot_members_transact_free_on_the_webs_quota_and_fresh_keys_do_not() {
+    const QUOTA_FUEL: u64 = 10 * FUEL;
+    let mut params = wot_params();
+    (params.quota_fuel, params.quota_bytes) = (QUOTA_FUEL, 100_000);
+    let init = WotInit {
+        params,
+        certs: mesh(10),
+        smith_certs: mesh(4),
+        members: (0..10).map(pk).collect(),
+        smiths: (0..4).collect(),
+    };
+    let g = genesis(
+        "wot",
+        WOT_WASM,
+        borsh::to_vec(&init).expect("init"),
+        json!({ "fees": { "quota_window": 1_000 } }),
+    );
+    let (mut chain, wot, _) = start(&g, WOT_WASM);
+    let quota_left = |chain: &Chain, who: &Keypair| -> (u64, u64) {
+        let q = chain.query(&format!("quota/{}", who.public().to_hex()), vec![]);
+        assert_eq!(q.code, 0, "{}", q.log);
+        borsh::from_slice(&q.value).expect("(u64, u64)")
+    };
+    let newcomer = key(20);
+    let certify = |to: &Keypair| WotMsg::Certify { to: to.public().0 };
+
+    // A member's price-0 tx runs on the web's quota.
+    let (resp, used) = send(&mut chain, wot, &key(3), &certify(&newcomer));
+    assert_eq!(resp.tx_results[0].code, 0);
+    assert_eq!(quota_left(&chain, &key(3)).0, QUOTA_FUEL - used, "the member's quota paid for it");
+    // Not yet a member: no quota, refused before it takes a mempool slot.
+    let c = chain.check(chain.tx_with(&newcomer, 0, FUEL, vec![]));
+    assert_eq!(c.code, cairn_execution::codes::QUOTA, "{}", c.log);
+    // A second key of member 3 is attested by nothing.
+    let c = chain.check(chain.tx_with(&key(33), 0, FUEL, vec![]));
+    assert_eq!(c.code, cairn_execution::codes::QUOTA, "{}", c.log);
+    // A second certification is not yet enough (3 are needed to join): still no quota.
+    send(&mut chain, wot, &key(4), &certify(&newcomer));
+    assert_eq!(quota_left(&chain, &newcomer), (0, 0), "two certifications grant nothing");
+    // The third makes the newcomer eligible: its quota pays for its own Join, and it stays once it is a member.
+    send(&mut chain, wot, &key(5), &certify(&newcomer));
+    send(&mut chain, wot, &newcomer, &WotMsg::Join);
+    let left = quota_left(&chain, &newcomer);
+    assert!(left.0 > 0 && left.0 < QUOTA_FUEL, "its Join ran on its quota: {left:?}");
+    assert_eq!(chain.check(chain.tx_with(&newcomer, 1, FUEL, vec![])).code, 0);
+}
+
 #[test]
 fn wot_smiths_are_the_validator_set() {
     let members: Vec<Addr> = (0..10).map(pk).collect();
