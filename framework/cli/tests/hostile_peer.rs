@@ -74,6 +74,22 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
     cfg.event_queue_bytes = 4 * cfg.max_message_bytes;
     cfg.tx_event_queue_bytes = 4 * cfg.max_message_bytes;
     let attacker_key = Keypair::derived("hostile-peer", 0);
+    // An observer connected to validator 0 only: whatever of the attacker's it hears, validator 0 forwarded.
+    let mut ocfg = P2pConfig::new(chain_id_of(&net), "127.0.0.1:0".parse().unwrap());
+    ocfg.bootstrap = vec![cfg.bootstrap[0]];
+    let (observer, mut heard) = Network::start(&Keypair::derived("hostile-peer", 1), ocfg).await.unwrap();
+    let forwarded = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let count = forwarded.clone();
+    let attacker_pk = attacker_key.public();
+    tokio::spawn(async move {
+        while let Some(ev) = heard.recv().await {
+            if let cairn_p2p::NetEvent::Gossip { from, .. } = ev
+                && from == attacker_pk
+            {
+                count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    });
     let (attacker, mut inbox) = Network::start(&attacker_key, cfg).await.unwrap();
     // Read (and drop) whatever the validators send, so the attacker's own queues never hold it back.
     tokio::spawn(async move { while inbox.recv().await.is_some() {} });
@@ -175,6 +191,11 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
     );
     assert!(offences > 0, "no validator noticed the attacker");
     assert!(not_forwarded > 0, "the attacker's consensus and block gossip was forwarded");
+    // Nothing it sent — junk txs included, which only CheckTx can judge — went on past validator 0.
+    assert!(!observer.gossip_peers(Topic::Txs).await.is_empty(), "the observer is in validator 0's tx mesh");
+    let forwarded = forwarded.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(forwarded, 0, "validator 0 forwarded {forwarded} of the attacker's gossip messages");
+    observer.shutdown().await;
     attacker.shutdown().await;
     drop(net);
 }

@@ -27,6 +27,7 @@ use crate::engines::EngineFactory;
 use crate::error::{NodeError, SyncError};
 use crate::future_epoch::FutureEpoch;
 use crate::handshake::finalize_request;
+use crate::intake::GossipTxs;
 use crate::net::{NetEvent, Topic, Transport};
 use crate::serve_budget::ServeBudget;
 use crate::shared::{Counters, Shared};
@@ -97,7 +98,7 @@ pub(crate) struct Driver {
     net_rx: mpsc::Receiver<NetEvent>,
     internal_tx: mpsc::Sender<Internal>,
     internal_rx: mpsc::Receiver<Internal>,
-    tx_ingest: mpsc::Sender<Vec<u8>>,
+    tx_ingest: mpsc::Sender<GossipTxs>,
     started_at: Instant,
     timers: BTreeMap<TimerId, u64>,
     inputs: VecDeque<Input>,
@@ -129,7 +130,7 @@ pub(crate) struct DriverParts {
     pub state: ChainState,
     pub wal: Wal,
     pub net_rx: mpsc::Receiver<NetEvent>,
-    pub tx_ingest: mpsc::Sender<Vec<u8>>,
+    pub tx_ingest: mpsc::Sender<GossipTxs>,
 }
 
 impl Driver {
@@ -772,7 +773,7 @@ impl Driver {
             }
             NetEvent::Gossip { topic: Topic::Txs, data, .. } => {
                 // A full ingest queue drops the tx: peers' mempools hold it, and the sender can resubmit.
-                let _ = self.tx_ingest.try_send(data);
+                let _ = self.tx_ingest.try_send(GossipTxs { txs: vec![data], verdict: None });
             }
             NetEvent::Request { from, data, reply } => self.serve(from, data, reply),
             NetEvent::PeerConnected(peer) => {

@@ -56,6 +56,11 @@ impl GossipFilter for ValidatorGossip {
     fn reserved(&self, peer: &PublicKey) -> bool {
         self.knows(peer)
     }
+
+    /// Txs are forwarded only after CheckTx admitted one of the batch (`crate::intake`).
+    fn validates_txs(&self) -> bool {
+        true
+    }
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod genesis;
 mod gossip_filter;
 mod handle;
 pub mod handshake;
+mod intake;
 pub mod net;
 mod node;
 mod p2p_transport;

@@ -20,6 +20,7 @@ use crate::genesis::Genesis;
 use crate::gossip_filter::ValidatorGossip;
 use crate::handle::{NodeHandle, Tasks};
 use crate::handshake::handshake;
+use crate::intake::{self, GossipTxs, TX_INGEST_QUEUE};
 use crate::net::{NetEvent, Transport};
 use crate::p2p_transport::P2pTransport;
 use crate::shared::{BodyCache, Counters, Shared};
@@ -27,8 +28,6 @@ use crate::types::NodeStatus;
 
 /// Capacity of the event broadcast channel (subscribers further behind skip ahead).
 const EVENT_CHANNEL: usize = 16_384;
-/// Txs gossiped by peers waiting for CheckTx.
-const TX_INGEST_QUEUE: usize = 16_384;
 
 /// Entry point for assembling a node.
 pub struct Node;
@@ -134,7 +133,7 @@ impl NodeBuilder {
             app_hash = %state.app_hash, "handshake done");
 
         // Gossiped txs go to this intake: libp2p's txs lane feeds it directly, so consensus never queues behind them.
-        let (tx_ingest, mut ingest_rx) = mpsc::channel::<Vec<u8>>(TX_INGEST_QUEUE);
+        let (tx_ingest, ingest_rx) = mpsc::channel::<GossipTxs>(TX_INGEST_QUEUE);
         let gossip = Arc::new(ValidatorGossip::new(&state));
         let (net, net_rx, p2p_addr): (Arc<dyn Transport>, _, Option<SocketAddr>) = match self.transport {
             Some((t, rx)) => (t, rx, None),
@@ -190,15 +189,8 @@ impl NodeBuilder {
             fatal: std::sync::Mutex::new(None),
         });
 
-        // Txs gossiped by peers: CheckTx off the driver's path.
-        let ingest_shared = shared.clone();
-        let ingest = tokio::spawn(async move {
-            while let Some(tx) = ingest_rx.recv().await {
-                if cairn_mempool::add_tx(&ingest_shared.mempool, &*ingest_shared.app, tx).await.is_ok() {
-                    ingest_shared.tx_notify.notify_one();
-                }
-            }
-        });
+        // Txs gossiped by peers: CheckTx off the driver's path, forwarded only if admitted.
+        let ingest = intake::spawn(shared.clone(), ingest_rx);
 
         let genesis_hash: Hash = genesis.hash();
         let factory = EngineFactory {

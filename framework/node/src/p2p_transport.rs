@@ -14,6 +14,7 @@ use tracing::debug;
 
 use crate::config::NodeConfig;
 use crate::error::NodeError;
+use crate::intake::GossipTxs;
 use crate::net::{NetEvent, Topic, Transport};
 
 /// Outbound messages queued for the network task; beyond this, sends are dropped (the engine re-sends on its
@@ -49,7 +50,7 @@ impl P2pTransport {
         key: &Keypair,
         config: &NodeConfig,
         chain_id: cairn_primitives::ChainId,
-        tx_ingest: mpsc::Sender<Vec<u8>>,
+        tx_ingest: mpsc::Sender<GossipTxs>,
         filter: Arc<dyn cairn_p2p::GossipFilter>,
     ) -> Result<(Arc<P2pTransport>, mpsc::Receiver<NetEvent>, SocketAddr), NodeError> {
         let mut p2p = P2pConfig::new(chain_id, config.p2p.listen);
@@ -95,9 +96,15 @@ impl P2pTransport {
         let (mut events, mut txs) = events.split();
         tokio::spawn(async move {
             while let Some(ev) = txs.recv().await {
-                if let cairn_p2p::NetEvent::Gossip { data, .. } = ev
-                    && let Err(mpsc::error::TrySendError::Closed(_)) = tx_ingest.try_send(data)
-                {
+                let batch = match ev {
+                    cairn_p2p::NetEvent::TxBatch { txs, verdict, .. } => {
+                        GossipTxs { txs, verdict: Some(verdict) }
+                    }
+                    cairn_p2p::NetEvent::Gossip { data, .. } => GossipTxs { txs: vec![data], verdict: None },
+                    _ => continue,
+                };
+                // Full: dropped, and its verdict with it (not forwarded).
+                if let Err(mpsc::error::TrySendError::Closed(_)) = tx_ingest.try_send(batch) {
                     break;
                 }
             }
@@ -114,6 +121,8 @@ impl P2pTransport {
                         };
                         NetEvent::Gossip { from, topic, data }
                     }
+                    // Tx batches travel in the txs lane (above); one here would only be dropped (not forwarded).
+                    cairn_p2p::NetEvent::TxBatch { .. } => continue,
                     cairn_p2p::NetEvent::Direct { from, data } => NetEvent::Direct { from, data },
                     cairn_p2p::NetEvent::Request { from, data, reply } => {
                         let (tx, rx) = oneshot::channel::<Vec<u8>>();

@@ -30,6 +30,8 @@ async fn main() -> Result<()> {
             NetEvent::Gossip { from, topic, data } => {
                 println!("gossip {} {from} {}", topic.name(), hex::encode(data))
             }
+            // Only with a filter that `validates_txs` (this example uses none).
+            NetEvent::TxBatch { from, txs, .. } => println!("tx batch {from} of {}", txs.len()),
             NetEvent::Direct { from, data } => println!("direct {from} {}", hex::encode(data)),
             NetEvent::Request { data, reply, .. } => reply.send(data).await?,
         }

@@ -18,7 +18,7 @@ use libp2p::request_response;
 use tokio::sync::mpsc;
 
 use crate::network::{Command, NetStats};
-use crate::{P2pError, Topic};
+use crate::{P2pError, Topic, TxVerdict};
 
 /// One peer may hold at most `lane bytes / PEER_SHARE_DIVISOR` of a lane.
 pub const PEER_SHARE_DIVISOR: usize = 4;
@@ -29,6 +29,9 @@ pub enum NetEvent {
     /// Gossip published by `from` (the original author, authenticated by its libp2p signature — not merely
     /// the peer that forwarded it). A node never receives its own broadcasts.
     Gossip { from: PublicKey, topic: Topic, data: Vec<u8> },
+    /// A gossiped batch of txs by `from`, held back from forwarding until the node reports on `verdict` (only
+    /// when the [`crate::GossipFilter`] `validates_txs`; otherwise each tx arrives as [`NetEvent::Gossip`]).
+    TxBatch { from: PublicKey, txs: Vec<Vec<u8>>, verdict: TxVerdict },
     /// A one-way direct message.
     Direct { from: PublicKey, data: Vec<u8> },
     /// A request expecting an answer through `reply` (dropping `reply` fails the peer's request).
@@ -46,13 +49,14 @@ impl NetEvent {
             NetEvent::Gossip { from, data, .. }
             | NetEvent::Direct { from, data }
             | NetEvent::Request { from, data, .. } => Some((*from, data.len())),
+            NetEvent::TxBatch { from, txs, .. } => Some((*from, txs.iter().map(Vec::len).sum())),
             NetEvent::PeerConnected(_) | NetEvent::PeerDisconnected(_) => None,
         }
     }
 
     /// Tx gossip goes in the txs lane; everything else in the main lane.
     pub(crate) fn is_tx(&self) -> bool {
-        matches!(self, NetEvent::Gossip { topic: Topic::Txs, .. })
+        matches!(self, NetEvent::Gossip { topic: Topic::Txs, .. } | NetEvent::TxBatch { .. })
     }
 }
 

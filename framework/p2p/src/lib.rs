@@ -16,7 +16,7 @@ pub use addr::PeerAddr;
 pub use config::{DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, P2pConfig, Topic};
 pub use error::P2pError;
 pub use events::{EventLane, NetEvent, NetEvents, PEER_SHARE_DIVISOR, ResponseHandle};
-pub use filter::{AcceptAll, GossipFilter, GossipVerdict};
+pub use filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
 pub use identity::{libp2p_keypair, peer_id_of, public_key_of};
 pub use network::{NetStats, Network, NetworkHandle};
 

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
-use crate::filter::{AcceptAll, GossipFilter, GossipVerdict};
+use crate::filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
@@ -64,14 +64,38 @@ impl NetStats {
 }
 
 pub(crate) enum Command {
-    Broadcast { topic: Topic, data: Vec<u8>, reply: oneshot::Sender<Result<(), P2pError>> },
-    Send { to: PublicKey, data: Vec<u8>, reply: oneshot::Sender<Result<(), P2pError>> },
-    Request { to: PublicKey, data: Vec<u8>, reply: oneshot::Sender<Result<Vec<u8>, P2pError>> },
-    Respond { channel: request_response::ResponseChannel<Vec<u8>>, data: Vec<u8> },
+    Broadcast {
+        topic: Topic,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), P2pError>>,
+    },
+    Send {
+        to: PublicKey,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), P2pError>>,
+    },
+    Request {
+        to: PublicKey,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, P2pError>>,
+    },
+    Respond {
+        channel: request_response::ResponseChannel<Vec<u8>>,
+        data: Vec<u8>,
+    },
     Peers(oneshot::Sender<Vec<PublicKey>>),
     GossipPeers(Topic, oneshot::Sender<Vec<PublicKey>>),
-    ReportBad { peer: PublicKey, reason: String },
+    ReportBad {
+        peer: PublicKey,
+        reason: String,
+    },
     IsBanned(PublicKey, oneshot::Sender<bool>),
+    /// The node's verdict on a tx batch held back for it (see [`crate::TxVerdict`]).
+    Validated {
+        id: gossipsub::MessageId,
+        source: PeerId,
+        verdict: GossipVerdict,
+    },
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -672,6 +696,7 @@ impl Task {
                 let banned = peer_id_of(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
+            Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),
             Command::Shutdown(_) => {}
         }
     }
@@ -882,38 +907,50 @@ impl Task {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
-        let acceptance = match self.judge_gossip(propagation_source, message) {
+        if let Some(verdict) = self.judge_gossip(propagation_source, &message_id, message) {
+            self.report_gossip(&message_id, &propagation_source, verdict);
+        }
+    }
+
+    /// Tells gossipsub whether to forward a message (and whether its relayer did wrong).
+    fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
+        let acceptance = match verdict {
             GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
             GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
             GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
         };
-        self.swarm.behaviour_mut().gossip.report_message_validation_result(
-            &message_id,
-            &propagation_source,
-            acceptance,
-        );
+        if verdict != GossipVerdict::Accept {
+            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        self.swarm.behaviour_mut().gossip.report_message_validation_result(id, source, acceptance);
     }
 
-    /// Checks one gossip message, hands it to the node if it is good, and says whether to forward it.
-    fn judge_gossip(&mut self, propagation_source: PeerId, message: gossipsub::Message) -> GossipVerdict {
+    /// Checks one gossip message, hands it to the node if it is good, and says whether to forward it — or `None`
+    /// when the node decides later (a tx batch it validates itself: [`crate::TxVerdict`]).
+    fn judge_gossip(
+        &mut self,
+        propagation_source: PeerId,
+        message_id: &gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) -> Option<GossipVerdict> {
         let Some(&topic) = self.topics.get(&message.topic) else {
             // The subscription filter means we never subscribed to this; a peer pushing it is off-protocol.
             self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
-            return GossipVerdict::Reject;
+            return Some(GossipVerdict::Reject);
         };
         let Some(from) = message.source.as_ref().and_then(public_key_of) else {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
-            return GossipVerdict::Reject;
+            return Some(GossipVerdict::Reject);
         };
         let max = self.config.wire_limit(topic);
         if message.data.len() > max {
             let why = format!("gossip of {} bytes on {} (limit {max})", message.data.len(), topic.name());
             self.punish(propagation_source, Offence::Oversized, &why);
-            return GossipVerdict::Reject;
+            return Some(GossipVerdict::Reject);
         }
         let author = message.source.unwrap_or(propagation_source);
         if !self.admit(author) {
-            return GossipVerdict::Ignore;
+            return Some(GossipVerdict::Ignore);
         }
         let txs = if topic == Topic::Txs {
             match batch::unpack(&message.data) {
@@ -922,7 +959,7 @@ impl Task {
                 Err(e) => {
                     let culprit = peer_id_of(&from).unwrap_or(propagation_source);
                     self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
-                    return GossipVerdict::Reject;
+                    return Some(GossipVerdict::Reject);
                 }
             }
         } else {
@@ -930,10 +967,15 @@ impl Task {
         };
         let verdict = self.filter.check(topic, &from, &message.data);
         if verdict != GossipVerdict::Accept {
-            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
-            return verdict;
+            return Some(verdict);
         }
         match txs {
+            Some(txs) if self.filter.validates_txs() => {
+                let verdict = TxVerdict::new(message_id.clone(), propagation_source, self.commands.clone());
+                // Dropped with a full lane, the verdict reports Ignore itself.
+                self.emit(NetEvent::TxBatch { from, txs, verdict });
+                return None;
+            }
             Some(txs) => {
                 for data in txs {
                     self.emit(NetEvent::Gossip { from, topic, data });
@@ -941,7 +983,7 @@ impl Task {
             }
             None => self.emit(NetEvent::Gossip { from, topic, data: message.data }),
         }
-        GossipVerdict::Accept
+        Some(GossipVerdict::Accept)
     }
 
     fn on_direct(&mut self, event: request_response::Event<Frame, Vec<u8>>) {

@@ -382,6 +382,67 @@ async fn gossip_the_filter_ignores_is_neither_delivered_nor_forwarded() -> Resul
     Ok(())
 }
 
+/// Tx gossip is forwarded only once the node accepted it: `a`'s node validates txs itself (as a cairn node does
+/// with CheckTx), b — a — c in a line. The batch a's node ignores never reaches c; the one it accepts does; one it
+/// never answers (the verdict dropped, e.g. a full intake) is not forwarded either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_gossip_is_forwarded_only_after_the_node_accepts_it() -> Result<()> {
+    struct ValidatesTxs;
+    impl cairn_p2p::GossipFilter for ValidatesTxs {
+        fn check(&self, _: Topic, _: &cairn_primitives::PublicKey, _: &[u8]) -> cairn_p2p::GossipVerdict {
+            cairn_p2p::GossipVerdict::Accept
+        }
+        fn validates_txs(&self) -> bool {
+            true
+        }
+    }
+    init_tracing();
+    let (a_net, a_events) = cairn_p2p::Network::start_with_filter(
+        &key(206),
+        config(any_port(), vec![]),
+        std::sync::Arc::new(ValidatesTxs),
+    )
+    .await?;
+    let mut a = Node { key: key(206), net: a_net, events: a_events };
+    let b = Node::start(207, config(any_port(), vec![a.addr()])).await?;
+    let mut c = Node::start(208, config(any_port(), vec![a.addr()])).await?;
+    wait_for_mesh(&[b.net.clone(), c.net.clone()], 1).await?;
+    eventually("a meshes with both", || async { a.net.gossip_peers(Topic::Txs).await.len() == 2 }).await?;
+
+    for (tx, verdict) in [
+        (b"junk".to_vec(), Some(cairn_p2p::GossipVerdict::Ignore)),
+        (b"unanswered".to_vec(), None),
+        (b"good".to_vec(), Some(cairn_p2p::GossipVerdict::Accept)),
+    ] {
+        b.net.broadcast(Topic::Txs, tx.clone()).await?;
+        let (from, txs, v) = a
+            .next(|e| match e {
+                NetEvent::TxBatch { from, txs, verdict } => Some((from, txs, verdict)),
+                _ => None,
+            })
+            .await?;
+        assert_eq!((from, txs), (b.pk(), vec![tx]));
+        match verdict {
+            Some(verdict) => v.report(verdict),
+            None => drop(v),
+        }
+    }
+    // c hears only the accepted batch (gossip keeps order per link, so the others would have come first).
+    assert_eq!(c.next_gossip().await?, (b.pk(), Topic::Txs, b"good".to_vec()));
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    while let Ok(ev) = c.events.try_recv() {
+        assert!(
+            !matches!(ev, NetEvent::Gossip { topic: Topic::Txs, .. }),
+            "c got a batch a's node did not accept"
+        );
+    }
+    assert_eq!(cairn_p2p::NetStats::get(&a.net.stats().gossip_not_forwarded), 2);
+    for n in [&a.net, &b.net, &c.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
+
 /// Reserved slots: `a` has one ordinary slot and reserves `r` (as a node reserves validators). `x` takes the slot,
 /// `y` is refused, and `r` still connects.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
