@@ -42,6 +42,7 @@ impl NodeHandle {
     pub fn status(&self) -> NodeStatus {
         let mut status = self.shared.status.borrow().clone();
         status.peers = self.shared.net.peers();
+        status.peer_scores = self.shared.net.peer_scores();
         status
     }
 

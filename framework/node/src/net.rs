@@ -54,6 +54,10 @@ pub trait Transport: Send + Sync + 'static {
     fn report_bad(&self, peer: PublicKey, reason: &str);
     /// Stops the network (the node is shutting down).
     async fn shutdown(&self) {}
+    /// Peers whose score is below 0 (an in-memory network scores nobody).
+    fn peer_scores(&self) -> BTreeMap<PublicKey, i64> {
+        BTreeMap::new()
+    }
     /// What the network dropped or punished so far (an in-memory network drops nothing).
     fn counters(&self) -> crate::types::NetCounters {
         crate::types::NetCounters::default()

@@ -163,6 +163,7 @@ impl NodeBuilder {
             validators: state.next.validators().to_vec(),
             engine: state.engine(),
             peers: Vec::new(),
+            peer_scores: Default::default(),
             catching_up: false,
             node_key: key.public(),
             is_validator: state.next.contains(&key.public()),

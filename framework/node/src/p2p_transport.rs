@@ -179,6 +179,10 @@ impl Transport for P2pTransport {
         self.handle.shutdown().await;
     }
 
+    fn peer_scores(&self) -> std::collections::BTreeMap<PublicKey, i64> {
+        self.handle.stats().peer_scores()
+    }
+
     fn counters(&self) -> crate::types::NetCounters {
         let s = self.handle.stats();
         let g = cairn_p2p::NetStats::get;

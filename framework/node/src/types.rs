@@ -22,6 +22,10 @@ pub struct NodeStatus {
     pub engine: EngineKind,
     /// Connected peers, by consensus key.
     pub peers: Vec<PublicKey>,
+    /// Peers (connected or not) whose score is below 0, the clean score; a ban comes at -100. An offence (a
+    /// malformed or oversized message, a bad block) costs 25-60 points, recovered at one per second.
+    #[serde(default)]
+    pub peer_scores: std::collections::BTreeMap<PublicKey, i64>,
     /// True while the node fetches blocks it missed instead of taking part in consensus.
     pub catching_up: bool,
     /// This node's consensus key.

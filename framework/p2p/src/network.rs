@@ -1,7 +1,7 @@
 //! The network task: one libp2p swarm driven by one tokio task, talked to through a bounded command queue
 //! ([`NetworkHandle`]) and talking back through a bounded event queue ([`NetEvent`]).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -55,11 +55,19 @@ pub struct NetStats {
     pub gossip_not_forwarded: AtomicU64,
     /// Connections closed because every ordinary peer slot was taken.
     pub peers_refused: AtomicU64,
+    /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
+    /// second — what `cairn status` and `cairn_p2p_peer_score` show.
+    scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
 }
 
 impl NetStats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Peers with a score below 0, by key (everyone else is at 0).
+    pub fn peer_scores(&self) -> BTreeMap<PublicKey, i64> {
+        self.scores.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
 
@@ -616,9 +624,22 @@ impl Task {
         }
     }
 
+    /// Publishes the peer book's scores to [`NetStats`].
+    fn publish_scores(&self, now: Instant) {
+        let scores: BTreeMap<PublicKey, i64> = self
+            .book
+            .scores(now)
+            .into_iter()
+            .filter_map(|(peer, score)| public_key_of(&peer).map(|pk| (pk, score)))
+            .collect();
+        *self.stats.scores.lock().unwrap_or_else(|p| p.into_inner()) = scores;
+    }
+
     fn punish(&mut self, peer: PeerId, offence: Offence, why: &str) {
         self.stats.offences.fetch_add(1, Ordering::Relaxed);
-        match self.book.offence(peer, offence, Instant::now()) {
+        let verdict = self.book.offence(peer, offence, Instant::now());
+        self.publish_scores(Instant::now());
+        match verdict {
             Verdict::Disconnect => {
                 tracing::warn!(%peer, ?offence, why, "disconnecting misbehaving peer");
                 let _ = self.swarm.disconnect_peer_id(peer);
@@ -1058,6 +1079,7 @@ impl Task {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
         }
+        self.publish_scores(now);
         self.pending.retain(|_, reply| !reply.is_closed());
         self.check_gossip_scores();
         self.rate.forget_full(now);

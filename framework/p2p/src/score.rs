@@ -79,6 +79,15 @@ impl PeerBook {
         self.entries.get(peer).map_or(0, |e| -Self::current(e, now))
     }
 
+    /// Every peer whose score is below 0 (banned peers start clean, so they are not here).
+    pub fn scores(&self, now: Instant) -> Vec<(PeerId, i64)> {
+        self.entries
+            .iter()
+            .map(|(p, e)| (*p, -Self::current(e, now)))
+            .filter(|(_, score)| *score < 0)
+            .collect()
+    }
+
     pub fn offence(&mut self, peer: PeerId, offence: Offence, now: Instant) -> Verdict {
         let before = self.entries.get(&peer).map_or(0, |e| Self::current(e, now));
         let penalty = before.saturating_add(offence.penalty());

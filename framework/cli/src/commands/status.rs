@@ -47,7 +47,7 @@ pub fn to_json(s: &pb::StatusResponse) -> serde_json::Value {
         "total_power": s.total_power,
         "engine": engine_name(s.engine),
         "engine_switch": s.engine_switch.as_ref().map(|w| serde_json::json!({"engine": engine_name(w.engine), "height": w.height})),
-        "peers": s.peers.iter().map(|p| serde_json::json!({"id": p.id, "address": p.address})).collect::<Vec<_>>(),
+        "peers": s.peers.iter().map(|p| serde_json::json!({"id": p.id, "address": p.address, "score": p.score})).collect::<Vec<_>>(),
         "catching_up": s.catching_up,
         "node_key": hex::encode(&s.node_key),
         "version": s.version,
@@ -62,6 +62,12 @@ fn print_text(s: &pb::StatusResponse) {
     println!("engine:      {}", engine_name(s.engine));
     println!("validators:  {} (total power {})", s.validator_count, s.total_power);
     println!("peers:       {}", s.peers.len());
+    for p in &s.peers {
+        // Clean peers (score 0) are the rule; list the ones that misbehaved lately.
+        if p.score < 0 {
+            println!("  {} score {} (ban at -100)", p.id, p.score);
+        }
+    }
     println!("catching up: {}", s.catching_up);
     if !s.node_key.is_empty() {
         println!("node key:    {}", hex::encode(&s.node_key));

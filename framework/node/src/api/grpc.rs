@@ -98,7 +98,15 @@ pub(super) fn status_pb(s: &NodeStatus) -> pb::StatusResponse {
         total_power: s.validators.iter().map(|v| v.power).fold(0u64, u64::saturating_add),
         engine: engine_pb(s.engine),
         engine_switch: None,
-        peers: s.peers.iter().map(|p| pb::Peer { id: p.to_hex(), address: String::new() }).collect(),
+        peers: s
+            .peers
+            .iter()
+            .map(|p| pb::Peer {
+                id: p.to_hex(),
+                address: String::new(),
+                score: s.peer_scores.get(p).copied().unwrap_or(0),
+            })
+            .collect(),
         catching_up: s.catching_up,
         node_key: if s.is_validator { s.node_key.0.to_vec() } else { Vec::new() },
         version: env!("CARGO_PKG_VERSION").to_string(),

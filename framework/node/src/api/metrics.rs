@@ -46,6 +46,13 @@ pub struct Metrics {
     p2p_rate_limited: Counter,
     p2p_offences: Counter,
     p2p_bans: Counter,
+    p2p_peer_score: Family<Peer, Gauge>,
+}
+
+/// The label of `cairn_p2p_peer_score`: a connected peer's key (hex). Bounded by the connection slots.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Peer {
+    peer: String,
 }
 
 /// The label of `cairn_p2p_events_dropped_total`: which inbound lane overflowed.
@@ -147,7 +154,14 @@ impl Metrics {
         );
         registry.register("p2p_offences", "Offences recorded against peers", p2p_offences.clone());
         registry.register("p2p_bans", "Peers banned", p2p_bans.clone());
+        let p2p_peer_score = Family::<Peer, Gauge>::default();
+        registry.register(
+            "p2p_peer_score",
+            "Each connected peer's score: 0 is clean, offences lower it, a ban comes at -100",
+            p2p_peer_score.clone(),
+        );
         Metrics {
+            p2p_peer_score,
             p2p_dropped,
             p2p_rate_limited,
             p2p_offences,
@@ -207,6 +221,12 @@ impl Metrics {
         advance(&self.p2p_rate_limited, c.p2p.rate_limited);
         advance(&self.p2p_offences, c.p2p.offences);
         advance(&self.p2p_bans, c.p2p.bans);
+        // Only the peers connected now: a peer that left takes its series with it.
+        self.p2p_peer_score.clear();
+        for p in &s.peers {
+            let score = s.peer_scores.get(p).copied().unwrap_or(0);
+            self.p2p_peer_score.get_or_create(&Peer { peer: p.to_hex() }).set(score);
+        }
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {
             out.clear();

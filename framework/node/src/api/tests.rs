@@ -53,6 +53,7 @@ impl Backend for Mock {
             validators: vec![Validator { public_key: Keypair::derived("v", 0).public(), power: 3 }],
             engine: EngineKind::Bft,
             peers: vec![Keypair::derived("v", 1).public()],
+            peer_scores: [(Keypair::derived("v", 1).public(), -25)].into_iter().collect(),
             catching_up: false,
             node_key: Keypair::derived("v", 0).public(),
             is_validator: true,
@@ -156,6 +157,7 @@ async fn grpc_status_block_tx_query() {
     let s = c.status(pb::StatusRequest {}).await.unwrap().into_inner();
     assert_eq!((s.chain_id.as_str(), s.height, s.validator_count, s.total_power), ("mock", 7, 1, 3));
     assert_eq!(s.peers.len(), 1);
+    assert_eq!(s.peers[0].score, -25, "the peer's score reaches the status");
 
     let b = c.get_block(pb::GetBlockRequest { height: 0 }).await.unwrap().into_inner();
     assert_eq!(b.header.unwrap().height, 7);
@@ -316,6 +318,8 @@ async fn metrics_render_gauges_and_finality() {
     assert!(body.contains("cairn_observed_block_txs_total 5"), "{body}");
     assert!(body.contains("cairn_p2p_events_dropped_total{lane=\"txs\"} 9"), "{body}");
     assert!(body.contains("cairn_p2p_bans_total 1"), "{body}");
+    let peer = Keypair::derived("v", 1).public().to_hex();
+    assert!(body.contains(&format!("cairn_p2p_peer_score{{peer=\"{peer}\"}} -25")), "{body}");
     servers.shutdown().await;
 }
 

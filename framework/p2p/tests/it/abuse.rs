@@ -217,11 +217,15 @@ async fn a_twice_reported_peer_is_disconnected_banned_and_later_readmitted() -> 
     a.net.report_bad(pb, "sent an undecodable vote").await;
     a.next(|e| matches!(e, NetEvent::PeerDisconnected(p) if p == pb).then_some(())).await?;
     assert!(!a.net.is_banned(pb).await, "one report must not ban");
+    // The strike shows in the published scores (what `cairn status` and the metrics read).
+    let score = a.net.stats().peer_scores().get(&pb).copied();
+    assert!(score.is_some_and(|s| (-60..=-59).contains(&s)), "b's score after one report: {score:?}");
     let banned_at = std::time::Instant::now();
     a.net.report_bad(pb, "sent another undecodable vote").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(a.net.is_banned(pb).await);
     assert_eq!(NetStats::get(&a.net.stats().bans), 1);
+    assert_eq!(a.net.stats().peer_scores().get(&pb), None, "a banned peer starts clean when the ban ends");
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert!(!a.net.peers().await.contains(&pb), "a banned peer got back in");
     // b's redials complete their handshake on b's side before a hangs up, so b may briefly believe it is
