@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cairn_abci::{PrepareProposalRequest, ProcessProposalRequest, ProposalStatus};
+use cairn_abci::{EngineKind, PrepareProposalRequest, ProcessProposalRequest, ProposalStatus};
 use cairn_consensus::{Certificate, Effect, Engine, Finalized, Input, TimerId, VoteKind, WalRecord};
 use cairn_primitives::{Block, Hash, Header, Height, Keypair, PublicKey};
 use cairn_store::Wal;
@@ -1046,6 +1046,12 @@ impl Driver {
             return Err(bad("it does not finalize this block at this height".into()));
         }
         cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))?;
+        // Under BFT the certificate names the view, so the proposer the engine required is known here too.
+        if self.state.engine() == EngineKind::Bft {
+            let leader =
+                self.factory.bft_leader(&self.state.next, self.state.engine_epoch, height, cert.vote.view);
+            check_proposer(block, Some(leader)).map_err(|reason| SyncError::BadBlock { height, reason })?;
+        }
         self.check_synced_header(block)
     }
 

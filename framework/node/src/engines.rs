@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use cairn_abci::EngineKind;
 use cairn_consensus::{Engine, PlainVerifier};
-use cairn_primitives::{ChainId, Hash, Height, Keypair};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, ValidatorSet};
 
 use crate::error::NodeError;
 
@@ -19,10 +19,26 @@ pub(crate) struct EngineFactory {
 }
 
 impl EngineFactory {
+    /// The seed of the engine instance deciding from `epoch` on (its leader or proposer schedule).
+    fn epoch_seed(&self, epoch: Height) -> Hash {
+        Hash::digest_parts(&[b"cairn/node/engine-seed", self.seed.as_bytes(), &epoch.0.to_le_bytes()])
+    }
+
+    /// The proposer the BFT engine of `epoch` requires at (`height`, `view`): block sync checks it against a
+    /// finalized header, as the engine does for a live proposal.
+    pub fn bft_leader(
+        &self,
+        validators: &ValidatorSet,
+        epoch: Height,
+        height: Height,
+        view: u64,
+    ) -> PublicKey {
+        cairn_bft::leader(validators, &self.epoch_seed(epoch), height, view)
+    }
+
     /// A fresh engine of `kind` for the epoch starting at `epoch` (first height it decides).
     pub fn make(&self, kind: EngineKind, epoch: Height) -> Result<Box<dyn Engine>, NodeError> {
-        let seed =
-            Hash::digest_parts(&[b"cairn/node/engine-seed", self.seed.as_bytes(), &epoch.0.to_le_bytes()]);
+        let seed = self.epoch_seed(epoch);
         match kind {
             EngineKind::Bft => Ok(Box::new(cairn_bft::BftEngine::new(cairn_bft::Config {
                 chain_id: self.chain_id.clone(),

@@ -233,6 +233,78 @@ async fn sync_rejects_blocks_with_bad_certificates() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A quorum's certificate does not make a header's proposer right. Under BFT the certificate names the view, so
+/// block sync checks, as a live vote does, that the proposer is that view's leader (a leader cannot credit
+/// someone else with its block). Two validators sign Finalize for two versions of block 1 that differ only in
+/// the proposer: exactly one — the leader's — syncs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_refuses_a_certified_block_whose_proposer_is_not_the_views_leader() -> anyhow::Result<()> {
+    use cairn_consensus::{Vote, VoteKind};
+    use cairn_primitives::{Block, Header};
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("leadercheck", 2);
+    let genesis = genesis("leadercheck", &keys);
+    let set = genesis.validator_set()?;
+    let app_hash = kv().init_chain(genesis.init_chain_request()).await?.app_hash;
+    let mut accepted = Vec::new();
+    for (i, proposer) in keys.iter().enumerate() {
+        let header = Header {
+            chain_id: genesis.chain_id.clone(),
+            height: Height(1),
+            parent: cairn_primitives::Hash::ZERO,
+            time_ms: genesis.genesis_time_ms + 1_000,
+            proposer: proposer.public(),
+            txs_root: Block::txs_root(&[]),
+            app_hash,
+            validators_hash: set.hash(),
+        };
+        let block = Block { header, txs: vec![] };
+        let vote = Vote { kind: VoteKind::Finalize, height: Height(1), view: 0, block: block.id() };
+        let mut signers: Vec<(u32, cairn_primitives::Signature)> = keys
+            .iter()
+            .map(|k| {
+                let index = set.index_of(&k.public()).expect("a validator") as u32;
+                (index, vote.sign(&genesis.chain_id, k))
+            })
+            .collect();
+        signers.sort_by_key(|(index, _)| *index);
+        let certificate = cairn_primitives::encode(&Certificate { vote, signers });
+
+        let hub = MemoryHub::new();
+        fake_server(
+            &hub,
+            cairn_primitives::Keypair::derived("server", 0).public(),
+            vec![CertifiedBlock { block, certificate }],
+        );
+        let me = cairn_primitives::Keypair::derived("follower", 0);
+        let (t, rx) = hub.join(me.public(), 1024);
+        let follower = cairn_node::Node::builder(dir.path().join(format!("follower-{i}")))
+            .config(config(vec![]))
+            .genesis(genesis.clone())
+            .key(me)
+            .app(kv())
+            .transport(t, rx)
+            .start()
+            .await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while follower.counters().rejected_blocks == 0
+            && follower.status().height == Height(0)
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let (height, rejected) = (follower.status().height, follower.counters().rejected_blocks);
+        assert!(height == Height(1) || rejected > 0, "proposer {i}: neither applied nor rejected");
+        if height == Height(1) {
+            accepted.push(i);
+        }
+        follower.shutdown().await;
+    }
+    assert_eq!(accepted.len(), 1, "exactly the view's leader's block syncs, got proposers {accepted:?}");
+    Ok(())
+}
+
 /// Crashes (aborts) validators one at a time at random moments — possibly between `FinalizeBlock` and `Commit`
 /// — and restarts them from their homes with their persisted app state, while txs flow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
