@@ -876,12 +876,12 @@ impl Driver {
             let request = wire::encode(&SyncRequest::Body { id });
             for peer in net.peers() {
                 let Ok(bytes) = net.request(peer, request.clone(), timeout).await else { continue };
-                match wire::decode::<SyncResponse>(&bytes, max) {
+                match wire::decode_kind::<SyncResponse>(&bytes, max) {
                     Ok(SyncResponse::Body(Some(block))) if block.id() == id => {
                         let _ = tx.send(Internal::Body { block, from: peer }).await;
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(_) | Err(SyncError::NewerKind(_)) => {}
                     Err(_) => net.report_bad(peer, "malformed body response"),
                 }
             }
@@ -892,8 +892,13 @@ impl Driver {
     /// Serves a peer's request on a separate task (store reads), bounded in concurrency.
     fn serve(&self, from: PublicKey, data: Vec<u8>, reply: tokio::sync::oneshot::Sender<Vec<u8>>) {
         let max = self.shared.config.p2p.max_message_bytes;
-        let request = match wire::decode::<SyncRequest>(&data, max) {
+        let request = match wire::decode_kind::<SyncRequest>(&data, max) {
             Ok(r) => r,
+            Err(e @ SyncError::NewerKind(_)) => {
+                debug!(%from, error = %e, "request of a newer kind");
+                let _ = reply.send(wire::encode(&SyncResponse::Error(e.to_string())));
+                return;
+            }
             Err(e) => {
                 self.malformed(from, &format!("request: {e}"));
                 let _ = reply.send(wire::encode(&SyncResponse::Error("malformed request".into())));
@@ -947,12 +952,12 @@ impl Driver {
             let timeout = Duration::from_millis(cfg.request_timeout_ms);
             for peer in order {
                 let Ok(bytes) = net.request(peer, request.clone(), timeout).await else { continue };
-                match wire::decode::<SyncResponse>(&bytes, max) {
+                match wire::decode_kind::<SyncResponse>(&bytes, max) {
                     Ok(SyncResponse::Blocks(blocks)) if !blocks.is_empty() => {
                         let _ = tx.send(Internal::SyncBatch { from: Some(peer), blocks }).await;
                         return;
                     }
-                    Ok(_) => {}
+                    Ok(_) | Err(SyncError::NewerKind(_)) => {}
                     Err(_) => net.report_bad(peer, "malformed sync response"),
                 }
             }

@@ -35,6 +35,8 @@ pub enum SyncError {
     BadBlock { height: Height, reason: String },
     #[error("peer answered with malformed bytes: {0}")]
     Malformed(String),
+    #[error("message kind {0} is unknown to this version (the peer runs a newer cairn)")]
+    NewerKind(u8),
     #[error(
         "block at height {height} was finalized by sampling and carries only its sender's attestation, not a \
          quorum certificate; block sync applies it once validators holding over a third of the weight attested it"

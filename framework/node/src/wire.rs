@@ -61,9 +61,48 @@ pub fn decode<T: BorshDeserialize>(bytes: &[u8], max: usize) -> Result<T, SyncEr
     cairn_primitives::decode(bytes, max).map_err(|e| SyncError::Malformed(e.to_string()))
 }
 
+/// A message enum whose kinds may grow in later versions (borsh puts the variant tag in the first byte).
+pub trait Kinds {
+    /// How many kinds this version knows: tags `0..KNOWN`.
+    const KNOWN: u8;
+}
+
+impl Kinds for SyncRequest {
+    const KNOWN: u8 = 3;
+}
+
+impl Kinds for SyncResponse {
+    const KNOWN: u8 = 4;
+}
+
+/// [`decode`] that tells a *newer* message apart from a bad one: undecodable bytes whose tag is past the kinds
+/// this version knows are [`SyncError::NewerKind`] — a peer running a later cairn, to be answered or ignored,
+/// never blamed.
+pub fn decode_kind<T: BorshDeserialize + Kinds>(bytes: &[u8], max: usize) -> Result<T, SyncError> {
+    decode(bytes, max).map_err(|e| match bytes.first() {
+        Some(&tag) if tag >= T::KNOWN && bytes.len() <= max => SyncError::NewerKind(tag),
+        _ => e,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_newer_kind_is_told_apart_from_garbage() {
+        // KNOWN must follow the enums: the last kind's tag is KNOWN - 1 (adding a kind without bumping it fails).
+        let last = encode(&SyncRequest::Body { id: Hash::ZERO });
+        assert_eq!(last[0], SyncRequest::KNOWN - 1);
+        let last = encode(&SyncResponse::Error(String::new()));
+        assert_eq!(last[0], SyncResponse::KNOWN - 1);
+        assert!(matches!(decode_kind::<SyncRequest>(&[3, 1, 2], 1024), Err(SyncError::NewerKind(3))));
+        assert!(matches!(decode_kind::<SyncResponse>(&[200], 1024), Err(SyncError::NewerKind(200))));
+        // A known kind with a bad body is malformed, as is anything over the size limit.
+        assert!(matches!(decode_kind::<SyncRequest>(&[1, 9], 1024), Err(SyncError::Malformed(_))));
+        assert!(matches!(decode_kind::<SyncRequest>(&[7; 64], 8), Err(SyncError::Malformed(_))));
+        assert_eq!(decode_kind::<SyncRequest>(&[0], 1024).unwrap(), SyncRequest::Status);
+    }
 
     #[test]
     fn garbage_and_oversized_are_errors() {

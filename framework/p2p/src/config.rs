@@ -38,6 +38,10 @@ impl Topic {
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024 + 128 * 1024;
 /// Largest consensus gossip message by default: the engines' 1 MiB limit plus room for an envelope.
 pub const DEFAULT_MAX_CONSENSUS_BYTES: usize = 1024 * 1024 + 64 * 1024;
+/// No cairn node accepts messages above this (a config asking for more is refused), so only a message above it
+/// proves ill will. One between our own limit and this is dropped without blame: its sender may simply run with
+/// larger limits than ours (a limit mismatch is a configuration matter, not an attack).
+pub const MAX_MESSAGE_CEILING: usize = 256 * 1024 * 1024;
 
 /// How the p2p layer runs. [`P2pConfig::new`] gives defaults tuned for 4–100 validators on a LAN or the
 /// internet; tests shorten the timers.
@@ -152,8 +156,8 @@ impl P2pConfig {
         if self.max_message_bytes == 0 || self.max_consensus_bytes == 0 {
             return bad("message limits must be positive");
         }
-        if self.max_message_bytes > u32::MAX as usize - 16 {
-            return bad("max_message_bytes must fit a 32-bit length prefix");
+        if self.max_message_bytes > MAX_MESSAGE_CEILING {
+            return bad("max_message_bytes is above the protocol ceiling of 256 MiB");
         }
         if self.max_peers == 0
             || self.event_queue == 0

@@ -13,7 +13,9 @@ mod rate;
 mod score;
 
 pub use addr::PeerAddr;
-pub use config::{DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, P2pConfig, Topic};
+pub use config::{
+    DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, MAX_MESSAGE_CEILING, P2pConfig, Topic,
+};
 pub use error::P2pError;
 pub use events::{EventLane, NetEvent, NetEvents, PEER_SHARE_DIVISOR, ResponseHandle};
 pub use filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, TxBatch};
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
+use crate::config::MAX_MESSAGE_CEILING;
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
 use crate::filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
@@ -55,6 +56,8 @@ pub struct NetStats {
     pub gossip_not_forwarded: AtomicU64,
     /// Connections closed because every ordinary peer slot was taken.
     pub peers_refused: AtomicU64,
+    /// Messages over our size limit but under the protocol ceiling, dropped without blame (limit mismatch).
+    pub oversized_dropped: AtomicU64,
     /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
     /// second — what `cairn status` and `cairn_p2p_peer_score` show.
     scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
@@ -324,6 +327,11 @@ fn gossip_scoring(
     (params, thresholds)
 }
 
+/// gossipsub reads messages up to this many times our own limit: one between our limit and that reaches
+/// `judge_gossip`, which drops it without blame (a peer whose limits are larger than ours, not an attacker);
+/// beyond it gossipsub refuses it unread and counts it invalid (an offence).
+const MISMATCH_TOLERANCE: usize = 2;
+
 /// Penalty for one invalid gossip message.
 const INVALID_GOSSIP_WEIGHT: f64 = -100.0;
 /// A gossipsub score at or below this is an offence (one invalid message reaches it).
@@ -341,10 +349,13 @@ fn gossip_config(
     let mut allowed = std::collections::HashSet::new();
     for topic in Topic::ALL {
         let hash = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id)).hash();
-        b.max_transmit_size_for_topic(config.wire_limit(topic) + GOSSIP_ENVELOPE, hash.clone());
+        b.max_transmit_size_for_topic(
+            MISMATCH_TOLERANCE * config.wire_limit(topic) + GOSSIP_ENVELOPE,
+            hash.clone(),
+        );
         allowed.insert(hash);
     }
-    b.max_transmit_size(config.max_message_bytes + GOSSIP_ENVELOPE)
+    b.max_transmit_size(MISMATCH_TOLERANCE * config.max_message_bytes + GOSSIP_ENVELOPE)
         .validation_mode(gossipsub::ValidationMode::Strict)
         // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
         .validate_messages()
@@ -633,6 +644,17 @@ impl Task {
             .filter_map(|(peer, score)| public_key_of(&peer).map(|pk| (pk, score)))
             .collect();
         *self.stats.scores.lock().unwrap_or_else(|p| p.into_inner()) = scores;
+    }
+
+    /// A direct-protocol violation: punished, or (a frame over our limit only) dropped and counted.
+    fn violation(&mut self, peer: PeerId, v: &Violation) {
+        match classify(v) {
+            Some((offence, why)) => self.punish(peer, offence, &why),
+            None => {
+                self.stats.oversized_dropped.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%peer, violation = %v, "dropping a frame over our limit (the peer's may be larger)");
+            }
+        }
     }
 
     fn punish(&mut self, peer: PeerId, offence: Offence, why: &str) {
@@ -965,9 +987,16 @@ impl Task {
         };
         let max = self.config.wire_limit(topic);
         if message.data.len() > max {
-            let why = format!("gossip of {} bytes on {} (limit {max})", message.data.len(), topic.name());
-            self.punish(propagation_source, Offence::Oversized, &why);
-            return Some(GossipVerdict::Reject);
+            // Within what gossipsub let through, so under the ceiling: perhaps a peer with larger limits than
+            // ours. Not forwarded, no blame.
+            self.stats.oversized_dropped.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                len = message.data.len(),
+                max,
+                topic = topic.name(),
+                "dropping gossip over our limit"
+            );
+            return Some(GossipVerdict::Ignore);
         }
         let author = message.source.unwrap_or(propagation_source);
         if !self.admit(author) {
@@ -1032,8 +1061,7 @@ impl Task {
                     },
                     Frame::Invalid(v) => {
                         drop(channel);
-                        let (offence, why) = classify(&v);
-                        self.punish(peer, offence, &why);
+                        self.violation(peer, &v);
                     }
                 }
             }
@@ -1048,8 +1076,7 @@ impl Task {
                 if let OutboundFailure::Io(e) = &error
                     && let Some(v) = violation_of(e)
                 {
-                    let (offence, why) = classify(v);
-                    self.punish(peer, offence, &why);
+                    self.violation(peer, v);
                 }
                 if let Some(reply) = self.pending.remove(&request_id) {
                     let pk = public_key_of(&peer).unwrap_or_default();
@@ -1062,8 +1089,7 @@ impl Task {
                 if let InboundFailure::Io(e) = &error
                     && let Some(v) = violation_of(e)
                 {
-                    let (offence, why) = classify(v);
-                    self.punish(peer, offence, &why);
+                    self.violation(peer, v);
                 } else {
                     tracing::debug!(%peer, %error, "inbound direct message failed");
                 }
@@ -1144,9 +1170,12 @@ impl Task {
     }
 }
 
-fn classify(v: &Violation) -> (Offence, String) {
+/// The offence behind a protocol violation, if it is one: a frame over our limit but under the protocol ceiling
+/// may come from a peer whose limits are larger (dropped without blame, counted in `oversized_dropped`).
+fn classify(v: &Violation) -> Option<(Offence, String)> {
     match v {
-        Violation::Oversized { .. } => (Offence::Oversized, v.to_string()),
-        Violation::Malformed(_) => (Offence::Malformed, v.to_string()),
+        Violation::Oversized { len, .. } if *len <= MAX_MESSAGE_CEILING => None,
+        Violation::Oversized { .. } => Some((Offence::Oversized, v.to_string())),
+        Violation::Malformed(_) => Some((Offence::Malformed, v.to_string())),
     }
 }

@@ -233,6 +233,47 @@ async fn sync_rejects_blocks_with_bad_certificates() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A request of a kind this version does not know comes from a newer peer, not a bad one: it is answered with an
+/// error that says so, and the peer is not reported. A known kind with a broken body still is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_of_a_newer_kind_is_answered_not_blamed() -> anyhow::Result<()> {
+    use cairn_node::net::Transport;
+    init_tracing();
+    let dir = tempfile::tempdir()?;
+    let keys = keys("newer", 1);
+    let genesis = genesis("newer", &keys);
+    let hub = MemoryHub::new();
+    let (t, rx) = hub.join(keys[0].public(), 1024);
+    let node = cairn_node::Node::builder(dir.path().join("node"))
+        .config(config(vec![]))
+        .genesis(genesis)
+        .key(keys[0].clone())
+        .app(kv())
+        .transport(t, rx)
+        .start()
+        .await?;
+    let peer = cairn_primitives::Keypair::derived("newer-peer", 0);
+    let (me, _rx) = hub.join(peer.public(), 1024);
+    let blamed = |hub: &MemoryHub| hub.reports().iter().any(|(_, p, _)| *p == peer.public());
+
+    let answer = me
+        .request(keys[0].public(), vec![<SyncRequest as wire::Kinds>::KNOWN, 0, 0], Duration::from_secs(5))
+        .await;
+    let answer = answer.map_err(|e| anyhow::anyhow!(e))?;
+    match wire::decode::<SyncResponse>(&answer, 1 << 20)? {
+        SyncResponse::Error(m) => assert!(m.contains("newer cairn"), "{m}"),
+        other => panic!("expected an error answer, got {other:?}"),
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!blamed(&hub), "a newer peer was reported");
+
+    let _ = me.request(keys[0].public(), vec![1, 9], Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(blamed(&hub), "a malformed request of a known kind is reported");
+    node.shutdown().await;
+    Ok(())
+}
+
 /// A quorum's certificate does not make a header's proposer right. Under BFT the certificate names the view, so
 /// block sync checks, as a live vote does, that the proposer is that view's leader (a leader cannot credit
 /// someone else with its block). Two validators sign Finalize for two versions of block 1 that differ only in

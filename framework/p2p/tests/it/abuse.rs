@@ -154,8 +154,10 @@ async fn garbage_on_the_direct_protocol_is_punished_and_the_node_keeps_serving()
     // The node hangs up without a receipt (the raw client sees an empty stream or a closed connection).
     let receipt = Ok(vec![0, 0, 0, 0]);
     assert!(results.iter().all(|r| *r != receipt), "garbage was acknowledged: {results:?}");
-    let offences = NetStats::get(&node.net.stats().offences);
-    assert!(offences >= 3, "offences recorded: {offences}");
+    // The oversized frame (over this node's limit, under the protocol ceiling) is no offence: it may be a peer
+    // with larger limits. The other three are.
+    eventually("three offences recorded", || async { NetStats::get(&node.net.stats().offences) >= 3 })
+        .await?;
     // Enough offences in a row: banned, and a fresh attempt is refused outright.
     assert!(node.net.is_banned(key(62).public()).await);
     let refused = send_raw_frames(62, &node, vec![frame(0, b"again")]).await?;
@@ -269,11 +271,14 @@ async fn a_node_of_another_chain_is_turned_away() -> Result<()> {
     Ok(())
 }
 
+/// A peer whose limits are larger than ours (a configuration mismatch, not an attack) sends gossip over our limit:
+/// it is dropped and counted, not forwarded, and the peer is not punished — its next in-limit message arrives at
+/// once. (Only a message above the protocol ceiling, which no cairn node accepts, is an offence: see the direct
+/// protocol's garbage test.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn oversized_gossip_is_dropped_and_its_sender_punished() -> Result<()> {
+async fn oversized_gossip_from_a_peer_with_larger_limits_is_dropped_without_blame() -> Result<()> {
     init_tracing();
     let mut a = Node::start(100, config(any_port(), vec![])).await?;
-    // b is misconfigured (or malicious): it allows itself consensus messages larger than a accepts.
     let mut loose = config(any_port(), vec![a.addr()]);
     loose.max_consensus_bytes = 200 * 1024;
     let b = Node::start(101, loose).await?;
@@ -282,25 +287,16 @@ async fn oversized_gossip_is_dropped_and_its_sender_punished() -> Result<()> {
 
     let limit = a.net.config().max_consensus_bytes;
     b.net.broadcast(cairn_p2p::Topic::Consensus, vec![1; limit + 1000]).await?;
-    // a never delivers it, and counts the offence (its connection to b is closed).
-    eventually("the offence is recorded", || async { NetStats::get(&a.net.stats().offences) >= 1 }).await?;
-    // b redials; a message within a's limit goes through.
-    wait_for_mesh(&[a.net.clone(), b.net.clone()], 1).await?;
-    // a still ignores b for a moment (its gossip score recovers within a second or two); retry with fresh
-    // bytes each time, since identical bytes would be deduplicated.
-    let mut delivered = None;
-    for i in 0..50u8 {
-        let mut ok = vec![2; limit];
-        ok[0] = i;
-        b.net.broadcast(cairn_p2p::Topic::Consensus, ok).await?;
-        if let Ok(Ok(got)) = tokio::time::timeout(Duration::from_millis(200), a.next_gossip()).await {
-            delivered = Some(got);
-            break;
-        }
-    }
-    let (from, _, data) = delivered.ok_or_else(|| anyhow::anyhow!("the in-limit message never arrived"))?;
+    eventually("the oversized message is dropped", || async {
+        NetStats::get(&a.net.stats().oversized_dropped) >= 1
+    })
+    .await?;
+    b.net.broadcast(cairn_p2p::Topic::Consensus, vec![2; limit]).await?;
+    let (from, _, data) = a.next_gossip().await?;
     assert_eq!(from, pb);
     assert_eq!(data.len(), limit, "only the in-limit message may be delivered");
+    assert_eq!(NetStats::get(&a.net.stats().offences), 0, "a limit mismatch is no offence");
+    assert!(a.net.peers().await.contains(&pb), "still connected");
     a.net.shutdown().await;
     b.net.shutdown().await;
     Ok(())
