@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Reliability tests of a real localnet (validators as processes on loopback), per issue 6:
+# Reliability tests of a real localnet (validators as processes on loopback), per issues 6 and 10:
 #   (a) kill -9 a random validator every few seconds while transfers flow   -> cairn bench chaos
-#   (b) a 2|2 partition through TCP proxies the test controls               -> cairn bench partition
+#   (b) a 2|2 and a 3|1 partition through TCP proxies the test controls    -> cairn bench partition --shape
 #   (c) bad input, each a test (oversized tx, bad signature, replay, broken config/genesis, port in use,
 #       unreachable app)                                                     -> cargo test -p cairn --test bad_input
+#   --long adds: (d) two validators killed at once (no quorum until they return), (e) a flapping 2|2 partition,
+#   (f) a slow application (every FinalizeBlock sleeps 1.5 s, longer than the 1 s leader timeout) under kills.
 # Usage: scripts/reliability.sh --short   (CI: a few minutes)
 #        scripts/reliability.sh --long    (minutes of chaos, repeated partitions)
 # Each step prints one JSON object; the script exits non-zero on the first violation. Node logs of a failed
@@ -39,10 +41,25 @@ echo "== (a) kill -9 a random validator every $interval for $chaos while transfe
 "$bin" bench chaos --duration "$chaos" --interval "$interval" --seed "${SEED:-1}" --dir "$OUT/chaos" --json
 
 for i in $(seq 1 "$rounds"); do
-  echo "== (b) 2|2 partition for $part (round $i of $rounds)"
-  rm -rf "$OUT/partition"
-  "$bin" bench partition --partition "$part" --resume-limit "${RESUME_LIMIT:-$resume}" --dir "$OUT/partition" --json
+  for shape in 2-2 3-1; do
+    echo "== (b) $shape partition for $part (round $i of $rounds)"
+    rm -rf "$OUT/partition"
+    "$bin" bench partition --shape "$shape" --partition "$part" --resume-limit "${RESUME_LIMIT:-$resume}" \
+      --dir "$OUT/partition" --json
+  done
 done
+
+if [ "$mode" = --long ]; then
+  echo "== (d) two validators of four killed at once, every 8s for 60s"
+  "$bin" bench chaos --duration 60s --interval 8s --at-once 2 --senders 32 --seed "${SEED:-1}" \
+    --dir "$OUT/chaos2" --json
+  echo "== (e) 2|2 partition flapping every 700ms for $part"
+  rm -rf "$OUT/partition"
+  "$bin" bench partition --shape flap --flap 700ms --partition "$part" --resume-limit "${RESUME_LIMIT:-$resume}" \
+    --dir "$OUT/partition" --json
+  echo "== (f) slow application (FinalizeBlock +1.5 s on every validator) under kills, 60s"
+  "$bin" bench chaos --duration 60s --interval 10s --slow-app 1500ms --seed "${SEED:-1}" --dir "$OUT/slow" --json
+fi
 
 echo "reliability $mode: all scenarios passed (logs in $OUT)"
 rm -rf "$OUT"

@@ -158,6 +158,9 @@ pub struct AppSection {
     /// Cosmos SDK's `minimum-gas-prices`). Never part of consensus: blocks from others may hold cheaper txs.
     /// Txs at price 0 that spend a quota are not affected.
     pub min_price: u64,
+    /// Testing only: sleep this long before every FinalizeBlock, to play a slow application (reliability's
+    /// `--slow-app`). 0 (the default) in every real deployment.
+    pub test_finalize_delay_ms: u64,
 }
 
 impl Default for AppSection {
@@ -168,6 +171,7 @@ impl Default for AppSection {
             address: "http://127.0.0.1:26658".into(),
             timeout_ms: 10_000,
             min_price: 0,
+            test_finalize_delay_ms: 0,
         }
     }
 }

@@ -644,6 +644,10 @@ impl Driver {
             old.abort();
         }
         let t_finalize = Instant::now();
+        let delay = self.shared.config.app.test_finalize_delay_ms;
+        if delay > 0 {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+        }
         let results = self.shared.app.finalize_block(finalize_request(block)).await?;
         let finalize_us = t_finalize.elapsed().as_micros() as u64;
         if results.tx_results.len() != block.txs.len() {

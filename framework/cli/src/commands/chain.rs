@@ -113,6 +113,14 @@ pub fn write_home(home: &Path, key: &Keypair, config: &NodeConfig, genesis: &Gen
     Ok(())
 }
 
+/// Changes a written node's `config/config.toml` (scenarios that need a knob the layout does not set).
+pub fn edit_config(home: &Path, change: impl FnOnce(&mut NodeConfig)) -> Result<()> {
+    let path = home.join(CONFIG_FILE);
+    let mut config = NodeConfig::load(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    change(&mut config);
+    write_file(&path, &config.to_toml())
+}
+
 fn write_file(path: &Path, text: &str) -> Result<()> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
