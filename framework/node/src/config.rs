@@ -383,6 +383,7 @@ impl NodeKeyFile {
                 reason: "does not belong to secret_key".into(),
             });
         }
+        tighten_permissions(path)?;
         Ok(key)
     }
 
@@ -402,6 +403,23 @@ impl NodeKeyFile {
         }
         Ok(())
     }
+}
+
+/// A secret key file others can read is fixed on load (homes written before keys were 0600, or copied around):
+/// owner read/write only, with a warning that says so.
+fn tighten_permissions(path: &Path) -> Result<(), ConfigError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let werr = |source| ConfigError::Write { path: path.to_path_buf(), source };
+        let mode = std::fs::metadata(path).map_err(werr)?.permissions().mode();
+        if mode & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", mode & 0o777),
+                "the secret key file was readable by others: set to 0600");
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(werr)?;
+        }
+    }
+    Ok(())
 }
 
 /// Deserializes JSON, reporting the dotted path of the field that failed and its line.
@@ -521,5 +539,19 @@ mod tests {
         std::fs::write(&path, serde_json::to_string(&other).unwrap()).unwrap();
         let err = NodeKeyFile::load(&path).err().unwrap().to_string();
         assert!(err.contains("public_key"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_made_private_on_load() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.json");
+        NodeKeyFile::write(&path, &Keypair::derived("t", 3)).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600, "written private");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        NodeKeyFile::load(&path).unwrap();
+        assert_eq!(mode(&path), 0o600, "an old world-readable key file is fixed on load");
     }
 }
