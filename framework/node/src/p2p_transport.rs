@@ -194,6 +194,9 @@ impl Transport for P2pTransport {
             bans: g(&s.bans),
             gossip_not_forwarded: g(&s.gossip_not_forwarded),
             peers_refused: g(&s.peers_refused),
+            oversized_dropped: g(&s.oversized_dropped),
+            queued_main_bytes: g(&s.queued_main_bytes),
+            queued_tx_bytes: g(&s.queued_tx_bytes),
         }
     }
 }

@@ -110,6 +110,14 @@ pub struct NetCounters {
     /// Connections closed because every ordinary peer slot was taken (validators hold reserved slots).
     #[serde(default)]
     pub peers_refused: u64,
+    /// Messages over our size limit from peers whose limits may be larger: dropped without blame.
+    #[serde(default)]
+    pub oversized_dropped: u64,
+    /// Bytes waiting for the node in the network's main / txs lane (gauges).
+    #[serde(default)]
+    pub queued_main_bytes: u64,
+    #[serde(default)]
+    pub queued_tx_bytes: u64,
 }
 
 /// Milliseconds since the Unix epoch from the wall clock (0 if the clock is before 1970).

@@ -206,6 +206,11 @@ pub(crate) struct Lanes {
 }
 
 impl Lanes {
+    /// Payload bytes queued now in the main and the txs lane.
+    pub(crate) fn queued_bytes(&self) -> (usize, usize) {
+        (self.main.budget.total(), self.txs.budget.total())
+    }
+
     /// Queues `event` in its lane, or drops it and counts the drop in that lane's counter.
     pub(crate) fn emit(&self, event: NetEvent, stats: &NetStats) -> Result<(), Refused> {
         let (lane, dropped) = if event.is_tx() {

@@ -58,6 +58,10 @@ pub struct NetStats {
     pub peers_refused: AtomicU64,
     /// Messages over our size limit but under the protocol ceiling, dropped without blame (limit mismatch).
     pub oversized_dropped: AtomicU64,
+    /// Payload bytes waiting in the main lane for the node (a gauge, refreshed every second).
+    pub queued_main_bytes: AtomicU64,
+    /// Payload bytes waiting in the txs lane (a gauge, refreshed every second).
+    pub queued_tx_bytes: AtomicU64,
     /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
     /// second — what `cairn status` and `cairn_p2p_peer_score` show.
     scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
@@ -1106,6 +1110,9 @@ impl Task {
             self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
         }
         self.publish_scores(now);
+        let (main, txs) = self.events.queued_bytes();
+        self.stats.queued_main_bytes.store(main as u64, Ordering::Relaxed);
+        self.stats.queued_tx_bytes.store(txs as u64, Ordering::Relaxed);
         self.pending.retain(|_, reply| !reply.is_closed());
         self.check_gossip_scores();
         self.rate.forget_full(now);

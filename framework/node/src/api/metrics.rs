@@ -47,6 +47,8 @@ pub struct Metrics {
     p2p_offences: Counter,
     p2p_bans: Counter,
     p2p_peer_score: Family<Peer, Gauge>,
+    p2p_queue_bytes: Family<Lane, Gauge>,
+    p2p_oversized: Counter,
 }
 
 /// The label of `cairn_p2p_peer_score`: a connected peer's key (hex). Bounded by the connection slots.
@@ -154,6 +156,18 @@ impl Metrics {
         );
         registry.register("p2p_offences", "Offences recorded against peers", p2p_offences.clone());
         registry.register("p2p_bans", "Peers banned", p2p_bans.clone());
+        let p2p_queue_bytes = Family::<Lane, Gauge>::default();
+        registry.register(
+            "p2p_queue_bytes",
+            "Payload bytes waiting for the node in each inbound lane (main: consensus, direct, blocks; txs)",
+            p2p_queue_bytes.clone(),
+        );
+        let p2p_oversized = Counter::default();
+        registry.register(
+            "p2p_oversized_dropped",
+            "Messages over our size limit (under the protocol ceiling) dropped without blame",
+            p2p_oversized.clone(),
+        );
         let p2p_peer_score = Family::<Peer, Gauge>::default();
         registry.register(
             "p2p_peer_score",
@@ -161,6 +175,8 @@ impl Metrics {
             p2p_peer_score.clone(),
         );
         Metrics {
+            p2p_queue_bytes,
+            p2p_oversized,
             p2p_peer_score,
             p2p_dropped,
             p2p_rate_limited,
@@ -221,6 +237,9 @@ impl Metrics {
         advance(&self.p2p_rate_limited, c.p2p.rate_limited);
         advance(&self.p2p_offences, c.p2p.offences);
         advance(&self.p2p_bans, c.p2p.bans);
+        set(&self.p2p_queue_bytes.get_or_create(&Lane { lane: "main" }), c.p2p.queued_main_bytes);
+        set(&self.p2p_queue_bytes.get_or_create(&Lane { lane: "txs" }), c.p2p.queued_tx_bytes);
+        advance(&self.p2p_oversized, c.p2p.oversized_dropped);
         // Only the peers connected now: a peer that left takes its series with it.
         self.p2p_peer_score.clear();
         for p in &s.peers {

@@ -60,7 +60,12 @@ impl Backend for Mock {
         }
     }
     fn counters(&self) -> NodeCounters {
-        let p2p = crate::types::NetCounters { tx_events_dropped: 9, bans: 1, ..Default::default() };
+        let p2p = crate::types::NetCounters {
+            tx_events_dropped: 9,
+            bans: 1,
+            queued_tx_bytes: 4096,
+            ..Default::default()
+        };
         NodeCounters {
             blocks_finalized: 7,
             txs_finalized: 11,
@@ -318,6 +323,7 @@ async fn metrics_render_gauges_and_finality() {
     assert!(body.contains("cairn_observed_block_txs_total 5"), "{body}");
     assert!(body.contains("cairn_p2p_events_dropped_total{lane=\"txs\"} 9"), "{body}");
     assert!(body.contains("cairn_p2p_bans_total 1"), "{body}");
+    assert!(body.contains("cairn_p2p_queue_bytes{lane=\"txs\"} 4096"), "{body}");
     let peer = Keypair::derived("v", 1).public().to_hex();
     assert!(body.contains(&format!("cairn_p2p_peer_score{{peer=\"{peer}\"}} -25")), "{body}");
     servers.shutdown().await;
