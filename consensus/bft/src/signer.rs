@@ -11,10 +11,11 @@
 //! below the engine's (execution lags finalization).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_consensus::{Effect, MAX_MESSAGE_BYTES, Vote, VoteKind, WalRecord};
-use cairn_primitives::{ChainId, Hash, Height, Keypair, Signature};
+use cairn_primitives::{ChainId, Hash, Height, Signature};
 
 /// What the engine writes to its WAL: every vote it signs, before it is sent.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
@@ -73,12 +74,12 @@ impl Mine {
 /// Holds the key and the record of every vote signed above the last finalized height.
 pub(crate) struct Signer {
     chain_id: ChainId,
-    key: Keypair,
+    key: Arc<dyn cairn_consensus::Signer>,
     mine: BTreeMap<(Height, u64), Mine>,
 }
 
 impl Signer {
-    pub fn new(chain_id: ChainId, key: Keypair) -> Signer {
+    pub fn new(chain_id: ChainId, key: Arc<dyn cairn_consensus::Signer>) -> Signer {
         Signer { chain_id, key, mine: BTreeMap::new() }
     }
 
@@ -134,7 +135,8 @@ impl Signer {
         if let Some(signature) = mine.existing(&vote) {
             return Some(signature);
         }
-        let signature = vote.sign(&self.chain_id, &self.key);
+        // The seam may refuse (the node's last-signed-state guard): then we stay silent, which is always safe.
+        let signature = self.key.sign_vote(&self.chain_id, &vote).ok()?;
         let entry = WalEntry::Voted { vote, signature, proposal };
         fx.push(Effect::Persist(WalRecord { height: vote.height, bytes: cairn_primitives::encode(&entry) }));
         mine.record(&vote, signature, proposal);
@@ -150,14 +152,35 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cairn_primitives::Keypair;
 
     fn signer() -> Signer {
-        Signer::new("t".parse().unwrap(), Keypair::derived("signer", 0))
+        Signer::new("t".parse().unwrap(), Arc::new(Keypair::derived("signer", 0)))
     }
 
     fn vote(kind: VoteKind, view: u64, block: &[u8]) -> Vote {
         let block = if kind == VoteKind::Nullify { Hash::ZERO } else { Hash::digest(block) };
         Vote { kind, height: Height(1), view, block }
+    }
+
+    /// The seam may refuse (the node's last-signed-state guard): the vote is then neither persisted nor recorded,
+    /// and the same vote can be signed later once the seam allows it.
+    #[test]
+    fn a_refusing_signer_leaves_no_trace() {
+        struct Refuses;
+        impl cairn_consensus::Signer for Refuses {
+            fn public_key(&self) -> cairn_primitives::PublicKey {
+                Keypair::derived("signer", 0).public()
+            }
+            fn sign_vote(&self, _: &ChainId, v: &Vote) -> Result<Signature, cairn_consensus::SignError> {
+                Err(cairn_consensus::SignError::refused(v, "test"))
+            }
+        }
+        let mut s = Signer::new("t".parse().unwrap(), Arc::new(Refuses));
+        let mut fx = Vec::new();
+        assert!(s.sign(vote(VoteKind::Notarize, 3, b"a"), true, &mut fx).is_none());
+        assert!(fx.is_empty(), "nothing persisted for a refused vote");
+        assert_eq!(s.mine(Height(1), 3), Mine::default(), "nothing recorded");
     }
 
     /// Each row: votes signed before, the vote asked for, whether it is signed.

@@ -29,7 +29,7 @@ fn fixture() -> Fixture {
     let seed = Hash::digest(b"seed");
     let mut engine = BftEngine::new(Config {
         chain_id: chain.clone(),
-        key: keys[0].clone(),
+        signer: std::sync::Arc::new(keys[0].clone()),
         seed,
         leader_timeout: 500,
         verifier: Arc::new(PlainVerifier),

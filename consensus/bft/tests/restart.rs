@@ -16,7 +16,7 @@ fn keys() -> Vec<Keypair> {
 fn boot(me: &Keypair, set: &Arc<ValidatorSet>, wal: Vec<WalRecord>) -> (BftEngine, Vec<Effect>) {
     let mut e = BftEngine::new(Config {
         chain_id: "restart".parse().unwrap(),
-        key: me.clone(),
+        signer: std::sync::Arc::new(me.clone()),
         seed: Hash::digest(b"s"),
         leader_timeout: 500,
         verifier: Arc::new(PlainVerifier),

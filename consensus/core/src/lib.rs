@@ -4,6 +4,7 @@ mod certificate;
 mod engine;
 mod error;
 mod evidence;
+mod signer;
 mod verifier;
 mod vote;
 
@@ -13,5 +14,6 @@ pub use engine::{
 };
 pub use error::Error;
 pub use evidence::{Evidence, EvidenceKind};
+pub use signer::{SignError, Signer};
 pub use verifier::{PlainVerifier, SignatureVerifier};
 pub use vote::{SignedVote, Vote, VoteKind};

@@ -60,7 +60,7 @@ impl Bft {
     pub fn engine(ctx: &NodeContext) -> BftEngine {
         BftEngine::new(Config {
             chain_id: ctx.chain_id.clone(),
-            key: ctx.key.clone(),
+            signer: std::sync::Arc::new(ctx.key.clone()),
             seed: ctx.seed,
             leader_timeout: ctx.leader_timeout,
             verifier: ctx.verifier.clone(),

@@ -24,7 +24,7 @@ impl Snow {
     pub fn engine(&self, ctx: &NodeContext) -> Result<SnowEngine, Error> {
         SnowEngine::new(Config {
             chain_id: ctx.chain_id.clone(),
-            key: ctx.key.clone(),
+            signer: std::sync::Arc::new(ctx.key.clone()),
             seed: ctx.seed,
             params: self.params,
             verifier: ctx.verifier.clone(),

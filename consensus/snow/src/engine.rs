@@ -7,9 +7,9 @@ use std::sync::Arc;
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
-    Status, Time, TimerId, Vote, VoteKind, WalRecord,
+    Signer, Status, Time, TimerId, Vote, VoteKind, WalRecord,
 };
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, Height, PublicKey, Signature, ValidatorSet};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -39,7 +39,8 @@ const FETCH_RETRY: Time = 500;
 #[derive(Clone)]
 pub struct Config {
     pub chain_id: ChainId,
-    pub key: Keypair,
+    /// Signs our proposals, attestations and fallback votes: see `cairn_consensus::Signer`.
+    pub signer: Arc<dyn Signer>,
     /// The chain's shared seed (proposer schedule, fallback leaders); also seeds this node's sampling RNG.
     pub seed: Hash,
     pub params: Params,
@@ -100,7 +101,7 @@ pub struct SnowEngine {
 impl SnowEngine {
     pub fn new(cfg: Config) -> Result<SnowEngine, Error> {
         cfg.params.validate()?;
-        let me = cfg.key.public();
+        let me = cfg.signer.public_key();
         let seed = Hash::digest_parts(&[b"cairn/snow/rng", &cfg.seed.0, &me.0]);
         Ok(SnowEngine {
             rng: ChaCha8Rng::from_seed(seed.0),
@@ -244,7 +245,10 @@ impl SnowEngine {
     fn attestation(&self, header: &Header) -> Certificate {
         let vote = Vote { kind: VoteKind::Prefer, height: header.height, view: 0, block: header.block };
         let signers = match self.my_index(header.height) {
-            Some(i) => vec![(i, vote.sign(&self.cfg.chain_id, &self.cfg.key))],
+            Some(i) => match self.cfg.signer.sign_vote(&self.cfg.chain_id, &vote) {
+                Ok(signature) => vec![(i, signature)],
+                Err(_) => Vec::new(),
+            },
             None => Vec::new(),
         };
         Certificate { vote, signers }
@@ -455,7 +459,10 @@ impl SnowEngine {
             return;
         }
         let Some(me) = self.my_index(height) else { return };
-        let header = Header::sign(height, self.tree.root().1, payload, me, &self.cfg.chain_id, &self.cfg.key);
+        let parent = self.tree.root().1;
+        let statement = Header::statement(height, &parent, &payload);
+        let Ok(signature) = self.cfg.signer.sign_vote(&self.cfg.chain_id, &statement) else { return };
+        let header = Header { height, parent, block: payload, proposer: me, signature };
         self.proposals_seen.insert(
             (height, me),
             (Header::statement(height, &header.parent, &payload).block, header.signature),

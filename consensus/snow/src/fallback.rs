@@ -138,7 +138,7 @@ impl SnowEngine {
                 .and_then(|b| self.tree.header(&b).copied().or_else(|| self.fb.headers.get(&b).copied()));
             if let Some(header) = header {
                 let vote = Vote { kind: VoteKind::Notarize, height, view, block: header.block };
-                let signature = self.fb_sign(vote, out);
+                let Some(signature) = self.fb_sign(vote, out) else { return };
                 let lock = self.fb.lock.clone();
                 out.push(Effect::Broadcast {
                     bytes: Message::FbPropose { view, header, signature, lock: lock.clone() }.encode(),
@@ -151,8 +151,9 @@ impl SnowEngine {
     }
 
     /// Signs a fallback vote: WAL first, then the broadcast; remembers it so it is never signed differently.
-    fn fb_sign(&mut self, vote: Vote, out: &mut Vec<Effect>) -> Signature {
-        let signature = vote.sign(&self.cfg.chain_id, &self.cfg.key);
+    /// `None` if the signer refused (we then stay silent in this view, which is always safe).
+    fn fb_sign(&mut self, vote: Vote, out: &mut Vec<Effect>) -> Option<Signature> {
+        let signature = self.cfg.signer.sign_vote(&self.cfg.chain_id, &vote).ok()?;
         out.push(Effect::Persist(wal_record(vote.height, &WalEntry::Voted { vote, signature })));
         let mine = self.fb.mine.entry(vote.view).or_default();
         match vote.kind {
@@ -160,7 +161,7 @@ impl SnowEngine {
             VoteKind::Nullify => mine.nullify = Some(signature),
             _ => mine.finalize = Some((vote.block, signature)),
         }
-        signature
+        Some(signature)
     }
 
     fn fb_count_own(&mut self, now: Time, vote: Vote, signature: Signature, out: &mut Vec<Effect>) {
@@ -170,7 +171,7 @@ impl SnowEngine {
     }
 
     fn fb_vote(&mut self, now: Time, vote: Vote, out: &mut Vec<Effect>) {
-        let signature = self.fb_sign(vote, out);
+        let Some(signature) = self.fb_sign(vote, out) else { return };
         out.push(Effect::Broadcast { bytes: Message::FbVote { vote, signature }.encode() });
         self.fb_count_own(now, vote, signature, out);
     }
@@ -342,7 +343,7 @@ impl SnowEngine {
             Some(s) => *s,
             None => {
                 let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
-                let s = mine.sign(&self.cfg.chain_id, &self.cfg.key);
+                let Ok(s) = self.cfg.signer.sign_vote(&self.cfg.chain_id, &mine) else { return };
                 if self.helped.len() >= 256 {
                     self.helped.pop_first();
                 }

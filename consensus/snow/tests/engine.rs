@@ -32,7 +32,7 @@ fn net(n: u64) -> Net {
 fn engine(net: &Net, me: usize, last: (Height, Hash), wal: Vec<WalRecord>) -> (SnowEngine, Vec<Effect>) {
     let mut e = SnowEngine::new(Config {
         chain_id: net.chain.clone(),
-        key: net.keys[me].clone(),
+        signer: std::sync::Arc::new(net.keys[me].clone()),
         seed: Hash::digest(b"seed"),
         params: Params::default(),
         verifier: Arc::new(PlainVerifier),

@@ -5,14 +5,15 @@ use std::sync::Arc;
 
 use cairn_abci::EngineKind;
 use cairn_consensus::{Engine, PlainVerifier};
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, Height, PublicKey, ValidatorSet};
 
 use crate::error::NodeError;
 
 /// Builds engine instances for this node (its key, the chain, the timeouts).
 pub(crate) struct EngineFactory {
     pub chain_id: ChainId,
-    pub key: Keypair,
+    /// Signs for this validator: the node's guarded signer (`crate::signer`).
+    pub signer: Arc<dyn cairn_consensus::Signer>,
     /// Chain-wide seed (the genesis hash); each epoch derives its own leader schedule seed from it.
     pub seed: Hash,
     pub leader_timeout_ms: u64,
@@ -42,7 +43,7 @@ impl EngineFactory {
         match kind {
             EngineKind::Bft => Ok(Box::new(cairn_bft::BftEngine::new(cairn_bft::Config {
                 chain_id: self.chain_id.clone(),
-                key: self.key.clone(),
+                signer: self.signer.clone(),
                 seed,
                 leader_timeout: self.leader_timeout_ms,
                 verifier: Arc::new(PlainVerifier),
@@ -52,7 +53,7 @@ impl EngineFactory {
             EngineKind::Snow => {
                 let engine = cairn_snow::SnowEngine::new(cairn_snow::Config {
                     chain_id: self.chain_id.clone(),
-                    key: self.key.clone(),
+                    signer: self.signer.clone(),
                     seed,
                     params: cairn_snow::Params::default(),
                     verifier: Arc::new(PlainVerifier),

@@ -18,6 +18,7 @@ mod p2p_transport;
 mod per_key;
 mod serve_budget;
 mod shared;
+pub mod signer;
 pub mod state;
 mod types;
 pub mod wire;

@@ -24,6 +24,7 @@ use crate::intake::{self, GossipTxs, TX_INGEST_QUEUE};
 use crate::net::{NetEvent, Transport};
 use crate::p2p_transport::P2pTransport;
 use crate::shared::{BodyCache, Counters, Shared};
+use crate::signer::GuardedSigner;
 use crate::types::NodeStatus;
 
 /// Capacity of the event broadcast channel (subscribers further behind skip ahead).
@@ -194,9 +195,11 @@ impl NodeBuilder {
         let ingest = intake::spawn(shared.clone(), ingest_rx);
 
         let genesis_hash: Hash = genesis.hash();
+        let wal_heights: Vec<cairn_primitives::Height> = wal.records()?.into_iter().map(|(h, _)| h).collect();
+        let signer = GuardedSigner::open(key.clone(), &data, &wal_heights)?;
         let factory = EngineFactory {
             chain_id: genesis.chain_id.clone(),
-            key: key.clone(),
+            signer: Arc::new(signer),
             seed: genesis_hash,
             leader_timeout_ms: config.consensus.leader_timeout_ms,
         };

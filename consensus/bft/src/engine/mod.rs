@@ -17,7 +17,7 @@ use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Finalized, Input, SignatureVerifier, Status, Time, TimerId,
     WalRecord,
 };
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, Height, PublicKey, ValidatorSet};
 
 use crate::leader::leader;
 use crate::signer::Signer;
@@ -51,7 +51,8 @@ const MAX_BACKOFF: u32 = 4;
 #[derive(Clone)]
 pub struct Config {
     pub chain_id: ChainId,
-    pub key: Keypair,
+    /// Signs our votes (a key in memory, or the node's guarded signer): see `cairn_consensus::Signer`.
+    pub signer: Arc<dyn cairn_consensus::Signer>,
     /// Seed of the leader schedule (e.g. the genesis hash).
     pub seed: Hash,
     /// How long a view waits for a proposal before nullifying; a notarized view waits twice this for its
@@ -113,8 +114,8 @@ pub struct BftEngine {
 
 impl BftEngine {
     pub fn new(cfg: Config) -> BftEngine {
-        let me = cfg.key.public();
-        let signer = Signer::new(cfg.chain_id.clone(), cfg.key.clone());
+        let me = cfg.signer.public_key();
+        let signer = Signer::new(cfg.chain_id.clone(), cfg.signer.clone());
         BftEngine {
             cfg,
             me,

@@ -50,7 +50,7 @@ pub fn fixture_as(pick: impl Fn(&[Keypair], &[PublicKey]) -> usize) -> Fx {
     let chain: ChainId = "rules".parse().unwrap();
     let mut engine = BftEngine::new(Config {
         chain_id: chain.clone(),
-        key: keys[me].clone(),
+        signer: std::sync::Arc::new(keys[me].clone()),
         seed,
         leader_timeout: 500,
         verifier: Arc::new(PlainVerifier),
