@@ -4,7 +4,8 @@
 #   (b) a 2|2 and a 3|1 partition through TCP proxies the test controls    -> cairn bench partition --shape
 #   (c) bad input, each a test (oversized tx, bad signature, replay, broken config/genesis, port in use,
 #       unreachable app)                                                     -> cargo test -p cairn --test bad_input
-#   --long adds: (d) two validators killed at once (no quorum until they return), (e) a flapping 2|2 partition,
+#   --long adds: (d) two validators killed at once (no quorum until they return) under an open-loop background
+#   load of 2,000 tx/s (chaos --load), (e) a flapping 2|2 partition,
 #   (f) a slow application (every FinalizeBlock sleeps 1.5 s, longer than the 1 s leader timeout) under kills.
 # Usage: scripts/reliability.sh --short   (CI: a few minutes)
 #        scripts/reliability.sh --long    (minutes of chaos, repeated partitions)
@@ -50,8 +51,8 @@ for i in $(seq 1 "$rounds"); do
 done
 
 if [ "$mode" = --long ]; then
-  echo "== (d) two validators of four killed at once, every 8s for 60s"
-  "$bin" bench chaos --duration 60s --interval 8s --at-once 2 --senders 32 --seed "${SEED:-1}" \
+  echo "== (d) two validators of four killed at once, every 8s for 60s, under 2,000 tx/s of background load"
+  "$bin" bench chaos --duration 60s --interval 8s --at-once 2 --load 2000 --seed "${SEED:-1}" \
     --dir "$OUT/chaos2" --json
   echo "== (e) 2|2 partition flapping every 700ms for $part"
   rm -rf "$OUT/partition"

@@ -15,7 +15,25 @@ use super::super::chain::{self, LocalnetSpec};
 use super::super::localnet::parse_duration;
 use super::super::procs::Processes;
 use super::super::{bank, client, template};
-use super::{chain_dir, check_identical_blocks, heights, metric, wait_all};
+use super::{chain_dir, check_identical_blocks, heights, load, metric, wait_all};
+
+/// Senders of the background load (`--load`).
+const LOAD_SENDERS: u64 = 16;
+
+/// Transactions in the blocks `from..=to` of the node at `url`.
+async fn txs_in_blocks(url: &str, from: u64, to: u64) -> Result<u64> {
+    let mut c = client::connect(url).await?;
+    let mut n = 0u64;
+    for h in from..=to {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: h })
+            .await
+            .map_err(|s| client::rpc_error(&format!("GetBlock({h})"), url, s))?
+            .into_inner();
+        n += u64::from(b.num_txs);
+    }
+    Ok(n)
+}
 
 #[derive(clap::Args)]
 pub struct ChaosArgs {
@@ -38,6 +56,10 @@ pub struct ChaosArgs {
     /// 1 s leader timeout). 0 = off.
     #[arg(long, default_value = "0ms", value_parser = parse_duration)]
     slow_app: Duration,
+    /// Background open-loop load in tx/s (batched transfers from 16 senders of its own, not checked for loss):
+    /// kills then happen under real load. 0 = off.
+    #[arg(long, default_value_t = 0)]
+    load: u64,
     /// Concurrent senders (each waits for its transfer to finalize before the next).
     #[arg(long, default_value_t = 8)]
     senders: u64,
@@ -52,7 +74,7 @@ pub fn chaos(a: ChaosArgs) -> Result<()> {
     client::runtime()?.block_on(async {
         let (dir, _tmp) = chain_dir(&a.dir)?;
         let mut t = template::load("small")?;
-        t.accounts.users = a.senders.max(2);
+        t.accounts.users = a.senders.max(2) + if a.load > 0 { LOAD_SENDERS } else { 0 };
         let chain_id = ChainId::new(t.chain_id.clone())?;
         let spec =
             LocalnetSpec { validators: 4, chain_id: chain_id.clone(), fsync: true, derived_keys: false };
@@ -96,11 +118,25 @@ async fn chaos_body(
     let mut c0 = client::connect(&urls[0]).await?;
     let bank_addr = bank::module_address(&mut c0, &urls[0], bank::BANK_LABEL).await?;
     let users: Vec<Keypair> =
-        (0..t.accounts.users).map(|i| template::user_key(chain_id.as_str(), i)).collect();
+        (0..a.senders.max(2)).map(|i| template::user_key(chain_id.as_str(), i)).collect();
+    let load_keys: Vec<Keypair> = (a.senders.max(2)..t.accounts.users)
+        .map(|i| template::user_key(chain_id.as_str(), i))
+        .collect();
+    let start_height = heights(procs).await.into_iter().flatten().max().unwrap_or(0);
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let errors = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let up: Arc<Mutex<Vec<bool>>> = Arc::new(Mutex::new(vec![true; urls.len()]));
+    let load = (a.load > 0).then(|| {
+        let target = Arc::new(load::Target {
+            chain_id: chain_id.clone(),
+            bank: bank_addr,
+            urls: urls.clone(),
+            up: up.clone(),
+            stop: stop.clone(),
+        });
+        load::Load::spawn(a.load, load_keys, target)
+    });
     let mut senders = Vec::new();
     for (s, key) in users.iter().enumerate() {
         let (key, urls, acked, errors, stop, up, chain_id) = (
@@ -205,10 +241,20 @@ async fn chaos_body(
     for s in senders {
         let _ = tokio::time::timeout(Duration::from_secs(40), s).await;
     }
+    let run_s = t0.elapsed().as_secs_f64();
+    let load_report = match load {
+        Some(l) => {
+            let (submitted, accepted) = (l.submitted.clone(), l.accepted.clone());
+            l.join().await;
+            Some((submitted.load(Ordering::Relaxed), accepted.load(Ordering::Relaxed)))
+        }
+        None => None,
+    };
     // Everyone must converge on the top height.
     let top = heights(procs).await.into_iter().flatten().max().unwrap_or(0);
     wait_all(procs, top, Duration::from_secs(60)).await.context("a restarted node did not catch up")?;
     let checked = check_identical_blocks(procs, top).await?;
+    let chain_txs = txs_in_blocks(&urls[0], start_height + 1, top).await?;
     // Every acknowledged transfer is on every node, at the height it was acknowledged at.
     let acked = std::mem::take(&mut *acked.lock().unwrap_or_else(|p| p.into_inner()));
     for n in &procs.nodes {
@@ -260,6 +306,13 @@ async fn chaos_body(
         "at_once": a.at_once,
         "slow_app_ms": a.slow_app.as_millis() as u64,
         "worst_resume_after_restart_ms": worst_resume_ms,
+        "load": load_report.map(|(submitted, accepted)| serde_json::json!({
+            "offered_tx_per_s": a.load,
+            "submitted": submitted,
+            "accepted": accepted,
+        })),
+        "chain_txs": chain_txs,
+        "chain_tx_per_s": (chain_txs as f64 / run_s * 10.0).round() / 10.0,
         "kills": kills.len(),
         "kill_log": kills,
         "acknowledged_transfers": acked.len(),

@@ -11,6 +11,7 @@
 //!   resume within the limit (2 s by default) on every node.
 
 mod chaos;
+mod load;
 mod partition;
 
 use std::net::SocketAddr;
