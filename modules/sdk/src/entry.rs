@@ -86,6 +86,7 @@ pub fn call_typed<M: BorshSerialize, R: BorshDeserialize>(
 ///     // optional, in any order:
 ///     migrate: migrate,           // fn(&Env, MigrateMsg) -> Result<..>
 ///     end_block: end_block,       // fn(&Env, u64 /* height */) -> Result<..>
+///     begin_block: begin_block,   // Sybil modules: fn(&Env, BeginBlockInfo) -> Result<..> (docs/HOST_API.md)
 ///     validator_set_updates: updates, // fn(&Env) -> Result<Vec<([u8; 32], u64)>, ..>
 /// }
 /// ```
@@ -138,6 +139,7 @@ macro_rules! __entry_point {
     (query, $f:path) => { $crate::__entry_point!(@with_input "query", __cairn_query, $f); };
     (migrate, $f:path) => { $crate::__entry_point!(@with_input "migrate", __cairn_migrate, $f); };
     (end_block, $f:path) => { $crate::__entry_point!(@with_input "end_block", __cairn_end_block, $f); };
+    (begin_block, $f:path) => { $crate::__entry_point!(@with_input "begin_block", __cairn_begin_block, $f); };
     (@with_input $name:literal, $export:ident, $f:path) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
@@ -154,7 +156,7 @@ macro_rules! __entry_point {
         compile_error!(concat!(
             "unknown entry point `",
             stringify!($other),
-            "`: the optional ones are migrate, end_block and validator_set_updates"
+            "`: the optional ones are migrate, begin_block, end_block and validator_set_updates"
         ));
     };
 }
