@@ -60,7 +60,8 @@ pub fn features() -> WasmFeatures {
 /// Entry points every module must export, with their signature `(i32, i32) -> i32`.
 pub const REQUIRED_ENTRIES: [&str; 3] = ["instantiate", "execute", "query"];
 /// Entry points a module may export, with the same signature.
-pub const OPTIONAL_ENTRIES: [&str; 5] = ["migrate", "begin_block", "end_block", "validator_set_updates", "quota"];
+pub const OPTIONAL_ENTRIES: [&str; 5] =
+    ["migrate", "begin_block", "end_block", "validator_set_updates", "quota"];
 
 /// What a valid module imports and exports (for `cairn module check` and for the registry).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -93,7 +93,9 @@ impl Application for TestApp {
         let signers = req.decided_last_commit.as_ref().map_or(0, |c| c.signers.len());
         Ok(FinalizeBlockResponse {
             events: vec![
-                Event::new("block").attr("height", req.height.to_string()).attr("signers", signers.to_string()),
+                Event::new("block")
+                    .attr("height", req.height.to_string())
+                    .attr("signers", signers.to_string()),
             ],
             tx_results: req
                 .txs

@@ -66,7 +66,7 @@ struct WalTagged {
 /// Messages from helper tasks back to the driver.
 pub(crate) enum Internal {
     /// A body fetched from a peer.
-    Body { block: Block, from: PublicKey },
+    Body { block: Box<Block>, from: PublicKey },
     /// A body fetch gave up.
     BodyMissing { id: Hash },
     /// A batch of finalized blocks from a peer (empty: no peer is ahead).
@@ -859,7 +859,7 @@ impl Driver {
                     Counters::inc(&self.shared.counters.rejected_blocks);
                     self.net.report_bad(from, "fetched body does not match its header");
                 } else if block.header.height > self.state.height {
-                    self.shared.bodies().insert_needed(Arc::new(block));
+                    self.shared.bodies().insert_needed(Arc::new(*block));
                 }
                 // A body for a height we committed meanwhile is simply not needed any more.
             }
@@ -921,7 +921,7 @@ impl Driver {
             let _permit = permit;
             let response = match request {
                 SyncRequest::Status => SyncResponse::Status { height, last_block_id },
-                SyncRequest::Body { id } => SyncResponse::Body(lookup_body(&shared, &id)),
+                SyncRequest::Body { id } => SyncResponse::Body(lookup_body(&shared, &id).map(Box::new)),
                 SyncRequest::Blocks { from, max: wanted } => match serve_blocks(&shared, from, wanted) {
                     Ok(blocks) => SyncResponse::Blocks(blocks),
                     Err(e) => SyncResponse::Error(e.to_string()),

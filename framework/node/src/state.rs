@@ -107,7 +107,8 @@ impl ChainState {
             Some(&self.next)
         } else if h == self.height.next().next() {
             Some(&self.next_next)
-        } else if h <= self.height && h.0 >= self.height.next().0.saturating_sub(crate::evidence::MAX_EVIDENCE_AGE)
+        } else if h <= self.height
+            && h.0 >= self.height.next().0.saturating_sub(crate::evidence::MAX_EVIDENCE_AGE)
         {
             self.past.iter().rev().find(|(from, _)| *from <= h).map(|(_, set)| set)
         } else {
@@ -205,7 +206,11 @@ mod tests {
         assert_eq!(s2.next.len(), 5);
         assert_eq!(s2.validators_at(Height(3)).unwrap().power_of(&added.public_key), 5);
         let s3 = s2.advance(&block(3), &FinalizeBlockResponse::default()).unwrap();
-        assert_eq!(s3.validators_at(Height(2)).unwrap().len(), 4, "past heights keep the set that decided them");
+        assert_eq!(
+            s3.validators_at(Height(2)).unwrap().len(),
+            4,
+            "past heights keep the set that decided them"
+        );
         assert_eq!(s3.validators_at(Height(3)).unwrap().len(), 5);
         assert_eq!(s3.past.len(), 2, "one entry per change, not per height");
     }

@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 
 use cairn_sdk::{Env, Error, Raw, bail, ensure, hex};
 
-use crate::msg::{Address, BeginBlockInfo, ExecuteMsg, InitMsg, MigrateMsg, Params, QueryMsg, UnbondingInfo, ValidatorInfo};
+use crate::msg::{
+    Address, BeginBlockInfo, ExecuteMsg, InitMsg, MigrateMsg, Params, QueryMsg, UnbondingInfo, ValidatorInfo,
+};
 use crate::state::*;
 use crate::{slashing, staking};
 

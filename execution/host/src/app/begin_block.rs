@@ -49,7 +49,11 @@ impl BeginBlockInfo {
                 .misbehavior
                 .iter()
                 .filter(|m| m.kind == MisbehaviorKind::Equivocation)
-                .map(|m| Misbehaviour { offender: m.validator.0, height: m.height.0, kind: Offence::DuplicateVote })
+                .map(|m| Misbehaviour {
+                    offender: m.validator.0,
+                    height: m.height.0,
+                    kind: Offence::DuplicateVote,
+                })
                 .collect(),
         }
     }
@@ -74,8 +78,10 @@ impl Inner {
         let Some(instance) = registry::load_instance(&overlay, base, &sybil)? else {
             return Ok((overlay, Vec::new()));
         };
-        let (code, _) =
-            self.host.cache.get(&instance.code_id, || registry::read_code(&overlay, base, &instance.code_id))?;
+        let (code, _) = self
+            .host
+            .cache
+            .get(&instance.code_id, || registry::read_code(&overlay, base, &instance.code_id))?;
         if !code.has_begin_block {
             return Ok((overlay, Vec::new()));
         }

@@ -59,7 +59,13 @@ impl Driver {
             None => None,
         };
         let chain_id = &self.shared.chain_id;
-        check_last_commit(&block.last_commit, self.state.height, self.state.last_block_id, parent_set, chain_id)?;
+        check_last_commit(
+            &block.last_commit,
+            self.state.height,
+            self.state.last_block_id,
+            parent_set,
+            chain_id,
+        )?;
         check_evidence(
             &block.evidence,
             block.header.height,

@@ -100,7 +100,8 @@ pub fn check_evidence<'a>(
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(items.len());
     for (i, bytes) in items.iter().enumerate() {
-        let e = check_one(bytes, height, chain_id, &set_at, &committed).map_err(|r| format!("evidence {i}: {r}"))?;
+        let e = check_one(bytes, height, chain_id, &set_at, &committed)
+            .map_err(|r| format!("evidence {i}: {r}"))?;
         if !seen.insert(evidence_id(bytes)) {
             return Err(format!("evidence {i}: repeated in the block"));
         }
@@ -117,8 +118,8 @@ pub(super) fn check_one<'a>(
     set_at: &impl Fn(Height) -> Option<&'a ValidatorSet>,
     committed: &impl Fn(&Hash) -> bool,
 ) -> Result<Evidence, String> {
-    let e: Evidence =
-        cairn_primitives::decode(bytes, MAX_EVIDENCE_ITEM_BYTES).map_err(|e| format!("does not decode: {e}"))?;
+    let e: Evidence = cairn_primitives::decode(bytes, MAX_EVIDENCE_ITEM_BYTES)
+        .map_err(|e| format!("does not decode: {e}"))?;
     let kind = e.kind().ok_or("the two votes do not conflict")?;
     // One pair, one encoding: else the same offence could be committed twice under two ids.
     if kind == EvidenceKind::Equivocation && e.first.vote.block >= e.second.vote.block {
@@ -158,7 +159,8 @@ mod tests {
     }
 
     fn set() -> ValidatorSet {
-        ValidatorSet::new((0..4).map(|i| Validator { public_key: key(i).public(), power: 1 }).collect()).unwrap()
+        ValidatorSet::new((0..4).map(|i| Validator { public_key: key(i).public(), power: 1 }).collect())
+            .unwrap()
     }
 
     fn vote(kind: VoteKind, height: u64, view: u64, block: &[u8]) -> Vote {
@@ -175,7 +177,13 @@ mod tests {
 
     fn check(items: &[Vec<u8>], height: u64, committed: &[Hash]) -> Result<Vec<Evidence>, String> {
         let s = set();
-        check_evidence(items, Height(height), &chain(), |h| (h.0 >= 1).then_some(&s), |id| committed.contains(id))
+        check_evidence(
+            items,
+            Height(height),
+            &chain(),
+            |h| (h.0 >= 1).then_some(&s),
+            |id| committed.contains(id),
+        )
     }
 
     #[test]
@@ -282,7 +290,7 @@ mod tests {
         let mut outsider = commit_of(4, b"p", &[0, 1, 2]);
         let v = outsider.vote;
         outsider.signatures[0] = (key(9).public(), v.sign(&chain(), &key(9)));
-        outsider.signatures.sort_by(|a, b| a.0.cmp(&b.0));
+        outsider.signatures.sort_by_key(|s| s.0);
         let err = check_commit(&outsider).unwrap_err();
         assert!(err.contains("not a validator"), "{err}");
 

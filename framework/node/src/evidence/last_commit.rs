@@ -25,7 +25,7 @@ impl LastCommit {
             let v = validators.validators().get(*index as usize)?;
             signatures.push((v.public_key, *signature));
         }
-        signatures.sort_by(|a, b| a.0.cmp(&b.0));
+        signatures.sort_by_key(|s| s.0);
         signatures.dedup_by(|a, b| a.0 == b.0);
         Some(LastCommit { vote: cert.vote, signatures })
     }

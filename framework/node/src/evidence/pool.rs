@@ -52,6 +52,10 @@ impl EvidencePool {
         self.pending.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
     pub fn bytes(&self) -> usize {
         self.bytes
     }
@@ -98,7 +102,8 @@ impl EvidencePool {
         // Evidence of offences below this is refused from the next block on.
         let floor = height.next().0.saturating_sub(MAX_EVIDENCE_AGE);
         self.committed.retain(|_, h| h.0 >= floor);
-        let stale: Vec<(Height, Hash)> = self.pending.keys().take_while(|(h, _)| h.0 < floor).copied().collect();
+        let stale: Vec<(Height, Hash)> =
+            self.pending.keys().take_while(|(h, _)| h.0 < floor).copied().collect();
         for key in stale {
             if let Some(b) = self.pending.remove(&key) {
                 self.bytes -= b.len();
@@ -117,8 +122,14 @@ mod tests {
     fn evidence(signer: u64, height: u64) -> Evidence {
         let chain: ChainId = "t".parse().unwrap();
         let k = Keypair::derived("pool", signer);
-        let v = |b: &[u8]| Vote { kind: VoteKind::Notarize, height: Height(height), view: 0, block: Hash::digest(b) };
-        Evidence::equivocation(SignedVote::new(v(b"a"), &chain, &k), SignedVote::new(v(b"b"), &chain, &k)).unwrap()
+        let v = |b: &[u8]| Vote {
+            kind: VoteKind::Notarize,
+            height: Height(height),
+            view: 0,
+            block: Hash::digest(b),
+        };
+        Evidence::equivocation(SignedVote::new(v(b"a"), &chain, &k), SignedVote::new(v(b"b"), &chain, &k))
+            .unwrap()
     }
 
     #[test]
@@ -130,14 +141,19 @@ mod tests {
         assert_eq!(pool.len(), MAX_POOL_ITEMS);
         assert!(pool.bytes() <= MAX_POOL_BYTES);
         assert!(!pool.add(&evidence(1000, 1)), "older than everything held: refused when full");
-        assert!(!pool.add(&evidence(MAX_POOL_ITEMS as u64 + 9, 10 + MAX_POOL_ITEMS as u64 + 9)), "a duplicate");
+        assert!(
+            !pool.add(&evidence(MAX_POOL_ITEMS as u64 + 9, 10 + MAX_POOL_ITEMS as u64 + 9)),
+            "a duplicate"
+        );
     }
 
     #[test]
     fn committed_evidence_leaves_the_pool_and_is_not_reaped_again() {
         let chain: ChainId = "t".parse().unwrap();
         let set = ValidatorSet::new(
-            (0..3).map(|i| Validator { public_key: Keypair::derived("pool", i).public(), power: 1 }).collect(),
+            (0..3)
+                .map(|i| Validator { public_key: Keypair::derived("pool", i).public(), power: 1 })
+                .collect(),
         )
         .unwrap();
         let mut pool = EvidencePool::default();
