@@ -210,10 +210,17 @@ def make_servicer(pb, pb_grpc):
                         results.append(pb.TxResult(code=e.code, log=e.reason, gas_wanted=len(tx)))
                 updates = [pb.Validator(public_key=pk, power=p) for pk, p in state.validator_updates_since(before)]
                 self.pending = state
+                # The consensus facts a block brings: who signed the previous block (absent when there is no
+                # quorum certificate to report) and verified misbehaviour. An app with stake slashes and counts
+                # misses from them; the kvstore only reports them, as the Rust kvstore does.
+                attrs = [pb.EventAttribute(key="height", value=str(request.height))]
+                if request.HasField("decided_last_commit"):
+                    signers = str(len(request.decided_last_commit.signers))
+                    attrs.append(pb.EventAttribute(key="last_commit_signers", value=signers))
+                if request.misbehavior:
+                    attrs.append(pb.EventAttribute(key="misbehavior", value=str(len(request.misbehavior))))
                 return pb.FinalizeBlockResponse(
-                    events=[
-                        pb.Event(kind="kv.block", attributes=[pb.EventAttribute(key="height", value=str(request.height))])
-                    ],
+                    events=[pb.Event(kind="kv.block", attributes=attrs)],
                     tx_results=results,
                     validator_updates=updates,
                     app_hash=state.app_hash(),

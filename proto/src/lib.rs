@@ -46,6 +46,7 @@ mod tests {
             time_ms: 1,
             proposer: vec![1; 32],
             misbehavior: vec![],
+            decided_last_commit: None,
         };
         let bytes = req.encode_to_vec();
         let back = super::app::v1::FinalizeBlockRequest::decode(bytes.as_slice()).unwrap();

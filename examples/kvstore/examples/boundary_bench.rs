@@ -60,6 +60,7 @@ async fn run(
                 time_ms: 0,
                 proposer: PublicKey([1; 32]),
                 misbehavior: Vec::new(),
+                decided_last_commit: None,
             })
             .await?;
         anyhow::ensure!(resp.tx_results.iter().all(|r| r.is_ok()));

@@ -187,7 +187,15 @@ impl Application for KvStore {
         }
         let validator_updates = state.validator_updates_since(before);
         let app_hash = state.app_hash();
-        let events = vec![Event::new("kv.block").attr("height", req.height.to_string())];
+        // The consensus facts a block brings (an app with stake would slash and count misses from them).
+        let mut block_event = Event::new("kv.block").attr("height", req.height.to_string());
+        if let Some(commit) = &req.decided_last_commit {
+            block_event = block_event.attr("last_commit_signers", commit.signers.len().to_string());
+        }
+        if !req.misbehavior.is_empty() {
+            block_event = block_event.attr("misbehavior", req.misbehavior.len().to_string());
+        }
+        let events = vec![block_event];
         inner.pending = Some(state);
         Ok(FinalizeBlockResponse {
             events,

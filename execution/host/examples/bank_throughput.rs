@@ -156,6 +156,7 @@ fn main() -> anyhow::Result<()> {
             time_ms: b * 1000,
             proposer: PublicKey::default(),
             misbehavior: vec![],
+            decided_last_commit: None,
         })?;
         let finalize_s = t.elapsed().as_secs_f64();
         let finalize_cpu_s = match (cpu0, thread_cpu_ns()) {

@@ -28,6 +28,7 @@ use crate::state_backend::StateBackend;
 use crate::validate::Limits;
 use crate::{ExecError, HostError, keys};
 
+mod begin_block;
 mod block;
 mod deposits;
 pub mod gov;

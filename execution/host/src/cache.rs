@@ -23,6 +23,7 @@ pub struct Compiled {
     pub pre: InstancePre<HostState>,
     pub has_migrate: bool,
     pub has_end_block: bool,
+    pub has_begin_block: bool,
     pub has_validator_set_updates: bool,
     pub has_quota: bool,
 }
@@ -34,6 +35,7 @@ impl Compiled {
             code_id,
             has_migrate: has("migrate"),
             has_end_block: has("end_block"),
+            has_begin_block: has("begin_block"),
             has_validator_set_updates: has("validator_set_updates"),
             has_quota: has("quota"),
             module,

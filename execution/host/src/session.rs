@@ -357,6 +357,7 @@ impl Session {
         let code = self.compiled_stored(&info.code_id)?;
         let has = match entry {
             "end_block" => code.has_end_block,
+            "begin_block" => code.has_begin_block,
             "validator_set_updates" => code.has_validator_set_updates,
             "quota" => code.has_quota,
             "migrate" => code.has_migrate,

@@ -60,7 +60,8 @@ pub fn features() -> WasmFeatures {
 /// Entry points every module must export, with their signature `(i32, i32) -> i32`.
 pub const REQUIRED_ENTRIES: [&str; 3] = ["instantiate", "execute", "query"];
 /// Entry points a module may export, with the same signature.
-pub const OPTIONAL_ENTRIES: [&str; 4] = ["migrate", "end_block", "validator_set_updates", "quota"];
+pub const OPTIONAL_ENTRIES: [&str; 5] =
+    ["migrate", "begin_block", "end_block", "validator_set_updates", "quota"];
 
 /// What a valid module imports and exports (for `cairn module check` and for the registry).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -71,6 +72,8 @@ pub struct ModuleInfo {
     pub exports: Vec<(String, String)>,
     pub has_migrate: bool,
     pub has_end_block: bool,
+    /// Sybil modules only: `begin_block(BeginBlockInfo)`, the previous block's signers and this block's evidence.
+    pub has_begin_block: bool,
     pub has_validator_set_updates: bool,
     /// Sybil modules only: `quota(account) -> (fuel, bytes)`, the fee-less quota the module grants.
     pub has_quota: bool,
@@ -228,6 +231,7 @@ pub fn validate(bytes: &[u8], limits: &Limits) -> Result<ModuleInfo, ValidationE
     }
     info.has_migrate = check_func("migrate", entry_sig, false)?;
     info.has_end_block = check_func("end_block", entry_sig, false)?;
+    info.has_begin_block = check_func("begin_block", entry_sig, false)?;
     info.has_validator_set_updates = check_func("validator_set_updates", entry_sig, false)?;
     info.has_quota = check_func("quota", entry_sig, false)?;
     info.exports = exported;

@@ -316,6 +316,10 @@ impl From<FinalizeBlockRequest> for pb::FinalizeBlockRequest {
             time_ms: r.time_ms,
             proposer: r.proposer.0.to_vec(),
             misbehavior: r.misbehavior.iter().map(Into::into).collect(),
+            decided_last_commit: r.decided_last_commit.map(|c| pb::CommitInfo {
+                height: c.height.0,
+                signers: c.signers.iter().map(|k| k.0.to_vec()).collect(),
+            }),
         }
     }
 }
@@ -562,6 +566,18 @@ impl TryFrom<pb::FinalizeBlockRequest> for FinalizeBlockRequest {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let decided_last_commit = r
+            .decided_last_commit
+            .map(|c| {
+                let signers = c
+                    .signers
+                    .iter()
+                    .enumerate()
+                    .map(|(i, k)| public_key(&format!("{M}.decided_last_commit.signers[{i}]"), k))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(CommitInfo { height: Height(c.height), signers })
+            })
+            .transpose()?;
         Ok(FinalizeBlockRequest {
             hash: hash(&format!("{M}.hash"), &r.hash)?,
             proposer: public_key(&format!("{M}.proposer"), &r.proposer)?,
@@ -569,6 +585,7 @@ impl TryFrom<pb::FinalizeBlockRequest> for FinalizeBlockRequest {
             height: Height(r.height),
             time_ms: r.time_ms,
             misbehavior,
+            decided_last_commit,
         })
     }
 }
@@ -759,6 +776,37 @@ mod tests {
         let p = pb::FinalizeBlockRequest { proposer: vec![1; 32], ..Default::default() };
         let err = FinalizeBlockRequest::try_from(p).unwrap_err();
         assert_eq!(err.to_string(), "FinalizeBlockRequest.hash: missing (expected 32 bytes)");
+    }
+
+    #[test]
+    fn decided_last_commit_round_trips_and_a_short_signer_names_its_index() {
+        let req = FinalizeBlockRequest {
+            txs: vec![b"t".to_vec()],
+            hash: Hash([1; 32]),
+            height: Height(5),
+            time_ms: 9,
+            proposer: PublicKey([2; 32]),
+            misbehavior: vec![Misbehavior {
+                kind: MisbehaviorKind::Equivocation,
+                validator: PublicKey([3; 32]),
+                height: Height(4),
+            }],
+            decided_last_commit: Some(CommitInfo {
+                height: Height(4),
+                signers: vec![PublicKey([3; 32]), PublicKey([4; 32])],
+            }),
+        };
+        let back = FinalizeBlockRequest::try_from(pb::FinalizeBlockRequest::from(req.clone())).unwrap();
+        assert_eq!(back, req);
+        let none = FinalizeBlockRequest { decided_last_commit: None, ..req.clone() };
+        let back = FinalizeBlockRequest::try_from(pb::FinalizeBlockRequest::from(none.clone())).unwrap();
+        assert_eq!(back.decided_last_commit, None, "absent stays absent, not an empty list");
+        let mut p = pb::FinalizeBlockRequest::from(req);
+        if let Some(c) = p.decided_last_commit.as_mut() {
+            c.signers[1].truncate(5);
+        }
+        let err = FinalizeBlockRequest::try_from(p).unwrap_err();
+        assert_eq!(err.field, "FinalizeBlockRequest.decided_last_commit.signers[1]");
     }
 
     #[test]

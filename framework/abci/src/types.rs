@@ -95,6 +95,15 @@ pub struct Misbehavior {
     pub height: Height,
 }
 
+/// Who signed the certificate that finalized `height` (ABCI 2.0's `decided_last_commit`), as the next block
+/// carries it: the same list on every node, whichever votes each node received itself.
+#[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
+pub struct CommitInfo {
+    pub height: Height,
+    /// Sorted, no duplicates.
+    pub signers: Vec<PublicKey>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub enum MisbehaviorKind {
     /// Two conflicting signed votes or proposals in one view/round.
@@ -208,7 +217,11 @@ pub struct FinalizeBlockRequest {
     pub height: Height,
     pub time_ms: u64,
     pub proposer: PublicKey,
+    /// From the block's verified evidence.
     pub misbehavior: Vec<Misbehavior>,
+    /// `None` for the first block and after a parent finalized without a quorum certificate (sampling): not
+    /// "nobody signed", but "nothing to report".
+    pub decided_last_commit: Option<CommitInfo>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]

@@ -90,8 +90,13 @@ impl Application for TestApp {
         if req.height.0 == 0 {
             return Err(AppError::OutOfOrder("expected height 42, got 0".into()));
         }
+        let signers = req.decided_last_commit.as_ref().map_or(0, |c| c.signers.len());
         Ok(FinalizeBlockResponse {
-            events: vec![Event::new("block").attr("height", req.height.to_string())],
+            events: vec![
+                Event::new("block")
+                    .attr("height", req.height.to_string())
+                    .attr("signers", signers.to_string()),
+            ],
             tx_results: req
                 .txs
                 .iter()
@@ -247,9 +252,11 @@ async fn every_call_round_trips_over_grpc() {
             validator: pk(2),
             height: Height(4),
         }],
+        decided_last_commit: Some(CommitInfo { height: Height(4), signers: vec![pk(1), pk(2)] }),
     };
     let got = app.finalize_block(fin.clone()).await.unwrap();
     assert_eq!(got, local.finalize_block(fin).await.unwrap());
+    assert_eq!(got.events[0].attributes[1].value, "2", "decided_last_commit crossed the wire");
     assert_eq!(got.tx_results[1].code, 1);
     assert_eq!(got.validator_updates, vec![Validator { public_key: pk(2), power: 0 }]);
     assert_eq!(app.commit().await.unwrap(), CommitResponse { retain_height: Height(3) });
@@ -284,6 +291,7 @@ async fn app_errors_keep_their_kind_across_the_wire() {
         time_ms: 0,
         proposer: pk(1),
         misbehavior: vec![],
+        decided_last_commit: None,
     };
     let err = app.finalize_block(fin).await.unwrap_err();
     assert_eq!(err, AppError::OutOfOrder("expected height 42, got 0".into()));
@@ -465,6 +473,7 @@ async fn consensus_calls_are_serialized() {
                 time_ms: 0,
                 proposer: pk(1),
                 misbehavior: vec![],
+                decided_last_commit: None,
             })
             .await
         }));

@@ -124,8 +124,20 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
             txs_root: Block::txs_root(&txs),
             app_hash: Hash::ZERO,
             validators_hash: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
+            evidence_root: Hash::ZERO,
         };
-        let _ = h.broadcast(Topic::Blocks, cairn_node::wire::encode(&Block { header, txs })).await;
+        let _ = h
+            .broadcast(
+                Topic::Blocks,
+                cairn_node::wire::encode(&Block {
+                    header,
+                    txs,
+                    last_commit: Vec::new(),
+                    evidence: Vec::new(),
+                }),
+            )
+            .await;
         // Txs that are not txs.
         for k in 0..20 {
             let _ = h.broadcast(Topic::Txs, junk(300, i * 100 + k)).await;

@@ -10,6 +10,8 @@
 //! - a proposal is built, and a peer's proposal verified, only on top of the block this node has executed (its
 //!   header commits to the app hash after the parent).
 
+mod evidence;
+
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +27,7 @@ use tracing::{debug, error, info, warn};
 use crate::attest::Attestations;
 use crate::engines::EngineFactory;
 use crate::error::{NodeError, SyncError};
+use crate::evidence::EvidencePool;
 use crate::future_epoch::FutureEpoch;
 use crate::handshake::finalize_request;
 use crate::intake::GossipTxs;
@@ -64,7 +67,7 @@ struct WalTagged {
 /// Messages from helper tasks back to the driver.
 pub(crate) enum Internal {
     /// A body fetched from a peer.
-    Body { block: Block, from: PublicKey },
+    Body { block: Box<Block>, from: PublicKey },
     /// A body fetch gave up.
     BodyMissing { id: Hash },
     /// A batch of finalized blocks from a peer (empty: no peer is ahead).
@@ -121,6 +124,11 @@ pub(crate) struct Driver {
     recheck: Option<tokio::task::JoinHandle<()>>,
     /// Numbers our consensus messages so gossip never drops a retry as a duplicate (see `ConsensusEnvelope`).
     broadcast_seq: u64,
+    /// Evidence waiting for a block, and the ids the chain committed (see `driver/evidence.rs`).
+    evidence: EvidencePool,
+    /// The quorum certificate that finalized our last block: the next block's last commit (`None` for the first
+    /// block and after a block a sampling engine decided).
+    parent_commit: Option<Certificate>,
 }
 
 pub(crate) struct DriverParts {
@@ -173,7 +181,10 @@ impl Driver {
             recheck: None,
             // Start from the clock, so a restarted node's numbers do not repeat its earlier ones.
             broadcast_seq: unix_ms().saturating_mul(1_000),
+            evidence: EvidencePool::default(),
+            parent_commit: None,
         };
+        driver.load_evidence_state()?;
         driver.start_engine()?;
         driver.publish_status();
         Ok(driver)
@@ -379,11 +390,7 @@ impl Driver {
                     }
                     self.drive_finalized().await?;
                 }
-                Effect::Evidence(e) => {
-                    Counters::inc(&self.shared.counters.evidence);
-                    warn!(offender = %e.offender(), height = %e.first.vote.height, view = e.first.vote.view,
-                        "evidence of equivocation");
-                }
+                Effect::Evidence(e) => self.on_evidence(e),
             }
         }
         Ok(())
@@ -459,6 +466,7 @@ impl Driver {
             bytes += tx.len() as u64;
             txs.push(tx);
         }
+        let (last_commit, evidence) = self.proposal_extras(height);
         let header = Header {
             chain_id: self.shared.chain_id.clone(),
             height,
@@ -468,8 +476,10 @@ impl Driver {
             txs_root: Block::txs_root(&txs),
             app_hash: self.state.app_hash,
             validators_hash: self.state.next.hash(),
+            last_commit_hash: Block::last_commit_hash(&last_commit),
+            evidence_root: Block::evidence_root(&evidence),
         };
-        let block = Arc::new(Block { header, txs });
+        let block = Arc::new(Block { header, txs, last_commit, evidence });
         let id = block.id();
         debug!(height = %height, view, txs = block.txs.len(), id = ?id, "proposing");
         self.shared.bodies().insert_needed(block.clone());
@@ -520,7 +530,8 @@ impl Driver {
         let checks = self
             .check_header(block)
             .and_then(|()| check_time_skew(block, unix_ms()))
-            .and_then(|()| check_proposer(block, leader));
+            .and_then(|()| check_proposer(block, leader))
+            .and_then(|()| self.check_extras(block));
         if let Err(reason) = checks {
             warn!(height = %block.header.height, reason, "rejecting proposal");
             return Ok(false);
@@ -555,8 +566,8 @@ impl Driver {
                 h.parent, self.state.last_block_id
             ));
         }
-        if !block.txs_match_header() {
-            return Err("txs do not match txs_root".into());
+        if !block.body_matches_header() {
+            return Err("txs, last commit or evidence do not match the header's roots".into());
         }
         if h.app_hash != self.state.app_hash {
             return Err(format!("app_hash {:?} differs from ours {:?}", h.app_hash, self.state.app_hash));
@@ -674,6 +685,7 @@ impl Driver {
             blocking(|| next_state.save(&store))?;
         }
         self.state = next_state;
+        self.evidence_committed(block, certificate);
         self.shared.gossip.update(&self.state);
         self.last_commit_at = Instant::now();
         if height.0.is_multiple_of(WAL_PRUNE_EVERY) {
@@ -810,7 +822,7 @@ impl Driver {
 
     fn on_block_gossip(&mut self, from: PublicKey, block: Block) {
         let height = block.header.height;
-        if block.header.chain_id != self.shared.chain_id || !block.txs_match_header() {
+        if block.header.chain_id != self.shared.chain_id || !block.body_matches_header() {
             Counters::inc(&self.shared.counters.rejected_blocks);
             self.net.report_bad(from, "gossiped block does not match its header or chain");
             return;
@@ -848,11 +860,11 @@ impl Driver {
             Internal::Body { block, from } => {
                 let id = block.id();
                 self.fetching.remove(&id);
-                if block.header.chain_id != self.shared.chain_id || !block.txs_match_header() {
+                if block.header.chain_id != self.shared.chain_id || !block.body_matches_header() {
                     Counters::inc(&self.shared.counters.rejected_blocks);
                     self.net.report_bad(from, "fetched body does not match its header");
                 } else if block.header.height > self.state.height {
-                    self.shared.bodies().insert_needed(Arc::new(block));
+                    self.shared.bodies().insert_needed(Arc::new(*block));
                 }
                 // A body for a height we committed meanwhile is simply not needed any more.
             }
@@ -919,7 +931,7 @@ impl Driver {
             let _permit = permit;
             let response = match request {
                 SyncRequest::Status => SyncResponse::Status { height, last_block_id },
-                SyncRequest::Body { id } => SyncResponse::Body(lookup_body(&shared, &id)),
+                SyncRequest::Body { id } => SyncResponse::Body(lookup_body(&shared, &id).map(Box::new)),
                 SyncRequest::Blocks { from, max: wanted } => match serve_blocks(&shared, from, wanted) {
                     Ok(blocks) => SyncResponse::Blocks(blocks),
                     Err(e) => SyncResponse::Error(e.to_string()),
@@ -1215,8 +1227,12 @@ mod tests {
                 txs_root: Hash::ZERO,
                 app_hash: Hash::ZERO,
                 validators_hash: Hash::ZERO,
+                last_commit_hash: Hash::ZERO,
+                evidence_root: Hash::ZERO,
             },
             txs: Vec::new(),
+            last_commit: Vec::new(),
+            evidence: Vec::new(),
         }
     }
 

@@ -28,8 +28,8 @@ pub struct HandshakeReport {
     pub initialised: bool,
 }
 
-/// The `FinalizeBlock` call for a stored or finalized block. Misbehaviour is not part of blocks yet, so every node
-/// passes none (passing locally observed evidence would make app hashes differ between nodes).
+/// The `FinalizeBlock` call for a stored or finalized block. Misbehaviour and the last commit's signers come from
+/// the block itself, never from what this node observed (that would make app hashes differ between nodes).
 pub fn finalize_request(block: &Block) -> FinalizeBlockRequest {
     FinalizeBlockRequest {
         txs: block.txs.clone(),
@@ -37,7 +37,8 @@ pub fn finalize_request(block: &Block) -> FinalizeBlockRequest {
         height: block.header.height,
         time_ms: block.header.time_ms,
         proposer: block.header.proposer,
-        misbehavior: Vec::new(),
+        misbehavior: crate::evidence::misbehavior(block),
+        decided_last_commit: crate::evidence::decided_last_commit(block),
     }
 }
 

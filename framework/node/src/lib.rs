@@ -6,6 +6,7 @@ pub mod config;
 mod driver;
 mod engines;
 mod error;
+pub mod evidence;
 mod future_epoch;
 pub mod genesis;
 mod gossip_filter;

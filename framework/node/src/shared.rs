@@ -193,8 +193,10 @@ mod tests {
             txs_root: Block::txs_root(&txs),
             app_hash: Hash::ZERO,
             validators_hash: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
+            evidence_root: Hash::ZERO,
         };
-        Arc::new(Block { header, txs })
+        Arc::new(Block { header, txs, last_commit: Vec::new(), evidence: Vec::new() })
     }
 
     #[test]

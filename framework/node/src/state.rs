@@ -32,6 +32,10 @@ pub struct ChainState {
     pub next_next: ValidatorSet,
     /// First height decided by the running engine instance; tags its WAL records and messages.
     pub engine_epoch: Height,
+    /// Sets that decided recent heights, as `(first height, set)` in height order: enough to check a last
+    /// commit (the set of `height`) and evidence up to `MAX_EVIDENCE_AGE` heights old against the set of the
+    /// offence's height. A pure function of the results, like the rest of the state.
+    pub past: Vec<(Height, ValidatorSet)>,
 }
 
 impl ChainState {
@@ -51,6 +55,7 @@ impl ChainState {
             params,
             next: validators.clone(),
             next_next: validators,
+            past: Vec::new(),
         }
     }
 
@@ -73,6 +78,15 @@ impl ChainState {
         let params = results.consensus_param_updates.clone().unwrap_or_else(|| self.params.clone());
         let following = height.next();
         let switch_now = params.engine_switch.is_some_and(|s| s.height == following);
+        let mut past = self.past.clone();
+        if past.last().is_none_or(|(_, set)| *set != self.next) {
+            past.push((height, self.next.clone()));
+        }
+        // Keep the latest entry at or below the oldest height evidence may still come from, and all after it.
+        let floor = Height(following.0.saturating_sub(crate::evidence::MAX_EVIDENCE_AGE));
+        while past.get(1).is_some_and(|(from, _)| *from <= floor) {
+            past.remove(0);
+        }
         Ok(ChainState {
             height,
             last_block_id: block.id(),
@@ -82,15 +96,21 @@ impl ChainState {
             params,
             next: self.next_next.clone(),
             next_next,
+            past,
         })
     }
 
-    /// Set that decides `h` (only `height + 1` and `height + 2` are known).
+    /// Set that decides `h`: `height + 1` and `height + 2`, and past heights back to `MAX_EVIDENCE_AGE` below
+    /// `height + 1` (older ones, and heights before the first block, are unknown).
     pub fn validators_at(&self, h: Height) -> Option<&ValidatorSet> {
         if h == self.height.next() {
             Some(&self.next)
         } else if h == self.height.next().next() {
             Some(&self.next_next)
+        } else if h <= self.height
+            && h.0 >= self.height.next().0.saturating_sub(crate::evidence::MAX_EVIDENCE_AGE)
+        {
+            self.past.iter().rev().find(|(from, _)| *from <= h).map(|(_, set)| set)
         } else {
             None
         }
@@ -165,8 +185,12 @@ mod tests {
                 txs_root: Block::txs_root(&txs),
                 app_hash: Hash::ZERO,
                 validators_hash: Hash::ZERO,
+                last_commit_hash: Hash::ZERO,
+                evidence_root: Hash::ZERO,
             },
             txs,
+            last_commit: Vec::new(),
+            evidence: Vec::new(),
         }
     }
 
@@ -181,6 +205,36 @@ mod tests {
         let s2 = s1.advance(&block(2), &FinalizeBlockResponse::default()).unwrap();
         assert_eq!(s2.next.len(), 5);
         assert_eq!(s2.validators_at(Height(3)).unwrap().power_of(&added.public_key), 5);
+        let s3 = s2.advance(&block(3), &FinalizeBlockResponse::default()).unwrap();
+        assert_eq!(
+            s3.validators_at(Height(2)).unwrap().len(),
+            4,
+            "past heights keep the set that decided them"
+        );
+        assert_eq!(s3.validators_at(Height(3)).unwrap().len(), 5);
+        assert_eq!(s3.past.len(), 2, "one entry per change, not per height");
+    }
+
+    #[test]
+    fn past_sets_are_forgotten_beyond_the_evidence_age() {
+        let mut s = ChainState::genesis(Height(1), Hash::ZERO, ConsensusParams::default(), set(4));
+        let age = crate::evidence::MAX_EVIDENCE_AGE;
+        for h in 1..=age + 10 {
+            let power = if h == 5 { 0 } else { 1 };
+            // One change early on (a validator removed at 5, so heights from 7 use 3 validators).
+            let updates = if power == 0 {
+                vec![Validator { public_key: Keypair::derived("s", 3).public(), power: 0 }]
+            } else {
+                vec![]
+            };
+            let r = FinalizeBlockResponse { validator_updates: updates, ..Default::default() };
+            s = s.advance(&block(h), &r).unwrap();
+        }
+        let top = s.height.0;
+        assert_eq!(s.validators_at(Height(top)).unwrap().len(), 3);
+        assert_eq!(s.validators_at(Height(top + 1 - age)).unwrap().len(), 3);
+        assert!(s.validators_at(Height(top - age)).is_none(), "older than the evidence age");
+        assert!(s.past.len() <= 2);
     }
 
     #[test]

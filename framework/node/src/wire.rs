@@ -48,7 +48,8 @@ pub enum SyncResponse {
         last_block_id: Hash,
     },
     Blocks(Vec<CertifiedBlock>),
-    Body(Option<Block>),
+    /// Boxed: a block is far larger than the other answers (borsh encodes a box as its content).
+    Body(Option<Box<Block>>),
     /// The request was refused (malformed, too busy).
     Error(String),
 }

@@ -23,6 +23,10 @@ pub struct Header {
     pub app_hash: Hash,
     /// Hash of the validator set that finalizes this block.
     pub validators_hash: Hash,
+    /// `Block::last_commit_hash` of `Block::last_commit`: the id covers who signed the parent's certificate.
+    pub last_commit_hash: Hash,
+    /// `Block::evidence_root` of `Block::evidence`: the id covers the misbehaviour the block reports.
+    pub evidence_root: Hash,
 }
 
 impl Header {
@@ -31,11 +35,20 @@ impl Header {
     }
 }
 
-/// A header and its transactions (opaque bytes at this layer; the application gives them meaning).
+/// A header, its transactions, the parent's commit signatures and evidence of misbehaviour — all opaque bytes at
+/// this layer: the application gives txs their meaning, the node (which knows consensus types) the other two.
+///
+/// Like CometBFT's `LastCommit` and `Evidence`, the last two are *in* the block, so every node hands the
+/// application the same signers and misbehaviour whatever votes it happened to receive itself.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize, Serialize, Deserialize)]
 pub struct Block {
     pub header: Header,
     pub txs: Vec<Vec<u8>>,
+    /// Who signed the certificate that finalized the parent, with their signatures (empty for the first block
+    /// and after a block finalized without a quorum certificate).
+    pub last_commit: Vec<u8>,
+    /// Encoded evidence items not yet committed on the chain.
+    pub evidence: Vec<Vec<u8>>,
 }
 
 impl Block {
@@ -52,6 +65,24 @@ impl Block {
     /// Whether the header's `txs_root` matches the transactions carried.
     pub fn txs_match_header(&self) -> bool {
         Block::txs_root(&self.txs) == self.header.txs_root
+    }
+
+    /// `Hash::ZERO` for no commit, else the blake3 hash of its bytes.
+    pub fn last_commit_hash(last_commit: &[u8]) -> Hash {
+        if last_commit.is_empty() { Hash::ZERO } else { Hash::digest(last_commit) }
+    }
+
+    /// Merkle root over the blake3 hashes of the evidence items (see [`merkle_root`]).
+    pub fn evidence_root(evidence: &[Vec<u8>]) -> Hash {
+        let leaves: Vec<Hash> = evidence.iter().map(|e| Hash::digest(e)).collect();
+        merkle_root(&leaves)
+    }
+
+    /// Whether the header commits to everything the block carries: txs, last commit and evidence.
+    pub fn body_matches_header(&self) -> bool {
+        self.txs_match_header()
+            && Block::last_commit_hash(&self.last_commit) == self.header.last_commit_hash
+            && Block::evidence_root(&self.evidence) == self.header.evidence_root
     }
 }
 

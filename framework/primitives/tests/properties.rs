@@ -58,8 +58,10 @@ proptest! {
             txs_root: Block::txs_root(&txs),
             app_hash: Hash::digest(b"a"),
             validators_hash: Hash::ZERO,
+            last_commit_hash: Hash::ZERO,
+            evidence_root: Hash::ZERO,
         };
-        let block = Block { header, txs };
+        let block = Block { header, txs, last_commit: Vec::new(), evidence: Vec::new() };
         let back: Block = decode(&encode(&block), 1 << 20).unwrap();
         prop_assert_eq!(back.id(), block.id());
         prop_assert!(back.txs_match_header());

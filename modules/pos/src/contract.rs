@@ -1,11 +1,14 @@
-//! Entry points: genesis, messages, queries, maturing in `end_block`, the top-N validator set.
+//! Entry points: genesis, messages, queries, evidence and liveness in `begin_block`, maturing in `end_block`, the
+//! top-N validator set.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use cairn_sdk::{Env, Error, Raw, bail, ensure, hex};
 
-use crate::msg::{Address, ExecuteMsg, InitMsg, MigrateMsg, Params, QueryMsg, UnbondingInfo, ValidatorInfo};
+use crate::msg::{
+    Address, BeginBlockInfo, ExecuteMsg, InitMsg, MigrateMsg, Params, QueryMsg, UnbondingInfo, ValidatorInfo,
+};
 use crate::state::*;
 use crate::{slashing, staking};
 
@@ -89,6 +92,12 @@ fn set_members(p: &Params, who: &Address, add: Vec<Address>, remove: Vec<Address
         }
     }
     Ok(())
+}
+
+/// The host's `begin_block` entry point: the previous block's signers and this block's verified evidence. Only
+/// the host calls entry points (a module's `call` reaches `execute`), so no caller check is needed here.
+pub fn begin_block(env: &Env, info: BeginBlockInfo) -> Result<(), Error> {
+    slashing::apply_begin_block(env, &CONFIG.load()?, info)
 }
 
 pub fn end_block(_env: &Env, height: u64) -> Result<(), Error> {

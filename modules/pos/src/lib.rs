@@ -14,6 +14,7 @@ cairn_sdk::entry_points! {
     execute: contract::execute,
     query: contract::query,
     migrate: contract::migrate,
+    begin_block: contract::begin_block,
     end_block: contract::end_block,
     validator_set_updates: contract::validator_set_updates,
 }

@@ -92,11 +92,14 @@ pub struct InitMsg {
 }
 
 /// What the host tells the module at the start of each block (the ABCI `decided_last_commit` and
-/// `misbehavior`). Sent as `ExecuteMsg::BeginBlock` by `params.system`.
+/// `misbehavior`), through the `begin_block` entry point (the host's `BeginBlockInfo`, docs/HOST_API.md); also
+/// accepted as `ExecuteMsg::BeginBlock` from `params.system`.
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct BeginBlockInfo {
-    /// Validators whose signature is in the certificate of the previous block.
-    pub signers: Vec<Address>,
+    /// Validators whose signature is in the certificate of the previous block, as the block carries it. `None`
+    /// when there is none to report (the first block, or a parent decided by a sampling engine, which has no
+    /// quorum certificate): liveness is not counted for that block, rather than counting everyone as absent.
+    pub signers: Option<Vec<Address>>,
     /// Verified misbehaviour reported in this block.
     pub misbehaviour: Vec<Misbehaviour>,
 }

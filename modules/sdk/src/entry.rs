@@ -86,6 +86,7 @@ pub fn call_typed<M: BorshSerialize, R: BorshDeserialize>(
 ///     // optional, in any order:
 ///     migrate: migrate,           // fn(&Env, MigrateMsg) -> Result<..>
 ///     end_block: end_block,       // fn(&Env, u64 /* height */) -> Result<..>
+///     begin_block: begin_block,   // Sybil modules: fn(&Env, BeginBlockInfo) -> Result<..> (docs/HOST_API.md)
 ///     validator_set_updates: updates, // fn(&Env) -> Result<Vec<([u8; 32], u64)>, ..>
 ///     quota: quota,               // fn(&Env, [u8; 32] /* account */) -> Result<(u64, u64), ..> (fuel, bytes)
 /// }
@@ -140,6 +141,7 @@ macro_rules! __entry_point {
     (migrate, $f:path) => { $crate::__entry_point!(@with_input "migrate", __cairn_migrate, $f); };
     (end_block, $f:path) => { $crate::__entry_point!(@with_input "end_block", __cairn_end_block, $f); };
     (quota, $f:path) => { $crate::__entry_point!(@with_input "quota", __cairn_quota, $f); };
+    (begin_block, $f:path) => { $crate::__entry_point!(@with_input "begin_block", __cairn_begin_block, $f); };
     (@with_input $name:literal, $export:ident, $f:path) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
@@ -156,7 +158,7 @@ macro_rules! __entry_point {
         compile_error!(concat!(
             "unknown entry point `",
             stringify!($other),
-            "`: the optional ones are migrate, end_block, validator_set_updates and quota"
+            "`: the optional ones are migrate, begin_block, end_block, validator_set_updates and quota"
         ));
     };
 }

@@ -75,6 +75,7 @@ pub fn finalize_request(h: u64, txs: Vec<Vec<u8>>) -> FinalizeBlockRequest {
         time_ms: 1_700_000_000_000 + h * 1000,
         proposer: genesis_key(h % 4),
         misbehavior: Vec::new(),
+        decided_last_commit: None,
     }
 }
 

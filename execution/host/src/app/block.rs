@@ -1,6 +1,7 @@
-//! FinalizeBlock: the block's txs, then the `end_block` hooks, then the Sybil module's validator updates — all
-//! within the block's budgets of fuel and writes (chain parameters), so the block's batch always fits what the
-//! store stages, and nothing in a tx's bytes makes FinalizeBlock return `Err` (only this machine can).
+//! FinalizeBlock: the Sybil module's `begin_block` (app/begin_block.rs), the block's txs, then the `end_block`
+//! hooks, then the Sybil module's validator updates — all within the block's budgets of fuel and writes (chain
+//! parameters), so the block's batch always fits what the store stages, and nothing in a tx's bytes makes
+//! FinalizeBlock return `Err` (only this machine can).
 
 use borsh::BorshDeserialize;
 use cairn_abci::{AppError, AppResult, Event, FinalizeBlockRequest, FinalizeBlockResponse, TxResult};
@@ -182,6 +183,10 @@ impl Inner {
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
         let mut budget = Budget::of(&params);
         let mode = Mode::Finalize { proposer: Address::from(req.proposer) };
+        // The previous block's signers and this block's evidence, before any tx (a double-signer cannot unbond
+        // first).
+        let (o, mut events) = self.begin_block(&params, overlay, &block, &req, &mut budget).map_err(local)?;
+        overlay = o;
         let mut tx_results = Vec::with_capacity(req.txs.len());
         for bytes in &req.txs {
             let (result, o) =
@@ -191,7 +196,6 @@ impl Inner {
         }
 
         // end_block hooks, in address order.
-        let mut events = Vec::new();
         let prefix = [keys::END_BLOCK_PREFIX];
         let end = keys::prefix_end(&prefix);
         let mut cursor = prefix.to_vec();

@@ -126,6 +126,16 @@ impl Chain {
     }
 
     pub fn block(&mut self, txs: Vec<Vec<u8>>) -> FinalizeBlockResponse {
+        self.block_with(txs, Vec::new(), None)
+    }
+
+    /// A block that also reports misbehaviour and the previous block's signers, as the node sends them.
+    pub fn block_with(
+        &mut self,
+        txs: Vec<Vec<u8>>,
+        misbehavior: Vec<cairn_abci::Misbehavior>,
+        decided_last_commit: Option<cairn_abci::CommitInfo>,
+    ) -> FinalizeBlockResponse {
         self.height += 1;
         let req = FinalizeBlockRequest {
             txs,
@@ -133,7 +143,8 @@ impl Chain {
             height: Height(self.height),
             time_ms: 1_000 + self.height * 1_000,
             proposer: self.proposer,
-            misbehavior: Vec::new(),
+            misbehavior,
+            decided_last_commit,
         };
         let resp = self.app.finalize_block_sync(req).expect("finalize");
         self.app.commit_sync().expect("commit");

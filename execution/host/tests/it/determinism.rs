@@ -46,6 +46,7 @@ async fn same_blocks_give_identical_app_hashes_on_two_apps() {
             time_ms: 5_000 + h as u64,
             proposer: PublicKey::default(),
             misbehavior: vec![],
+            decided_last_commit: None,
         };
         let ra = a.finalize_block(req.clone()).await.expect("a");
         let rb = b.finalize_block(req).await.expect("b");
@@ -84,6 +85,7 @@ fn a_restart_between_finalize_and_commit_replays_the_block_to_the_same_hash() {
         time_ms: 9,
         proposer: PublicKey::default(),
         misbehavior: vec![],
+        decided_last_commit: None,
     };
     let first = chain.app.finalize_block_sync(req.clone()).expect("finalize");
     drop(chain); // crash: no commit

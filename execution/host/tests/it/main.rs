@@ -5,6 +5,7 @@ mod checktx;
 mod common;
 mod corpus;
 mod determinism;
+mod evidence;
 mod fees;
 mod gov;
 mod hostile;

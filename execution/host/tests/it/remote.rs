@@ -36,6 +36,7 @@ async fn exec_app_serves_bank_transfers_over_grpc() {
             time_ms: 1,
             proposer: PublicKey::default(),
             misbehavior: vec![],
+            decided_last_commit: None,
         })
         .await
         .expect("finalize");

@@ -127,6 +127,8 @@ fn block_pb(stored: StoredBlock) -> pb::GetBlockResponse {
             txs_root: h.txs_root.0.to_vec(),
             app_hash: h.app_hash.0.to_vec(),
             validators_hash: h.validators_hash.0.to_vec(),
+            last_commit_hash: h.last_commit_hash.0.to_vec(),
+            evidence_root: h.evidence_root.0.to_vec(),
         }),
         num_txs: block.txs.len() as u32,
         block: cairn_primitives::encode::<Block>(&block),

@@ -4,6 +4,7 @@
 mod common;
 mod config_errors;
 mod divergence;
+mod evidence;
 mod handshake;
 mod localnet;
 mod restart_and_sync;

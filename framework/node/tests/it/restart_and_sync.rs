@@ -299,8 +299,10 @@ async fn sync_refuses_a_certified_block_whose_proposer_is_not_the_views_leader()
             txs_root: Block::txs_root(&[]),
             app_hash,
             validators_hash: set.hash(),
+            last_commit_hash: Block::last_commit_hash(&[]),
+            evidence_root: Block::evidence_root(&[]),
         };
-        let block = Block { header, txs: vec![] };
+        let block = Block { header, txs: vec![], last_commit: vec![], evidence: vec![] };
         let vote = Vote { kind: VoteKind::Finalize, height: Height(1), view: 0, block: block.id() };
         let mut signers: Vec<(u32, cairn_primitives::Signature)> = keys
             .iter()

@@ -87,7 +87,7 @@ pub fn begin_block(
 ) -> Result<(), String> {
     host.set_height(height);
     let info = BeginBlockInfo {
-        signers: signers.iter().map(|&s| addr(s)).collect(),
+        signers: Some(signers.iter().map(|&s| addr(s)).collect()),
         misbehaviour: evidence
             .iter()
             .map(|&(o, h)| Misbehaviour {

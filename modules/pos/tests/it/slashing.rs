@@ -33,7 +33,7 @@ fn double_sign_slashes_and_tombstones() {
 fn evidence_is_only_accepted_from_the_host_and_when_fresh() {
     let host = setup(&[(1, 1_000)]);
     host.set_height(10);
-    let info = cairn_module_pos::msg::BeginBlockInfo { signers: vec![], misbehaviour: vec![] };
+    let info = cairn_module_pos::msg::BeginBlockInfo { signers: Some(vec![]), misbehaviour: vec![] };
     assert_eq!(
         run(&host, 5, ExecuteMsg::BeginBlock(info)).unwrap_err(),
         format!("{} may not send BeginBlock: only the host (as {}) does", hex(&addr(5)), hex(&addr(0)))
@@ -66,6 +66,20 @@ fn downtime_jails_then_unjail_after_the_delay() {
     host.set_height(29);
     run(&host, 2, ExecuteMsg::Unjail).unwrap();
     assert_eq!(updates(&host), vec![(addr(2), 990)]);
+}
+
+#[test]
+fn a_block_without_a_commit_to_report_counts_no_one_absent() {
+    let host = setup(&[(1, 1_000), (2, 1_000)]);
+    updates(&host);
+    // Blocks after a parent decided by sampling carry no signers (`None`): not "nobody signed".
+    for h in 4..=20 {
+        host.set_height(h);
+        let info = cairn_module_pos::msg::BeginBlockInfo { signers: None, misbehaviour: vec![] };
+        run(&host, 0, ExecuteMsg::BeginBlock(info)).unwrap();
+    }
+    assert_eq!(validator(&host, 2).missed_in_window, 0);
+    assert!(validator(&host, 2).jailed_until.is_none());
 }
 
 #[test]
