@@ -9,7 +9,7 @@ use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
     Status, Time, TimerId, Vote, VoteKind, WalRecord,
 };
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -17,7 +17,8 @@ use crate::Error;
 use crate::fallback::Fallback;
 use crate::params::{Params, Scaled};
 use crate::poll::Poll;
-use crate::sampler::{SamplerCache, WeightedSampler};
+use crate::sampler::SamplerCache;
+use crate::sets::HeightSet;
 use crate::tree::{MAX_AHEAD, Refused, Tree};
 use crate::wire::{Header, MAX_HEADERS, Message};
 
@@ -71,7 +72,7 @@ pub struct SnowEngine {
     pub(crate) cfg: Config,
     pub(crate) me: PublicKey,
     rng: ChaCha8Rng,
-    pub(crate) sets: BTreeMap<Height, (Arc<ValidatorSet>, Arc<WeightedSampler>)>,
+    pub(crate) sets: BTreeMap<Height, HeightSet>,
     pub(crate) started: bool,
     pub(crate) tree: Tree,
     polls: VecDeque<Poll>,
@@ -137,17 +138,16 @@ impl SnowEngine {
     }
 
     /// The validator set of `height`: the one given for it, else the latest given below it.
-    pub(crate) fn set(&self, height: Height) -> Option<&(Arc<ValidatorSet>, Arc<WeightedSampler>)> {
+    pub(crate) fn set(&self, height: Height) -> Option<&HeightSet> {
         self.sets.range(..=height).next_back().map(|(_, s)| s)
     }
 
     pub(crate) fn my_index(&self, height: Height) -> Option<u32> {
-        self.set(height).and_then(|(s, _)| s.index_of(&self.me)).map(|i| i as u32)
+        self.set(height).and_then(|s| s.me)
     }
 
     pub(crate) fn scaled(&self, height: Height) -> Scaled {
-        let others = self.set(height).map_or(0, |(s, _)| s.len() - usize::from(s.contains(&self.me)));
-        self.cfg.params.scaled(others)
+        self.set(height).map_or_else(|| self.cfg.params.scaled(0), |s| s.scaled)
     }
 
     pub(crate) fn verify(&self, vote: &Vote, signer: &PublicKey, signature: &Signature) -> bool {
@@ -156,7 +156,7 @@ impl SnowEngine {
 
     /// The ranked proposers of `height` (validator indices), drawn by weight from the chain seed.
     pub fn proposers(&self, height: Height) -> Vec<u32> {
-        let Some((_, sampler)) = self.set(height) else { return Vec::new() };
+        let Some(HeightSet { sampler, .. }) = self.set(height) else { return Vec::new() };
         let seed = Hash::digest_parts(&[b"cairn/snow/proposer", &self.cfg.seed.0, &height.0.to_le_bytes()]);
         let mut out = Vec::new();
         sampler.sample(&mut ChaCha8Rng::from_seed(seed.0), PROPOSER_RANKS, None, &mut out);
@@ -254,9 +254,8 @@ impl SnowEngine {
     pub(crate) fn top_up(&mut self, now: Time, out: &mut Vec<Effect>) {
         while self.polls.len() < self.cfg.params.concurrent as usize && self.tree.is_processing() {
             let (height, block) = self.tree.tip();
-            let Some((set, sampler)) = self.set(height).cloned() else { return };
-            let exclude = set.index_of(&self.me);
-            let scaled = self.scaled(height);
+            let Some(HeightSet { set, sampler, me, scaled }) = self.set(height).cloned() else { return };
+            let exclude = me.map(|i| i as usize);
             self.sample_buf.clear();
             sampler.sample(&mut self.rng, scaled.k as usize, exclude, &mut self.sample_buf);
             if self.sample_buf.is_empty() {
@@ -303,7 +302,7 @@ impl SnowEngine {
             return;
         };
         let height = self.polls[pos].height;
-        let Some(index) = self.set(height).and_then(|(_, s)| s.index_of(from)) else {
+        let Some(index) = self.set(height).and_then(|s| s.index_of(from)) else {
             self.dropped.unknown_sender += 1;
             return;
         };
@@ -370,7 +369,7 @@ impl SnowEngine {
         if self.tree.contains(&header.block) || self.pending.contains_key(&header.block) {
             return true;
         }
-        let Some((set, _)) = self.set(header.height) else {
+        let Some(HeightSet { set, .. }) = self.set(header.height) else {
             self.dropped.far_future += 1;
             return false;
         };
@@ -481,7 +480,7 @@ impl SnowEngine {
         let height = self.height();
         // Anyone may ask (full nodes and validators that left follow the chain by polling); everything else must
         // come from a validator of the current or next height.
-        let member = |h: Height| self.set(h).is_some_and(|(_, s)| s.index_of(&from).is_some());
+        let member = |h: Height| self.set(h).is_some_and(|s| s.index_of(&from).is_some());
         let question = matches!(message, Message::Query { .. } | Message::Fetch { .. });
         if !question && !member(height) && !member(height.next()) {
             self.dropped.unknown_sender += 1;
@@ -541,7 +540,7 @@ impl Engine for SnowEngine {
         match input {
             Input::ValidatorSet { height, validators } => {
                 let sampler = self.cfg.samplers.get(&validators);
-                self.sets.insert(height, (validators, sampler));
+                self.sets.insert(height, HeightSet::new(validators, sampler, &self.me, &self.cfg.params));
                 // Keep the sets of the heights still in play, and of the finalized heights we still help with.
                 let floor = Height(self.tree.root().0.0.saturating_sub(crate::tree::KEPT_FINALIZED as u64));
                 while self.sets.len() > 2 && self.sets.keys().nth(1).is_some_and(|h| *h <= floor) {
