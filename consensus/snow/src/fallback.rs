@@ -448,7 +448,7 @@ impl SnowEngine {
                 });
             }
         }
-        self.fb_count(now, index as u32, vote, signature, out);
+        self.fb_count(now, index, vote, signature, out);
     }
 
     pub(crate) fn fb_on_cert_message(
