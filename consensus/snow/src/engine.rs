@@ -290,19 +290,34 @@ impl SnowEngine {
             if poll.support >= scaled.alpha_c {
                 self.stats.successful_polls += 1;
             }
-            let done = self.tree.record_poll(&poll.votes, scaled, self.cfg.params.beta);
+            let done = self.tree.record_poll(&poll.votes(), scaled, self.cfg.params.beta);
             self.finalized(now, done, None, out);
         }
         self.top_up(now, out);
     }
 
-    fn on_chit(&mut self, now: Time, from: &PublicKey, poll: u32, block: Hash, out: &mut Vec<Effect>) {
+    /// An answer. `sender` is `from`'s index in the current height's set, already looked up by `on_message`
+    /// (reused when the poll's height has that same set: one key lookup per answer instead of two).
+    fn on_chit(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        sender: Option<u32>,
+        poll: u32,
+        block: Hash,
+        out: &mut Vec<Effect>,
+    ) {
         let Some(pos) = self.polls.iter().position(|p| p.id == poll) else {
             self.dropped.stale += 1;
             return;
         };
         let height = self.polls[pos].height;
-        let Some(index) = self.set(height).and_then(|s| s.index_of(from)) else {
+        let same_set = match (self.set(height), self.set(self.height())) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.sampler, &b.sampler),
+            _ => false,
+        };
+        let index = if same_set { sender } else { self.set(height).and_then(|s| s.index_of(from)) };
+        let Some(index) = index else {
             self.dropped.unknown_sender += 1;
             return;
         };
@@ -480,10 +495,17 @@ impl SnowEngine {
         let height = self.height();
         // Anyone may ask (full nodes and validators that left follow the chain by polling); everything else must
         // come from a validator of the current or next height.
-        let member = |h: Height| self.set(h).is_some_and(|s| s.index_of(&from).is_some());
         let question = matches!(message, Message::Query { .. } | Message::Fetch { .. });
-        if !question && !member(height) && !member(height.next()) {
+        let sender = if question { None } else { self.set(height).and_then(|s| s.index_of(&from)) };
+        if !question
+            && sender.is_none()
+            && !self.set(height.next()).is_some_and(|s| s.index_of(&from).is_some())
+        {
             self.dropped.unknown_sender += 1;
+            return;
+        }
+        if let Message::Chit { poll, block } = message {
+            self.on_chit(now, &from, sender, poll, block, out);
             return;
         }
         if let Some(h) = fb_height(&message)
@@ -505,7 +527,10 @@ impl SnowEngine {
                 self.on_header(now, &from, header, out);
             }
             Message::Query { poll, height, block } => self.on_query(now, &from, poll, height, block, out),
-            Message::Chit { poll, block } => self.on_chit(now, &from, poll, block, out),
+            Message::Chit { poll, block } => {
+                let sender = self.set(self.height()).and_then(|s| s.index_of(&from));
+                self.on_chit(now, &from, sender, poll, block, out)
+            }
             Message::Fetch { from: start, block } => {
                 let headers = self.tree.ancestry(start, &block, MAX_HEADERS);
                 if !headers.is_empty() {
