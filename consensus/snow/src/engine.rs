@@ -499,7 +499,7 @@ impl SnowEngine {
         let sender = if question { None } else { self.set(height).and_then(|s| s.index_of(&from)) };
         if !question
             && sender.is_none()
-            && !self.set(height.next()).is_some_and(|s| s.index_of(&from).is_some())
+            && self.set(height.next()).is_none_or(|s| s.index_of(&from).is_none())
         {
             self.dropped.unknown_sender += 1;
             return;
