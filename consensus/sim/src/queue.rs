@@ -11,6 +11,9 @@ use cairn_consensus::Time;
 const WINDOW: u64 = 4096;
 /// Storage of drained buckets kept for reuse (more than the milliseconds a message is ever in flight).
 const SPARE_BUCKETS: usize = 512;
+/// Buckets this close to the present receive messages (one-way delays are below it); only they get spare
+/// storage. Farther ones hold a few timers and allocate just what those need.
+const NEAR: u64 = 256;
 
 /// An item with its time and its global sequence number (sequence numbers increase with every push).
 pub struct Timed<T> {
@@ -75,20 +78,23 @@ impl<T> EventQueue<T> {
         }
     }
 
-    /// The bucket of time `at`, given spare storage if it has none.
+    /// The bucket of time `at`. A near bucket with less storage than a spare takes the spare (its few events
+    /// move along, in order), so busy milliseconds reuse storage instead of growing fresh allocations.
     fn bucket(&mut self, at: Time) -> &mut VecDeque<Timed<T>> {
         let i = (at % WINDOW) as usize;
-        if self.buckets[i].capacity() == 0
-            && let Some(storage) = self.spare.pop()
+        if at < self.base + NEAR
+            && self.spare.last().is_some_and(|s| s.capacity() > self.buckets[i].capacity())
+            && let Some(mut storage) = self.spare.pop()
         {
+            storage.extend(self.buckets[i].drain(..));
             self.buckets[i] = storage;
         }
         &mut self.buckets[i]
     }
 
-    /// Moves the storage of the (empty) bucket `i` to the spares.
+    /// Moves the storage of the (empty) bucket `i` to the spares if it is worth keeping.
     fn recycle(&mut self, i: usize) {
-        if self.buckets[i].capacity() > 0 && self.spare.len() < SPARE_BUCKETS {
+        if self.buckets[i].capacity() >= 64 && self.spare.len() < SPARE_BUCKETS {
             self.spare.push(std::mem::take(&mut self.buckets[i]));
         }
     }
@@ -155,5 +161,35 @@ mod tests {
             assert_eq!((a.at, a.seq), (b.at, b.seq));
         }
         assert!(q.pop().is_none());
+    }
+
+    /// Bursts of hundreds of events per millisecond, so drained buckets' storage is recycled and handed to near
+    /// buckets that already hold events (the spare path); the order must still be the heap's.
+    #[test]
+    fn recycled_storage_keeps_the_order() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut q = EventQueue::default();
+        let mut heap = BinaryHeap::new();
+        let (mut seq, mut now) = (0, 0);
+        for round in 0..200_000 {
+            let burst = if round % 500 == 0 { 400 } else { rng.gen_range(0..3) };
+            for _ in 0..burst {
+                seq += 1;
+                let at =
+                    now + if rng.gen_bool(0.05) { rng.gen_range(0..6_000) } else { rng.gen_range(0..400) };
+                q.push(at, seq, round);
+                heap.push(Timed { at, seq, item: round });
+            }
+            let (a, b) = (q.pop(), heap.pop());
+            assert_eq!(a.as_ref().map(|e| (e.at, e.seq)), b.as_ref().map(|e| (e.at, e.seq)));
+            if let Some(e) = a {
+                now = e.at;
+            }
+        }
+        assert!(!q.spare.is_empty(), "drained bursts left storage to reuse");
+        while let Some(b) = heap.pop() {
+            let a = q.pop().unwrap();
+            assert_eq!((a.at, a.seq), (b.at, b.seq));
+        }
     }
 }

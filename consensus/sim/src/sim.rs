@@ -121,6 +121,9 @@ pub struct Simulation<'a> {
     nodes: Vec<Node>,
     /// Key → node index. A hash map is fine here: it is only looked up, never iterated.
     index_of: KeyMap,
+    /// Node index (twins' copies included) → its key: every delivery names its sender, and reading the key from
+    /// this dense array instead of the sender's `Node` saves a cache miss per message at 10,000 nodes.
+    key_of: Vec<PublicKey>,
     /// Reused buffers of `drive` (no allocation per event).
     buffers: Vec<(VecDeque<Input>, Vec<Effect>)>,
     queue: EventQueue<Kind>,
@@ -229,12 +232,14 @@ impl<'a> Simulation<'a> {
             }
         }
         let index_of = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let key_of = nodes.iter().map(|n| n.ctx.key.public()).collect();
         let mut sim = Simulation {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             cfg,
             protocol,
             nodes,
             index_of,
+            key_of,
             buffers: Vec::new(),
             queue: EventQueue::default(),
             seq: 0,
@@ -566,7 +571,7 @@ impl<'a> Simulation<'a> {
                         self.push(done, Kind::Process { to, from, bytes });
                         continue;
                     }
-                    let from = self.nodes[from].ctx.key.public();
+                    let from = self.key_of[from];
                     self.drive_one(to, Input::Message { from, bytes });
                 }
                 Kind::Process { to, from, bytes } => {
@@ -574,7 +579,7 @@ impl<'a> Simulation<'a> {
                         self.net.to_crashed += 1;
                         continue;
                     }
-                    let from = self.nodes[from].ctx.key.public();
+                    let from = self.key_of[from];
                     self.drive_one(to, Input::Message { from, bytes });
                 }
                 Kind::Timer { node, id, generation } => {
