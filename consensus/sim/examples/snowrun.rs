@@ -1,8 +1,10 @@
 //! Runs the snow engine without building the `cairn` CLI (release builds for the scale benchmarks):
-//! `cargo run --release -p cairn-sim --example snowrun -- NODES LATENCY BYZANTINE BEHAVIOUR DECISIONS SEED [CHURN]`
-//! prints the same JSON as `cairn sim --engine snow --json` and the wall time on stderr.
+//! `cargo run --release -p cairn-sim --example snowrun -- NODES LATENCY BYZANTINE BEHAVIOUR DECISIONS SEED [CHURN]
+//! [CONCURRENT]` prints the same JSON as `cairn sim --engine snow --json` and the wall time on stderr.
+//! CONCURRENT overrides `Params::concurrent` (polls in flight) for the latency/messages trade-off measurements.
 
 use cairn_sim::{SimConfig, Snow, churn, run};
+use cairn_snow::Params;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let a: Vec<String> = std::env::args().skip(1).collect();
@@ -22,7 +24,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let skip: Vec<usize> = (0..byzantine).collect();
     cfg.crashes = churn(nodes, churn_fraction, seed, &skip, 1_000, 10_000, 2_000);
     let t = std::time::Instant::now();
-    let report = run(&Snow::default(), &cfg, &mut |_| {})?;
+    let mut params = Params::default();
+    if let Some(c) = a.get(7) {
+        params.concurrent = c.parse()?;
+    }
+    let report = run(&Snow::new(params), &cfg, &mut |_| {})?;
     eprintln!("wall time: {:.2} s", t.elapsed().as_secs_f64());
     println!("{}", serde_json::to_string(&report)?);
     Ok(())

@@ -1,7 +1,7 @@
 //! The discrete-event loop: a priority queue of (virtual time, sequence number) events, one seeded RNG, and
 //! the nodes' engines. Nothing here reads a clock or iterates a hash map, so a seed fixes the whole run.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -12,6 +12,8 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::cache::SharedVerifier;
 use crate::costs::Clock;
+use crate::digest::AuditDigest;
+use crate::keymap::KeyMap;
 use crate::queue::EventQueue;
 use crate::report::{NetworkCounters, Percentiles, Report, round3};
 use crate::{Behaviour, Error, Latency, NodeContext, Protocol, SimConfig};
@@ -118,7 +120,10 @@ pub struct Simulation<'a> {
     protocol: &'a dyn Protocol,
     nodes: Vec<Node>,
     /// Key → node index. A hash map is fine here: it is only looked up, never iterated.
-    index_of: HashMap<PublicKey, usize>,
+    index_of: KeyMap,
+    /// Node index (twins' copies included) → its key: every delivery names its sender, and reading the key from
+    /// this dense array instead of the sender's `Node` saves a cache miss per message at 10,000 nodes.
+    key_of: Vec<PublicKey>,
     /// Reused buffers of `drive` (no allocation per event).
     buffers: Vec<(VecDeque<Input>, Vec<Effect>)>,
     queue: EventQueue<Kind>,
@@ -141,7 +146,7 @@ pub struct Simulation<'a> {
     evidence_against_honest: u64,
     net: NetworkCounters,
     done: usize,
-    digest: blake3::Hasher,
+    digest: AuditDigest,
 }
 
 /// Runs `cfg` with engines from `protocol`; `progress` is called with the number of decided heights as it grows.
@@ -227,12 +232,14 @@ impl<'a> Simulation<'a> {
             }
         }
         let index_of = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let key_of = nodes.iter().map(|n| n.ctx.key.public()).collect();
         let mut sim = Simulation {
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
             cfg,
             protocol,
             nodes,
             index_of,
+            key_of,
             buffers: Vec::new(),
             queue: EventQueue::default(),
             seq: 0,
@@ -251,7 +258,7 @@ impl<'a> Simulation<'a> {
             evidence_against_honest: 0,
             net: NetworkCounters::default(),
             done: 0,
-            digest: blake3::Hasher::new(),
+            digest: AuditDigest::default(),
         };
         for crash in sim.cfg.crashes.clone() {
             if crash.node >= sim.nodes.len() {
@@ -564,15 +571,15 @@ impl<'a> Simulation<'a> {
                         self.push(done, Kind::Process { to, from, bytes });
                         continue;
                     }
-                    let from = self.nodes[from].ctx.key.public();
-                    self.drive(to, vec![Input::Message { from, bytes }]);
+                    let from = self.key_of[from];
+                    self.drive_one(to, Input::Message { from, bytes });
                 }
                 Kind::Process { to, from, bytes } => {
                     if self.nodes[to].engine.is_none() {
                         self.net.to_crashed += 1;
                         continue;
                     }
-                    let from = self.nodes[from].ctx.key.public();
+                    let from = self.key_of[from];
                     self.drive_one(to, Input::Message { from, bytes });
                 }
                 Kind::Timer { node, id, generation } => {
@@ -681,7 +688,7 @@ impl<'a> Simulation<'a> {
             fallbacks: self.fallback_heights.range(Height(1)..Height(decided + 1)).count() as u64,
             evidence: self.evidence.len() as u64,
             evidence_against_honest: self.evidence_against_honest,
-            audit_digest: self.digest.clone().finalize().to_hex().to_string(),
+            audit_digest: self.digest.hex(),
             samples: self.samples.clone(),
             certificates: self.certificates.clone(),
         }

@@ -9,7 +9,7 @@ use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
     Signer, Status, Time, TimerId, Vote, VoteKind, WalRecord,
 };
-use cairn_primitives::{ChainId, Hash, Height, PublicKey, Signature, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, Height, PublicKey, Signature};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -17,7 +17,8 @@ use crate::Error;
 use crate::fallback::Fallback;
 use crate::params::{Params, Scaled};
 use crate::poll::Poll;
-use crate::sampler::{SamplerCache, WeightedSampler};
+use crate::sampler::SamplerCache;
+use crate::sets::HeightSet;
 use crate::tree::{MAX_AHEAD, Refused, Tree};
 use crate::wire::{Header, MAX_HEADERS, Message};
 
@@ -72,7 +73,10 @@ pub struct SnowEngine {
     pub(crate) cfg: Config,
     pub(crate) me: PublicKey,
     rng: ChaCha8Rng,
-    pub(crate) sets: BTreeMap<Height, (Arc<ValidatorSet>, Arc<WeightedSampler>)>,
+    pub(crate) sets: BTreeMap<Height, HeightSet>,
+    /// The set of the height being decided, copied out of `sets` (refreshed whenever either changes): nearly
+    /// every message asks for it, and reading it here spares a walk into the map's own allocation.
+    current: Option<(Height, HeightSet)>,
     pub(crate) started: bool,
     pub(crate) tree: Tree,
     polls: VecDeque<Poll>,
@@ -107,6 +111,7 @@ impl SnowEngine {
             rng: ChaCha8Rng::from_seed(seed.0),
             me,
             sets: BTreeMap::new(),
+            current: None,
             started: false,
             tree: Tree::new((Height(0), Hash::ZERO)),
             polls: VecDeque::new(),
@@ -138,17 +143,25 @@ impl SnowEngine {
     }
 
     /// The validator set of `height`: the one given for it, else the latest given below it.
-    pub(crate) fn set(&self, height: Height) -> Option<&(Arc<ValidatorSet>, Arc<WeightedSampler>)> {
-        self.sets.range(..=height).next_back().map(|(_, s)| s)
+    pub(crate) fn set(&self, height: Height) -> Option<&HeightSet> {
+        match &self.current {
+            Some((h, s)) if *h == height => Some(s),
+            _ => self.sets.range(..=height).next_back().map(|(_, s)| s),
+        }
+    }
+
+    /// Recomputes `current` after `sets` or the height changed.
+    fn refresh_current(&mut self) {
+        let height = self.height();
+        self.current = self.sets.range(..=height).next_back().map(|(_, s)| (height, s.clone()));
     }
 
     pub(crate) fn my_index(&self, height: Height) -> Option<u32> {
-        self.set(height).and_then(|(s, _)| s.index_of(&self.me)).map(|i| i as u32)
+        self.set(height).and_then(|s| s.me)
     }
 
     pub(crate) fn scaled(&self, height: Height) -> Scaled {
-        let others = self.set(height).map_or(0, |(s, _)| s.len() - usize::from(s.contains(&self.me)));
-        self.cfg.params.scaled(others)
+        self.set(height).map_or_else(|| self.cfg.params.scaled(0), |s| s.scaled)
     }
 
     pub(crate) fn verify(&self, vote: &Vote, signer: &PublicKey, signature: &Signature) -> bool {
@@ -157,7 +170,7 @@ impl SnowEngine {
 
     /// The ranked proposers of `height` (validator indices), drawn by weight from the chain seed.
     pub fn proposers(&self, height: Height) -> Vec<u32> {
-        let Some((_, sampler)) = self.set(height) else { return Vec::new() };
+        let Some(HeightSet { sampler, .. }) = self.set(height) else { return Vec::new() };
         let seed = Hash::digest_parts(&[b"cairn/snow/proposer", &self.cfg.seed.0, &height.0.to_le_bytes()]);
         let mut out = Vec::new();
         sampler.sample(&mut ChaCha8Rng::from_seed(seed.0), PROPOSER_RANKS, None, &mut out);
@@ -166,6 +179,7 @@ impl SnowEngine {
 
     /// A new height starts: schedule our proposal slot and the fallback deadline.
     fn enter_height(&mut self, now: Time, out: &mut Vec<Effect>) {
+        self.refresh_current();
         let height = self.height();
         self.building = None;
         self.fb = Fallback::new(height);
@@ -258,9 +272,8 @@ impl SnowEngine {
     pub(crate) fn top_up(&mut self, now: Time, out: &mut Vec<Effect>) {
         while self.polls.len() < self.cfg.params.concurrent as usize && self.tree.is_processing() {
             let (height, block) = self.tree.tip();
-            let Some((set, sampler)) = self.set(height).cloned() else { return };
-            let exclude = set.index_of(&self.me);
-            let scaled = self.scaled(height);
+            let Some(HeightSet { set, sampler, me, scaled }) = self.set(height).cloned() else { return };
+            let exclude = me.map(|i| i as usize);
             self.sample_buf.clear();
             sampler.sample(&mut self.rng, scaled.k as usize, exclude, &mut self.sample_buf);
             if self.sample_buf.is_empty() {
@@ -295,19 +308,34 @@ impl SnowEngine {
             if poll.support >= scaled.alpha_c {
                 self.stats.successful_polls += 1;
             }
-            let done = self.tree.record_poll(&poll.votes, scaled, self.cfg.params.beta);
+            let done = self.tree.record_poll(&poll.votes(), scaled, self.cfg.params.beta);
             self.finalized(now, done, None, out);
         }
         self.top_up(now, out);
     }
 
-    fn on_chit(&mut self, now: Time, from: &PublicKey, poll: u32, block: Hash, out: &mut Vec<Effect>) {
+    /// An answer. `sender` is `from`'s index in the current height's set, already looked up by `on_message`
+    /// (reused when the poll's height has that same set: one key lookup per answer instead of two).
+    fn on_chit(
+        &mut self,
+        now: Time,
+        from: &PublicKey,
+        sender: Option<u32>,
+        poll: u32,
+        block: Hash,
+        out: &mut Vec<Effect>,
+    ) {
         let Some(pos) = self.polls.iter().position(|p| p.id == poll) else {
             self.dropped.stale += 1;
             return;
         };
         let height = self.polls[pos].height;
-        let Some(index) = self.set(height).and_then(|(_, s)| s.index_of(from)) else {
+        let same_set = match (self.set(height), self.set(self.height())) {
+            (Some(a), Some(b)) => Arc::ptr_eq(&a.sampler, &b.sampler),
+            _ => false,
+        };
+        let index = if same_set { sender } else { self.set(height).and_then(|s| s.index_of(from)) };
+        let Some(index) = index else {
             self.dropped.unknown_sender += 1;
             return;
         };
@@ -374,7 +402,7 @@ impl SnowEngine {
         if self.tree.contains(&header.block) || self.pending.contains_key(&header.block) {
             return true;
         }
-        let Some((set, _)) = self.set(header.height) else {
+        let Some(HeightSet { set, .. }) = self.set(header.height) else {
             self.dropped.far_future += 1;
             return false;
         };
@@ -488,10 +516,17 @@ impl SnowEngine {
         let height = self.height();
         // Anyone may ask (full nodes and validators that left follow the chain by polling); everything else must
         // come from a validator of the current or next height.
-        let member = |h: Height| self.set(h).is_some_and(|(_, s)| s.index_of(&from).is_some());
         let question = matches!(message, Message::Query { .. } | Message::Fetch { .. });
-        if !question && !member(height) && !member(height.next()) {
+        let sender = if question { None } else { self.set(height).and_then(|s| s.index_of(&from)) };
+        if !question
+            && sender.is_none()
+            && self.set(height.next()).is_none_or(|s| s.index_of(&from).is_none())
+        {
             self.dropped.unknown_sender += 1;
+            return;
+        }
+        if let Message::Chit { poll, block } = message {
+            self.on_chit(now, &from, sender, poll, block, out);
             return;
         }
         if let Some(h) = fb_height(&message)
@@ -513,7 +548,10 @@ impl SnowEngine {
                 self.on_header(now, &from, header, out);
             }
             Message::Query { poll, height, block } => self.on_query(now, &from, poll, height, block, out),
-            Message::Chit { poll, block } => self.on_chit(now, &from, poll, block, out),
+            Message::Chit { poll, block } => {
+                let sender = self.set(self.height()).and_then(|s| s.index_of(&from));
+                self.on_chit(now, &from, sender, poll, block, out)
+            }
             Message::Fetch { from: start, block } => {
                 let headers = self.tree.ancestry(start, &block, MAX_HEADERS);
                 if !headers.is_empty() {
@@ -548,12 +586,13 @@ impl Engine for SnowEngine {
         match input {
             Input::ValidatorSet { height, validators } => {
                 let sampler = self.cfg.samplers.get(&validators);
-                self.sets.insert(height, (validators, sampler));
+                self.sets.insert(height, HeightSet::new(validators, sampler, &self.me, &self.cfg.params));
                 // Keep the sets of the heights still in play, and of the finalized heights we still help with.
                 let floor = Height(self.tree.root().0.0.saturating_sub(crate::tree::KEPT_FINALIZED as u64));
                 while self.sets.len() > 2 && self.sets.keys().nth(1).is_some_and(|h| *h <= floor) {
                     self.sets.pop_first();
                 }
+                self.refresh_current();
                 if self.started && height == self.height() {
                     self.fb_restore();
                 }

@@ -74,7 +74,7 @@ impl SnowEngine {
     pub(crate) fn fb_restore(&mut self) {
         let height = self.fb.height;
         if self.fb.book.is_none()
-            && let Some((set, _)) = self.set(height).cloned()
+            && let Some(set) = self.set(height).map(|s| s.set.clone())
         {
             self.fb.book = Some(VoteBook::new(set));
         }
@@ -125,7 +125,7 @@ impl SnowEngine {
         self.stats.fallback_views += 1;
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
         let height = self.fb.height;
-        let Some((set, _)) = self.set(height).cloned() else { return };
+        let Some(set) = self.set(height).map(|s| s.set.clone()) else { return };
         if leader(&set, &self.cfg.seed, height, view) == self.me
             && self.fb.mine.get(&view).is_none_or(|m| m.notarize.is_none() && m.nullify.is_none())
         {
@@ -371,7 +371,7 @@ impl SnowEngine {
             self.dropped.stale += 1;
             return;
         }
-        let Some((set, _)) = self.set(height).cloned() else { return };
+        let Some(set) = self.set(height).map(|s| s.set.clone()) else { return };
         if leader(&set, &self.cfg.seed, height, view) != *from {
             self.dropped.invalid_proposal += 1;
             return;
@@ -423,7 +423,7 @@ impl SnowEngine {
             self.dropped.malformed += 1;
             return;
         }
-        let Some(index) = self.set(height).and_then(|(s, _)| s.index_of(from)) else {
+        let Some(index) = self.set(height).and_then(|s| s.index_of(from)) else {
             self.dropped.unknown_sender += 1;
             return;
         };
@@ -449,7 +449,7 @@ impl SnowEngine {
                 });
             }
         }
-        self.fb_count(now, index as u32, vote, signature, out);
+        self.fb_count(now, index, vote, signature, out);
     }
 
     pub(crate) fn fb_on_cert_message(
@@ -482,7 +482,7 @@ impl SnowEngine {
             self.dropped.stale += 1;
             return;
         }
-        let Some((set, _)) = self.set(c.vote.height).cloned() else { return };
+        let Some(set) = self.set(c.vote.height).map(|s| s.set.clone()) else { return };
         if c.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
             self.dropped.bad_signature += 1;
             return;

@@ -6,6 +6,7 @@ mod fallback;
 mod params;
 mod poll;
 mod sampler;
+mod sets;
 mod tree;
 mod wire;
 

@@ -15,7 +15,8 @@ pub struct Params {
     pub alpha_c: u32,
     /// Consecutive successful polls that finalize.
     pub beta: u32,
-    /// Polls in flight at once, each an independent sample.
+    /// Polls in flight at once, each an independent sample; finished polls are applied in issue order, so the
+    /// safety bound (k, α, β) does not depend on it. More polls in flight: lower latency, more messages.
     pub concurrent: u32,
     /// A poll still missing answers after this long is closed with the answers it has.
     pub poll_timeout: Time,
@@ -28,7 +29,10 @@ pub struct Params {
 }
 
 impl Default for Params {
-    /// avalanchego's defaults for the thresholds (k = 20, α = 15, β = 20, 4 polls in flight); timeouts sized for
+    /// avalanchego's thresholds (k = 20, α = 15, β = 20) with 8 polls in flight (avalanchego keeps 4): β polls
+    /// applied in order take ≈ β/concurrent poll times, and at 4 that was 1.3 s of finality on a 50–150 ms network
+    /// against 0.82 s at 8, for ≈ 19 % more messages. The safety bound does not change: it depends on k, α, β only
+    /// (each poll draws its own sample and finished polls are applied in issue order). Timeouts are sized for
     /// one-way delays up to 150 ms (a poll's 20th answer arrives by ~300 ms).
     fn default() -> Self {
         Params {
@@ -36,7 +40,7 @@ impl Default for Params {
             alpha_p: 15,
             alpha_c: 15,
             beta: 20,
-            concurrent: 4,
+            concurrent: 8,
             poll_timeout: 600,
             proposer_window: 500,
             fallback_timeout: 4_000,
@@ -122,7 +126,7 @@ mod tests {
     fn defaults_are_valid_and_avalanche_like() {
         let p = Params::default();
         assert!(p.validate().is_ok());
-        assert_eq!((p.k, p.alpha_p, p.alpha_c, p.beta, p.concurrent), (20, 15, 15, 20, 4));
+        assert_eq!((p.k, p.alpha_p, p.alpha_c, p.beta, p.concurrent), (20, 15, 15, 20, 8));
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl EngineFactory {
                 leader_timeout: self.leader_timeout_ms,
                 verifier: Arc::new(PlainVerifier),
             }))),
-            // Sampling: avalanchego's thresholds (k = 20, α = 15, β = 20, 4 polls in flight), scaled down by the
+            // Sampling: avalanchego's thresholds (k = 20, α = 15, β = 20) with 8 polls in flight (not 4: see `Params`), scaled down by the
             // engine itself when the network has fewer than k other validators.
             EngineKind::Snow => {
                 let engine = cairn_snow::SnowEngine::new(cairn_snow::Config {
