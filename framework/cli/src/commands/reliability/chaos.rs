@@ -119,9 +119,8 @@ async fn chaos_body(
     let bank_addr = bank::module_address(&mut c0, &urls[0], bank::BANK_LABEL).await?;
     let users: Vec<Keypair> =
         (0..a.senders.max(2)).map(|i| template::user_key(chain_id.as_str(), i)).collect();
-    let load_keys: Vec<Keypair> = (a.senders.max(2)..t.accounts.users)
-        .map(|i| template::user_key(chain_id.as_str(), i))
-        .collect();
+    let load_keys: Vec<Keypair> =
+        (a.senders.max(2)..t.accounts.users).map(|i| template::user_key(chain_id.as_str(), i)).collect();
     let start_height = heights(procs).await.into_iter().flatten().max().unwrap_or(0);
     let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
     let errors = Arc::new(AtomicUsize::new(0));

@@ -72,7 +72,14 @@ impl Load {
                             };
                             let mut txs = Vec::with_capacity(per_tick as usize);
                             for k in 0..per_tick {
-                                let tx = bank::transfer_tx(&key, &target.chain_id, first + k, &target.bank, &to, 1)?;
+                                let tx = bank::transfer_tx(
+                                    &key,
+                                    &target.chain_id,
+                                    first + k,
+                                    &target.bank,
+                                    &to,
+                                    1,
+                                )?;
                                 txs.push(tx.to_bytes());
                             }
                             let r = c
@@ -80,7 +87,8 @@ impl Load {
                                 .await
                                 .map_err(|s| client::rpc_error("BroadcastTxs", url, s))?
                                 .into_inner();
-                            let ok = r.results.iter().filter(|x| x.error_code == 0 && x.check_code == 0).count();
+                            let ok =
+                                r.results.iter().filter(|x| x.error_code == 0 && x.check_code == 0).count();
                             anyhow::Ok((first, ok as u64))
                         };
                         submitted.fetch_add(per_tick, Ordering::Relaxed);
