@@ -74,6 +74,9 @@ pub struct GenesisJson {
     /// Module limits; each may only tighten the engine's (the defaults).
     #[serde(default)]
     pub limits: Option<LimitsJson>,
+    /// Host-call fuel prices; absent fields keep their defaults (`prices::Prices`).
+    #[serde(default)]
+    pub prices: Option<crate::prices::Prices>,
     /// Fees, storage deposits and quotas; absent: a fee-less chain without quotas.
     #[serde(default)]
     pub fees: Option<FeesJson>,
@@ -119,6 +122,9 @@ pub struct LimitsJson {
     pub max_table_elements: Option<u64>,
     #[serde(default)]
     pub max_functions: Option<u64>,
+    /// Logical stack units per chain of calls (docs/HOST_API.md), at most the engine's.
+    #[serde(default)]
+    pub stack_budget: Option<u64>,
 }
 
 /// One genesis module, loaded.
@@ -256,7 +262,22 @@ impl Genesis {
                 engine.max_table_elements,
             )?,
             max_functions: pick("max_functions", asked.max_functions, engine.max_functions)?,
+            stack_budget: pick("stack_budget", asked.stack_budget, engine.stack_budget.into())? as u32,
+            prices: json.prices.unwrap_or_default(),
         };
+        if limits.stack_budget < crate::instrument::MIN_STACK_BUDGET {
+            return Err(err(
+                "limits.stack_budget",
+                format!(
+                    "{} is under {}: no module could call a function",
+                    limits.stack_budget,
+                    crate::instrument::MIN_STACK_BUDGET
+                ),
+            ));
+        }
+        if let Some(name) = limits.prices.zero_price() {
+            return Err(err(format!("prices.{name}"), "0 would make that host call free (unbounded work)"));
+        }
         let fees = json.fees.unwrap_or_default();
         if let Some(b) = &fees.bank_module
             && !modules.iter().any(|m| &m.label == b)

@@ -2,7 +2,8 @@
 //! does any work, and the price list itself.
 //!
 //! Prices are in wasmtime fuel units (≈ one per Wasm instruction): a base price for the call plus a price per
-//! byte moved between the module and the host. They are consensus parameters: changing them changes results.
+//! byte moved between the module and the host. They are the chain's genesis parameters ([`Prices`]), read from
+//! the running store, since changing them changes results.
 
 use borsh::BorshSerialize;
 use cairn_primitives::Address;
@@ -12,33 +13,7 @@ use wasmtime::{Caller, Linker, Trap};
 use crate::backend::Next;
 use crate::instance::{self, HostState};
 use crate::keys;
-
-/// Base price of every host call.
-pub const PRICE_CALL_BASE: u64 = 100;
-/// Per byte copied between guest memory and the host (keys, values, messages, outputs).
-pub const PRICE_PER_BYTE: u64 = 1;
-/// `storage_get`: a state read.
-pub const PRICE_STORAGE_READ: u64 = 1_000;
-/// `storage_set`/`storage_remove`: a state write, which also costs Merkle hashing at the end of the block.
-pub const PRICE_STORAGE_WRITE: u64 = 3_000;
-/// Per byte *written* to state (stored forever, hashed into the tree).
-pub const PRICE_STORAGE_WRITE_PER_BYTE: u64 = 10;
-/// `storage_next`: a range seek.
-pub const PRICE_STORAGE_NEXT: u64 = 2_000;
-/// `storage_next`: per deletion marker (a key deleted in this block) skipped on the way to the next live key.
-pub const PRICE_STORAGE_NEXT_SKIP: u64 = 1_000;
-/// `emit_event`.
-pub const PRICE_EVENT: u64 = 500;
-/// `ed25519_verify` (~50 µs of CPU).
-pub const PRICE_ED25519: u64 = 50_000;
-/// `blake3` base price (per byte on top).
-pub const PRICE_BLAKE3: u64 = 200;
-/// `call` into another module: an instantiation.
-pub const PRICE_MODULE_CALL: u64 = 10_000;
-/// Instantiating a module for any entry point a tx runs (Instantiate, Execute, Migrate).
-pub const PRICE_ENTRY: u64 = 5_000;
-/// Per byte of uploaded code (compilation).
-pub const PRICE_UPLOAD_PER_BYTE: u64 = 20;
+use crate::prices::Prices;
 
 /// Bounds on what a module may pass the host.
 pub const MAX_KEY: usize = 256;
@@ -97,8 +72,15 @@ fn guest_err(msg: impl Into<String>) -> wasmtime::Error {
     wasmtime::Error::msg(msg.into())
 }
 
-fn bytes_price(n: usize) -> u64 {
-    (n as u64).saturating_mul(PRICE_PER_BYTE)
+/// Charges the price `of` picks from the chain's prices (as the running store holds them).
+fn pay(caller: &mut C<'_>, of: impl FnOnce(&Prices) -> u64) -> R<()> {
+    let price = of(&caller.data().prices);
+    charge(caller, price)
+}
+
+/// The price of `n` bytes moved between guest memory and the host.
+fn moved(p: &Prices, n: usize) -> u64 {
+    (n as u64).saturating_mul(p.per_byte)
 }
 
 /// Copies `len` bytes at `ptr` out of the running module's memory; `max` is checked before anything is copied.
@@ -145,20 +127,20 @@ fn reject_read_only(caller: &C<'_>, what: &str) -> R<()> {
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.func_wrap("cairn_v1", "read_return", |mut c: C<'_>, dst: i32| -> R<()> {
         let buf = c.data_mut().take_return();
-        charge(&mut c, PRICE_CALL_BASE + bytes_price(buf.len()))?;
+        pay(&mut c, |p| p.call_base + moved(p, buf.len()))?;
         let r = write(&mut c, dst, &buf, "read_return");
         c.data_mut().set_return(buf);
         r
     })?;
 
     linker.func_wrap("cairn_v1", "storage_get", |mut c: C<'_>, k: i32, kl: i32| -> R<i64> {
-        charge(&mut c, PRICE_STORAGE_READ)?;
+        pay(&mut c, |p| p.storage_read)?;
         let key = read(&mut c, k, kl, MAX_KEY, "storage_get key")?;
-        charge(&mut c, bytes_price(key.len()))?;
+        pay(&mut c, |p| moved(p, key.len()))?;
         let full = contract_key(&c, &key)?;
         match c.data_mut().state_get(&full)? {
             Some(v) => {
-                charge(&mut c, bytes_price(v.len()))?;
+                pay(&mut c, |p| moved(p, v.len()))?;
                 Ok(set_return(&mut c, v))
             }
             None => Ok(-1),
@@ -170,10 +152,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "storage_set",
         |mut c: C<'_>, k: i32, kl: i32, v: i32, vl: i32| -> R<()> {
             reject_read_only(&c, "storage_set")?;
-            charge(&mut c, PRICE_STORAGE_WRITE)?;
+            pay(&mut c, |p| p.storage_write)?;
             let key = read(&mut c, k, kl, MAX_KEY, "storage_set key")?;
             let value = read(&mut c, v, vl, MAX_VALUE, "storage_set value")?;
-            charge(&mut c, ((key.len() + value.len()) as u64).saturating_mul(PRICE_STORAGE_WRITE_PER_BYTE))?;
+            pay(&mut c, |p| ((key.len() + value.len()) as u64).saturating_mul(p.storage_write_per_byte))?;
             let full = contract_key(&c, &key)?;
             c.data_mut().overlay.set(full, Some(value));
             Ok(())
@@ -182,9 +164,9 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
     linker.func_wrap("cairn_v1", "storage_remove", |mut c: C<'_>, k: i32, kl: i32| -> R<()> {
         reject_read_only(&c, "storage_remove")?;
-        charge(&mut c, PRICE_STORAGE_WRITE)?;
+        pay(&mut c, |p| p.storage_write)?;
         let key = read(&mut c, k, kl, MAX_KEY, "storage_remove key")?;
-        charge(&mut c, bytes_price(key.len()))?;
+        pay(&mut c, |p| moved(p, key.len()))?;
         let full = contract_key(&c, &key)?;
         c.data_mut().overlay.set(full, None);
         Ok(())
@@ -194,7 +176,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "cairn_v1",
         "storage_next",
         |mut c: C<'_>, s: i32, sl: i32, e: i32, el: i32| -> R<i64> {
-            charge(&mut c, PRICE_STORAGE_NEXT)?;
+            pay(&mut c, |p| p.storage_next)?;
             let start = read(&mut c, s, sl, MAX_KEY + 1, "storage_next start")?;
             let end = read(&mut c, e, el, MAX_KEY + 1, "storage_next end")?;
             let contract = c.data().current_contract()?;
@@ -206,10 +188,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Some(keys::module_key(&contract, &end))
             };
             // Each deletion marker skipped costs a read; the seek stops where the fuel would run out.
-            let max_skips = c.get_fuel()? / PRICE_STORAGE_NEXT_SKIP;
+            let max_skips = c.get_fuel()? / c.data().prices.storage_next_skip;
             let found = match c.data_mut().state_next(&full_start, full_end.as_deref(), max_skips)? {
                 Next::Found(found, skipped) => {
-                    charge(&mut c, skipped.saturating_mul(PRICE_STORAGE_NEXT_SKIP))?;
+                    pay(&mut c, |p| skipped.saturating_mul(p.storage_next_skip))?;
                     found
                 }
                 Next::TooManySkips => {
@@ -221,7 +203,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Some((k, v)) => {
                     let rel = k.get(prefix.len()..).unwrap_or_default().to_vec();
                     let encoded = borsh::to_vec(&(rel, v)).map_err(|e| guest_err(e.to_string()))?;
-                    charge(&mut c, bytes_price(encoded.len()))?;
+                    pay(&mut c, |p| moved(p, encoded.len()))?;
                     Ok(set_return(&mut c, encoded))
                 }
                 None => Ok(-1),
@@ -231,9 +213,9 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
 
     linker.func_wrap("cairn_v1", "emit_event", |mut c: C<'_>, p: i32, l: i32| -> R<()> {
         reject_read_only(&c, "emit_event")?;
-        charge(&mut c, PRICE_EVENT)?;
+        pay(&mut c, |p| p.event)?;
         let bytes = read(&mut c, p, l, MAX_EVENT_BYTES, "emit_event")?;
-        charge(&mut c, bytes_price(bytes.len()))?;
+        pay(&mut c, |p| moved(p, bytes.len()))?;
         let (kind, attrs): (String, Vec<(String, String)>) =
             borsh::from_slice(&bytes).map_err(|e| guest_err(format!("emit_event: malformed event: {e}")))?;
         let contract = c.data().current_contract()?;
@@ -241,9 +223,9 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     })?;
 
     linker.func_wrap("cairn_v1", "env", |mut c: C<'_>| -> R<i64> {
-        charge(&mut c, PRICE_CALL_BASE)?;
+        pay(&mut c, |p| p.call_base)?;
         let env = c.data().env_bytes()?;
-        charge(&mut c, bytes_price(env.len()))?;
+        pay(&mut c, |p| moved(p, env.len()))?;
         Ok(set_return(&mut c, env))
     })?;
 
@@ -251,10 +233,10 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         "cairn_v1",
         "ed25519_verify",
         |mut c: C<'_>, pk: i32, m: i32, ml: i32, sig: i32| -> R<i32> {
-            charge(&mut c, PRICE_ED25519)?;
+            pay(&mut c, |p| p.ed25519)?;
             let pk = read(&mut c, pk, 32, 32, "ed25519_verify key")?;
             let msg = read(&mut c, m, ml, MAX_HASH_INPUT, "ed25519_verify message")?;
-            charge(&mut c, bytes_price(msg.len()))?;
+            pay(&mut c, |p| moved(p, msg.len()))?;
             let sig = read(&mut c, sig, 64, 64, "ed25519_verify signature")?;
             let ok = (|| {
                 let pk: [u8; 32] = pk.try_into().ok()?;
@@ -267,24 +249,24 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     )?;
 
     linker.func_wrap("cairn_v1", "blake3", |mut c: C<'_>, p: i32, l: i32, out: i32| -> R<()> {
-        charge(&mut c, PRICE_BLAKE3)?;
+        pay(&mut c, |p| p.blake3)?;
         let input = read(&mut c, p, l, MAX_HASH_INPUT, "blake3 input")?;
-        charge(&mut c, bytes_price(input.len()))?;
+        pay(&mut c, |p| moved(p, input.len()))?;
         let digest = blake3::hash(&input);
         write(&mut c, out, digest.as_bytes(), "blake3 output")
     })?;
 
     linker.func_wrap("cairn_v1", "call", |mut c: C<'_>, a: i32, m: i32, ml: i32, fuel: i64| -> R<i64> {
-        charge(&mut c, PRICE_MODULE_CALL)?;
+        pay(&mut c, |p| p.module_call)?;
         let addr = read(&mut c, a, 32, 32, "call address")?;
         let msg = read(&mut c, m, ml, MAX_CALL_MSG, "call message")?;
-        charge(&mut c, bytes_price(msg.len()))?;
+        pay(&mut c, |p| moved(p, msg.len()))?;
         let mut target = [0u8; 32];
         target.copy_from_slice(&addr);
         let budget = u64::try_from(fuel).unwrap_or(0);
         match instance::nested_call(&mut c, Address(target), msg, budget)? {
             Ok(output) => {
-                charge(&mut c, bytes_price(output.len()))?;
+                pay(&mut c, |p| moved(p, output.len()))?;
                 Ok(set_return(&mut c, output))
             }
             Err(message) => {
@@ -297,14 +279,14 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     })?;
 
     linker.func_wrap("cairn_v1", "set_output", |mut c: C<'_>, p: i32, l: i32| -> R<()> {
-        charge(&mut c, PRICE_CALL_BASE)?;
+        pay(&mut c, |p| p.call_base)?;
         let out = read(&mut c, p, l, MAX_OUTPUT, "set_output")?;
-        charge(&mut c, bytes_price(out.len()))?;
+        pay(&mut c, |p| moved(p, out.len()))?;
         c.data_mut().set_output(out)
     })?;
 
     linker.func_wrap("cairn_v1", "abort", |mut c: C<'_>, p: i32, l: i32| -> R<()> {
-        charge(&mut c, PRICE_CALL_BASE)?;
+        pay(&mut c, |p| p.call_base)?;
         // Read at most the bound, so a huge length costs nothing and cannot fail the read.
         let len = l.clamp(0, MAX_ABORT_MSG as i32);
         let bytes = read(&mut c, p, len, MAX_ABORT_MSG, "abort message").unwrap_or_default();

@@ -10,6 +10,7 @@ use wasmtime::{AsContextMut, Caller, Global, Memory, ResourceLimiter, Trap, Val}
 use crate::backend::{Backend, Next, Overlay};
 use crate::cache::{Compiled, ModuleCache};
 use crate::imports::{self, Env, MAX_CALL_DEPTH, MAX_EVENT_BYTES_PER_TX, MAX_EVENTS_PER_TX, MAX_OUTPUT};
+use crate::prices::Prices;
 use crate::registry::{self, InstanceInfo};
 use crate::{ExecError, HostError, instrument};
 
@@ -87,6 +88,10 @@ pub struct HostState {
     /// A failure of the host itself (state backend): the block cannot go on.
     pub(crate) fatal: Option<HostError>,
     pub(crate) limiter: Limiter,
+    /// The chain's host-call prices.
+    pub(crate) prices: Prices,
+    /// The chain's logical stack budget per chain of calls.
+    pub(crate) stack_budget: u32,
 }
 
 impl HostState {
@@ -97,6 +102,8 @@ impl HostState {
         block: BlockEnv,
         origin: Address,
         limiter: Limiter,
+        prices: Prices,
+        stack_budget: u32,
     ) -> HostState {
         HostState {
             cache,
@@ -111,6 +118,8 @@ impl HostState {
             ret: Vec::new(),
             fatal: None,
             limiter,
+            prices,
+            stack_budget,
         }
     }
 
@@ -312,11 +321,13 @@ pub(crate) fn run_entry(
         }
     };
     let memory = instance.get_memory(&mut ctx, "memory").ok_or(ExecError::MissingEntry("memory"))?;
-    // The callee's stack counter starts where its caller's stands: one budget for the whole chain of calls.
+    // The callee's stack counter starts where its caller's stands: one budget for the whole chain of calls. The
+    // compiled check traps past the engine's budget, so the first entry starts the counter at the part of it the
+    // chain does not grant: the compiled code stays the same whatever budget a chain sets.
     let depth = instance.get_global(&mut ctx, instrument::DEPTH_EXPORT);
     let inherited = match ctx.data().frames.last().and_then(|f| f.depth) {
         Some(g) => g.get(&mut ctx).i32().unwrap_or(0),
-        None => 0,
+        None => instrument::STACK_BUDGET.saturating_sub(ctx.data().stack_budget) as i32,
     };
     if let Some(g) = depth {
         g.set(&mut ctx, Val::I32(inherited)).map_err(|e| classify(e, None, fuel_limit))?;
@@ -354,7 +365,7 @@ pub(crate) fn run_entry(
             if used > instrument::STACK_BUDGET {
                 return Err(ExecError::Trap(format!(
                     "call stack exhausted (recursion too deep): over {} stack units",
-                    instrument::STACK_BUDGET
+                    ctx.data().stack_budget
                 )));
             }
             if matches!(e.downcast_ref::<Trap>(), Some(Trap::StackOverflow)) {

@@ -14,6 +14,8 @@ use wasmparser::{FuncValidatorAllocations, Parser, ValidPayload, Validator};
 
 /// Logical stack units one call chain may use.
 pub const STACK_BUDGET: u32 = 16 * 1024;
+/// The smallest budget a chain may set (genesis refuses less): room for a few frames of real code.
+pub const MIN_STACK_BUDGET: u32 = 1024;
 /// Units per frame on top of its values (return address, frame pointer, saved registers).
 pub const FRAME_UNITS: u32 = 16;
 /// The export under which the counter is visible to the host (a module may not export this name itself).

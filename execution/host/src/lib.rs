@@ -11,6 +11,7 @@ pub mod instance;
 pub mod instrument;
 pub mod keys;
 pub mod ledger;
+pub mod prices;
 pub mod registry;
 pub mod session;
 pub mod state_backend;

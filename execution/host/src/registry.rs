@@ -74,6 +74,8 @@ pub struct ChainLimits {
     pub max_memory_pages: u64,
     pub max_table_elements: u64,
     pub max_functions: u64,
+    pub stack_budget: u32,
+    pub prices: crate::prices::Prices,
 }
 
 impl From<&Limits> for ChainLimits {
@@ -83,6 +85,8 @@ impl From<&Limits> for ChainLimits {
             max_memory_pages: l.max_memory_pages,
             max_table_elements: l.max_table_elements,
             max_functions: l.max_functions,
+            stack_budget: l.stack_budget,
+            prices: l.prices,
         }
     }
 }
@@ -94,6 +98,8 @@ impl ChainLimits {
             max_memory_pages: self.max_memory_pages,
             max_table_elements: self.max_table_elements,
             max_functions: self.max_functions,
+            stack_budget: self.stack_budget,
+            prices: self.prices,
         }
     }
 }

@@ -9,7 +9,6 @@ use wasmtime::Store;
 
 use crate::backend::{Backend, Overlay, WriteSize};
 use crate::cache::{Admission, Compiled, ModuleCache};
-use crate::imports::{PRICE_ENTRY, PRICE_UPLOAD_PER_BYTE};
 use crate::instance::{self, BlockEnv, HostState, Limiter};
 use crate::registry::{self, InstanceInfo, UploadPermission};
 use crate::validate::Limits;
@@ -51,7 +50,16 @@ impl Session {
             max_memory_bytes: (host.limits.max_memory_pages as usize).saturating_mul(64 * 1024),
             max_table_elements: host.limits.max_table_elements as usize,
         };
-        let state = HostState::new(host.cache.clone(), host.base.clone(), overlay, block, origin, limiter);
+        let state = HostState::new(
+            host.cache.clone(),
+            host.base.clone(),
+            overlay,
+            block,
+            origin,
+            limiter,
+            host.limits.prices,
+            host.limits.stack_budget,
+        );
         let mut store = Store::new(host.cache.engine(), state);
         store.limiter(|s| &mut s.limiter);
         // Fuel is always on in our engine config; set_fuel cannot fail then.
@@ -76,6 +84,8 @@ impl Session {
             d.block.clone(),
             d.origin,
             limiter,
+            d.prices,
+            d.stack_budget,
         );
         state.read_only = d.read_only;
         state.adopt_events(d);
@@ -188,7 +198,7 @@ impl Session {
         entry: &'static str,
         input: &[u8],
     ) -> Outcome<Vec<u8>> {
-        self.charge(PRICE_ENTRY)?;
+        self.charge(self.limits.prices.entry)?;
         if self.used {
             self.renew_store();
         }
@@ -235,7 +245,7 @@ impl Session {
             })
             .into());
         }
-        self.charge((code.len() as u64).saturating_mul(PRICE_UPLOAD_PER_BYTE))?;
+        self.charge((code.len() as u64).saturating_mul(self.limits.prices.upload_per_byte))?;
         let cache = self.store.data().cache.clone();
         match cache.admit(code, &self.limits) {
             Ok(_) => {}

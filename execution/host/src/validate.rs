@@ -31,6 +31,11 @@ pub struct Limits {
     pub max_table_elements: u64,
     /// Most functions (imported + defined) in a module; bounds compile time.
     pub max_functions: u64,
+    /// Logical stack units one chain of calls may use (see `instrument`); at most the engine's
+    /// [`STACK_BUDGET`](crate::instrument::STACK_BUDGET), which the native stack is sized for.
+    pub stack_budget: u32,
+    /// The fuel price of every host call.
+    pub prices: crate::prices::Prices,
 }
 
 impl Default for Limits {
@@ -40,6 +45,8 @@ impl Default for Limits {
             max_memory_pages: 256, // 16 MiB
             max_table_elements: 10_000,
             max_functions: 50_000,
+            stack_budget: crate::instrument::STACK_BUDGET,
+            prices: crate::prices::Prices::default(),
         }
     }
 }

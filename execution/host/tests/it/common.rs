@@ -78,16 +78,27 @@ impl Chain {
     }
 
     pub fn with_app(app: ExecApp, app_state: serde_json::Value) -> Chain {
-        let mut c = Chain {
+        let mut c = Chain::uninit(app);
+        c.init(&app_state).expect("init chain");
+        c
+    }
+
+    /// A chain whose genesis may be refused: the refusal's text (with its causes).
+    pub fn try_new(app_state: serde_json::Value) -> Result<Chain, String> {
+        let mut c = Chain::uninit(ExecApp::in_memory(ExecConfig::default()).expect("app"));
+        c.init(&app_state).map_err(|e| format!("{e:#}"))?;
+        Ok(c)
+    }
+
+    fn uninit(app: ExecApp) -> Chain {
+        Chain {
             app,
             chain_id: ChainId::new(CHAIN).expect("id"),
             height: 0,
             nonces: BTreeMap::new(),
             price: 0,
             proposer: PublicKey::default(),
-        };
-        c.init(&app_state).expect("init chain");
-        c
+        }
     }
 
     pub fn init(&mut self, app_state: &serde_json::Value) -> anyhow::Result<InitChainResponse> {

@@ -172,7 +172,10 @@ fn deleting_absent_keys_succeeds_and_is_charged_per_delete() {
     let more = twin.send(&k, vec![Message::Execute { contract: addr, msg: op(1, 1_000) }]);
     assert!(few.is_ok() && more.is_ok(), "{} {}", few.log, more.log);
     let per_delete = (more.gas_used - few.gas_used) / 990;
-    assert!(per_delete >= cairn_execution::imports::PRICE_STORAGE_WRITE, "a delete costs {per_delete}");
+    assert!(
+        per_delete >= cairn_execution::prices::Prices::default().storage_write,
+        "a delete costs {per_delete}"
+    );
     // Deleting more than the fuel pays for fails the tx alone.
     let r = twin.send(&k, vec![Message::Execute { contract: addr, msg: op(1, 1_000_000) }]);
     assert_eq!(r.code, codes::OUT_OF_FUEL, "{}", r.log);
@@ -195,7 +198,7 @@ fn storage_next_over_deletion_markers_is_charged_per_skipped_entry() {
     assert_eq!(found, -1, "every key in the range is deleted");
     let scan_cost = del_scan.gas_used - del_only.gas_used;
     assert!(
-        scan_cost >= 2_000 * cairn_execution::imports::PRICE_STORAGE_NEXT_SKIP,
+        scan_cost >= 2_000 * cairn_execution::prices::Prices::default().storage_next_skip,
         "one scan over 2000 deletion markers cost only {scan_cost}"
     );
 }

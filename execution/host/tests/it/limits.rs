@@ -2,10 +2,8 @@
 //! adds instead of taking fails here).
 
 use cairn_execution::codes;
-use cairn_execution::imports::{
-    MAX_EVENT_BYTES, MAX_EVENT_BYTES_PER_TX, MAX_KEY, MAX_OUTPUT, MAX_VALUE, PRICE_STORAGE_READ,
-    PRICE_UPLOAD_PER_BYTE,
-};
+use cairn_execution::imports::{MAX_EVENT_BYTES, MAX_EVENT_BYTES_PER_TX, MAX_KEY, MAX_OUTPUT, MAX_VALUE};
+use cairn_execution::prices::Prices;
 use cairn_primitives::{Address, Message};
 use serde_json::json;
 
@@ -78,11 +76,11 @@ fn host_calls_take_their_price_from_the_fuel() {
     let per_read = (many.gas_used - none.gas_used) / 1_000;
     // A read costs its price plus its key byte, plus a handful of loop instructions.
     assert!(
-        (PRICE_STORAGE_READ + 1..PRICE_STORAGE_READ + 40).contains(&per_read),
+        (Prices::default().storage_read + 1..Prices::default().storage_read + 40).contains(&per_read),
         "a storage_get cost {per_read}"
     );
     // And a tx whose reads cost more than its fuel runs out.
-    let broke = probe(&mut chain, addr, 4, 0, (FUEL / PRICE_STORAGE_READ) as u32 + 1);
+    let broke = probe(&mut chain, addr, 4, 0, (FUEL / Prices::default().storage_read) as u32 + 1);
     assert_eq!(broke.code, codes::OUT_OF_FUEL, "{}", broke.log);
 }
 
@@ -92,11 +90,36 @@ fn uploads_are_charged_per_byte() {
     let code = counter();
     let r = chain.send(&key(1), vec![Message::Upload { code: code.clone() }]);
     assert!(r.is_ok(), "{}", r.log);
-    let price = code.len() as u64 * PRICE_UPLOAD_PER_BYTE;
+    let price = code.len() as u64 * Prices::default().upload_per_byte;
     assert!(
         (price..price + 1_000).contains(&r.gas_used),
         "upload of {} bytes cost {}",
         code.len(),
         r.gas_used
     );
+}
+
+#[test]
+fn prices_are_the_chains_genesis_parameters() {
+    // The same probe on a chain whose reads cost 5,000 instead of 1,000: the difference per read is the price.
+    let code = wat("limits.wat");
+    let mut chain = Chain::new(json!({
+        "modules": [{ "label": "limits", "wasm_hex": hex::encode(&code) }],
+        "prices": { "storage_read": 5_000 },
+    }));
+    let addr = genesis_instance(&code, 0);
+    let none = probe(&mut chain, addr, 4, 0, 0);
+    let many = probe(&mut chain, addr, 4, 0, 1_000);
+    let per_read = (many.gas_used - none.gas_used) / 1_000;
+    assert!((5_001..5_040).contains(&per_read), "a storage_get cost {per_read}");
+}
+
+#[test]
+fn a_zero_price_in_genesis_is_refused_by_name() {
+    let Err(err) = Chain::try_new(json!({ "prices": { "ed25519": 0 } })) else { panic!("refused") };
+    assert!(err.contains("prices.ed25519"), "{err}");
+    let Err(err) = Chain::try_new(json!({ "prices": { "storage_reed": 7 } })) else {
+        panic!("a typo is refused")
+    };
+    assert!(err.contains("storage_reed"), "{err}");
 }
