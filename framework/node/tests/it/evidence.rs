@@ -17,10 +17,13 @@ use crate::common::*;
 
 type Seen = Arc<Mutex<Vec<(u64, Vec<Misbehavior>, Option<CommitInfo>)>>>;
 
-/// The kvstore, recording what each `FinalizeBlock` reported.
+/// The kvstore, recording what each `FinalizeBlock` reported. The twin's also adds a tx of its own to every
+/// proposal it prepares, so whenever key 0 leads, the original and the twin propose different blocks in one view
+/// (with mempool differences alone that happened only by chance, and the test took minutes on a loaded machine).
 struct Recording {
     inner: KvStore,
     seen: Seen,
+    twin: bool,
 }
 
 #[async_trait::async_trait]
@@ -44,7 +47,12 @@ impl Application for Recording {
         &self,
         req: cairn_abci::PrepareProposalRequest,
     ) -> cairn_abci::AppResult<cairn_abci::PrepareProposalResponse> {
-        self.inner.prepare_proposal(req).await
+        let height = req.height.0;
+        let mut resp = self.inner.prepare_proposal(req).await?;
+        if self.twin {
+            resp.txs.push(format!("twin{height}=x").into_bytes());
+        }
+        Ok(resp)
     }
     async fn process_proposal(
         &self,
@@ -87,11 +95,15 @@ async fn a_twin_validators_double_sign_lands_in_a_block_and_reaches_the_app() ->
     init_tracing();
     let dir = tempfile::tempdir()?;
     let keys = keys("twin", 4);
-    let genesis = genesis("evidence-twin", &keys);
+    // Key 0 holds 20 of 50 power, so the three honest validators (30) are no quorum (34) alone: every view waits
+    // for key 0's votes, and both the original and the twin get to propose and vote in it. With equal weights the
+    // honest nodes could certify the faster instance's block before the slower one proposed at all.
+    let mut genesis = genesis("evidence-twin", &keys);
+    genesis.validators[0].power = 20;
     let hub = MemoryHub::new();
     let seen: Vec<Seen> = (0..4).map(|_| Seen::default()).collect();
-    let app = |i: usize| {
-        Arc::new(Recording { inner: KvStore::new(), seen: seen[i].clone() }) as Arc<dyn Application>
+    let app = |i: usize, twin: bool| {
+        Arc::new(Recording { inner: KvStore::new(), seen: seen[i].clone(), twin }) as Arc<dyn Application>
     };
 
     // Validator 0 and its twin share one slot of the hub: both send as key 0 and both hear everything.
@@ -106,28 +118,31 @@ async fn a_twin_validators_double_sign_lands_in_a_block_and_reaches_the_app() ->
             let _ = to_original.send(ev).await;
         }
     });
-    let start_on =
-        |home: std::path::PathBuf, i: usize, t: Arc<dyn Transport>, rx: mpsc::Receiver<NetEvent>| {
-            Node::builder(&home)
-                .config(config(vec![]))
-                .genesis(genesis.clone())
-                .key(keys[i].clone())
-                .app(app(i))
-                .transport(t, rx)
-                .start()
-        };
-    let original = start_on(dir.path().join("node0"), 0, t0.clone(), original_rx).await?;
-    let twin = start_on(dir.path().join("twin0"), 0, t0.clone(), twin_rx).await?;
+    let start_on = |home: std::path::PathBuf,
+                    i: usize,
+                    twin: bool,
+                    t: Arc<dyn Transport>,
+                    rx: mpsc::Receiver<NetEvent>| {
+        Node::builder(&home)
+            .config(config(vec![]))
+            .genesis(genesis.clone())
+            .key(keys[i].clone())
+            .app(app(i, twin))
+            .transport(t, rx)
+            .start()
+    };
+    let original = start_on(dir.path().join("node0"), 0, false, t0.clone(), original_rx).await?;
+    let twin = start_on(dir.path().join("twin0"), 0, true, t0.clone(), twin_rx).await?;
     let mut honest: Vec<NodeHandle> = Vec::new();
     for (i, key) in keys.iter().enumerate().skip(1) {
         let (t, rx) = hub.join(key.public(), 8192);
-        honest.push(start_on(dir.path().join(format!("node{i}")), i, t, rx).await?);
+        honest.push(start_on(dir.path().join(format!("node{i}")), i, false, t, rx).await?);
     }
     let handles: Vec<&NodeHandle> = honest.iter().collect();
     wait_height(&handles, 2, Duration::from_secs(30)).await?;
 
-    // Txs only the twin holds (its gossip reaches the others, never the original): when key 0 leads, the two
-    // propose different blocks for one view.
+    // The twin's proposals differ from the original's (its app adds a tx), and so do its mempool's txs (its
+    // gossip reaches the others, never the original): when key 0 leads, the two propose different blocks.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     let mut n = 0u64;
     let reported = loop {
@@ -139,9 +154,11 @@ async fn a_twin_validators_double_sign_lands_in_a_block_and_reaches_the_app() ->
         }
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
-            "no misbehaviour reached the app within 90 s (honest heights {:?}, evidence seen by node 1: {})",
+            "no misbehaviour reached the app within 90 s (honest heights {:?}, node 1: {:?}, twin: {:?}, original: {:?})",
             handles.iter().map(|h| h.status().height.0).collect::<Vec<_>>(),
-            honest[0].counters().evidence
+            honest[0].counters(),
+            twin.counters(),
+            original.counters()
         );
         tokio::time::sleep(Duration::from_millis(60)).await;
     };
@@ -158,12 +175,13 @@ async fn a_twin_validators_double_sign_lands_in_a_block_and_reaches_the_app() ->
         let s = s.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
         let at = s.iter().find(|(h, _, _)| *h == height).map(|(_, m, _)| m.clone());
         assert_eq!(at.as_ref(), Some(&misbehavior), "every node reports the same misbehaviour at {height}");
-        // The last commit: none for the first block, a quorum (3 of 4 equal weights) of h - 1 after it.
+        // The last commit: none for the first block, a quorum of h - 1 after it.
         for (h, _, commit) in s.iter() {
             match (h, commit) {
                 (1, None) => {}
                 (h, Some(c)) if *h > 1 => {
                     assert_eq!(c.height.0, h - 1);
+                    // A quorum (34 of 50): key 0 and two honest validators at least.
                     assert!(c.signers.len() >= 3, "a quorum signed {}: {:?}", h - 1, c.signers);
                 }
                 other => panic!("unexpected last commit {other:?}"),
