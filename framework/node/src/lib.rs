@@ -13,6 +13,7 @@ mod gossip_filter;
 mod handle;
 pub mod handshake;
 mod intake;
+pub mod keys;
 pub mod net;
 mod node;
 mod p2p_transport;
@@ -24,7 +25,8 @@ pub mod state;
 mod types;
 pub mod wire;
 
-pub use config::{AppMode, NodeConfig, NodeKeyFile};
+pub use config::{AppMode, NodeConfig, NodeKeyFile, P2P_KEY_FILE, VALIDATOR_KEY_FILE};
+pub use keys::{Migration, NodeKeys};
 pub use error::{ConfigError, HandshakeError, NodeError, SyncError};
 pub use genesis::{Genesis, GenesisValidator};
 pub use handle::NodeHandle;

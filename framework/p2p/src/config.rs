@@ -102,6 +102,9 @@ pub struct P2pConfig {
     pub dial_timeout: Duration,
     /// Liveness pings; a connection whose ping times out (2 intervals) is closed, so a silent link is noticed.
     pub ping_interval: Duration,
+    /// This node's validator binding (its consensus key vouching for its p2p key), presented to every peer so
+    /// that they treat it as that validator. `None` for a node without a consensus key.
+    pub binding: Option<crate::Binding>,
 }
 
 impl P2pConfig {
@@ -130,6 +133,7 @@ impl P2pConfig {
             tx_batch_bytes: 256 * 1024,
             dial_timeout: Duration::from_secs(3),
             ping_interval: Duration::from_secs(2),
+            binding: None,
         }
     }
 

@@ -23,10 +23,13 @@ use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::config::MAX_MESSAGE_CEILING;
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
 use crate::filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
+use crate::binding::Binding;
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
 use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
+
+mod peers;
 
 /// Bytes a gossipsub envelope adds around the payload (topic, seqno, source, key, signature, protobuf tags).
 const GOSSIP_ENVELOPE: usize = 1024;
@@ -62,6 +65,8 @@ pub struct NetStats {
     pub queued_main_bytes: AtomicU64,
     /// Payload bytes waiting in the txs lane (a gauge, refreshed every second).
     pub queued_tx_bytes: AtomicU64,
+    /// Validator bindings refused (undecodable, for another peer key, or a bad signature).
+    pub bad_bindings: AtomicU64,
     /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
     /// second — what `cairn status` and `cairn_p2p_peer_score` show.
     scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
@@ -135,7 +140,8 @@ pub struct Network;
 
 impl Network {
     /// Starts listening, subscribes to the chain's topics, dials the bootstrap peers and returns once the
-    /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0).
+    /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0). `key` is the
+    /// p2p key (the libp2p identity); a validator also sets [`P2pConfig::binding`] to be known as one.
     pub async fn start(key: &Keypair, config: P2pConfig) -> Result<(NetworkHandle, NetEvents), P2pError> {
         Network::start_with_filter(key, config, Arc::new(AcceptAll)).await
     }
@@ -203,6 +209,7 @@ impl Network {
                 dialing: None,
                 next_dial: now,
                 backoff: config.redial_initial,
+                unpinned: false,
             })
             .collect();
         let task = Task {
@@ -223,6 +230,7 @@ impl Network {
             in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
             filter,
+            peers: peers::PeerIdentities::default(),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -270,8 +278,12 @@ fn build_swarm(
                 blocked: Default::default(),
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
-                    identify::Config::new(protocol_version(config), key.public())
-                        .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
+                    identify::Config::new(protocol_version(config), key.public()).with_agent_version(
+                        Binding::agent_version(
+                            config.binding.as_ref(),
+                            &format!("cairn/{}", env!("CARGO_PKG_VERSION")),
+                        ),
+                    ),
                 ),
                 ping: ping::Behaviour::new(
                     ping::Config::new()
@@ -413,7 +425,8 @@ impl NetworkHandle {
         self.inner.local_addr
     }
 
-    /// Our consensus key, which is also our network identity.
+    /// Our p2p key (the libp2p identity). Peers that verified our [`P2pConfig::binding`] name us by its
+    /// validator key instead; both reach us.
     pub fn local_peer(&self) -> PublicKey {
         self.inner.local_key
     }
@@ -482,7 +495,8 @@ impl NetworkHandle {
         }
     }
 
-    /// Peers with at least one open connection.
+    /// Connected peers the node was told of ([`NetEvent::PeerConnected`]), by identity: a validator key for a
+    /// peer that proved one with its binding, else the peer's p2p key.
     pub async fn peers(&self) -> Vec<PublicKey> {
         self.call(Command::Peers).await.unwrap_or_default()
     }
@@ -532,6 +546,9 @@ struct Bootstrap {
     dialing: Option<ConnectionId>,
     next_dial: Instant,
     backoff: Duration,
+    /// The pinned key turned out not to be the peer's p2p key (a node that moved to a separate p2p key keeps
+    /// its validator key in old bootstrap lists): dial the address unpinned; its binding still proves who it is.
+    unpinned: bool,
 }
 
 struct Task {
@@ -560,6 +577,8 @@ struct Task {
     rate: RateLimiter,
     /// Whether gossip is worth forwarding (asked before gossipsub forwards anything).
     filter: Arc<dyn GossipFilter>,
+    /// Who each connected peer is (its p2p key, or the validator it proved to speak for).
+    peers: peers::PeerIdentities,
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -645,7 +664,7 @@ impl Task {
             .book
             .scores(now)
             .into_iter()
-            .filter_map(|(peer, score)| public_key_of(&peer).map(|pk| (pk, score)))
+            .filter_map(|(peer, score)| self.peers.identity(&peer).map(|pk| (pk, score)))
             .collect();
         *self.stats.scores.lock().unwrap_or_else(|p| p.into_inner()) = scores;
     }
@@ -719,7 +738,8 @@ impl Task {
                 let _ = self.swarm.behaviour_mut().direct.send_response(channel, data);
             }
             Command::Peers(reply) => {
-                let peers = self.swarm.connected_peers().filter_map(public_key_of).collect();
+                // Announced peers only: one still identifying may yet be refused a slot.
+                let peers = self.peers.announced().collect();
                 let _ = reply.send(peers);
             }
             Command::GossipPeers(topic, reply) => {
@@ -730,17 +750,17 @@ impl Task {
                     .gossip
                     .all_peers()
                     .filter(|(_, topics)| topics.contains(&&hash))
-                    .filter_map(|(p, _)| public_key_of(p))
+                    .filter_map(|(p, _)| self.peers.identity(p))
                     .collect();
                 let _ = reply.send(peers);
             }
             Command::ReportBad { peer, reason } => {
-                if let Ok(id) = peer_id_of(&peer) {
+                if let Ok(id) = self.peers.resolve(&peer) {
                     self.punish(id, Offence::Reported, &reason);
                 }
             }
             Command::IsBanned(peer, reply) => {
-                let banned = peer_id_of(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
+                let banned = self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
             Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),
@@ -749,7 +769,7 @@ impl Task {
     }
 
     fn connected_peer(&self, to: PublicKey) -> Result<PeerId, P2pError> {
-        let peer = peer_id_of(&to)?;
+        let peer = self.peers.resolve(&to)?;
         if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
     }
 
@@ -841,10 +861,7 @@ impl Task {
                 peer_id,
                 info,
                 ..
-            })) if info.protocol_version != protocol_version(&self.config) => {
-                let why = format!("peer speaks {:?}", info.protocol_version);
-                self.punish(peer_id, Offence::WrongNetwork, &why);
-            }
+            })) => self.on_identify(peer_id, &info),
             // libp2p's ping only reports; a link that went silent (partition, dead host without a FIN) is
             // ours to close, so the peer is seen as gone and redialled.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) }))
@@ -869,16 +886,18 @@ impl Task {
                 for b in self.bootstrap.iter_mut().filter(|b| b.peer == Some(peer_id)) {
                     b.next_dial = now + self.config.redial_initial;
                 }
-                if let Some(pk) = public_key_of(&peer_id) {
-                    self.emit(NetEvent::PeerDisconnected(pk));
-                }
+                self.on_last_disconnection(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                let wrong_key = matches!(error, libp2p::swarm::DialError::WrongPeerId { .. });
                 if let libp2p::swarm::DialError::WrongPeerId { obtained, address } = &error {
-                    // A configuration error, not a network hiccup: say so (it repeats on every redial).
+                    // Either a misconfiguration or a node that moved to a separate p2p key while its peers still
+                    // pin its validator key: say so, and dial the address unpinned from now on (the binding, not
+                    // the pin, decides whether it counts as a validator).
                     let found =
                         public_key_of(obtained).map(|k| k.to_hex()).unwrap_or_else(|| obtained.to_string());
-                    tracing::warn!(%address, found, "bootstrap peer answered with another key than configured");
+                    tracing::warn!(%address, found, "bootstrap peer answered with another p2p key than pinned; \
+                        dialling it unpinned (update the entry to FOUND@address)");
                 } else {
                     tracing::debug!(?peer_id, %error, "dial failed");
                 }
@@ -886,6 +905,11 @@ impl Task {
                 let max = self.config.redial_max;
                 for b in self.bootstrap.iter_mut().filter(|b| b.dialing == Some(connection_id)) {
                     b.dialing = None;
+                    if wrong_key {
+                        b.unpinned = true;
+                        b.next_dial = now;
+                        continue;
+                    }
                     if matches!(error, libp2p::swarm::DialError::LocalPeerId { .. }) {
                         self.is_self.push(b.addr.addr);
                     }
@@ -911,9 +935,10 @@ impl Task {
             ConnectedPoint::Listener { .. } => None,
         };
         for b in &mut self.bootstrap {
+            let pinned = b.addr.key.filter(|_| !b.unpinned);
             let ours = b.dialing == Some(connection)
-                || b.addr.key == Some(pk)
-                || (b.addr.key.is_none() && remote == Some(b.addr.addr));
+                || pinned == Some(pk)
+                || (pinned.is_none() && remote == Some(b.addr.addr));
             if ours {
                 b.peer = Some(peer);
                 b.backoff = self.config.redial_initial;
@@ -922,32 +947,11 @@ impl Task {
                 }
             }
         }
-        if num == 1 && self.ordinary_peers() > self.config.max_peers {
-            // The ordinary slots are full (a reserved peer does not count, so it is never the one over): this peer
-            // goes, so that validators and bootstrap peers still fit.
-            tracing::debug!(%pk, "no free peer slot; disconnecting");
-            self.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return;
-        }
         if num == 1 {
-            tracing::debug!(%pk, "peer connected");
-            self.emit(NetEvent::PeerConnected(pk));
+            // Whether it gets a slot, and under which key the node hears of it, waits for identify (`peers.rs`):
+            // a validator's reserved slot depends on the binding it presents there.
+            self.on_first_connection(peer);
         }
-    }
-
-    /// Bootstrap peers and the filter's reserved peers (validators) always get a slot.
-    fn is_reserved(&self, pk: &PublicKey) -> bool {
-        self.bootstrap
-            .iter()
-            .any(|b| b.addr.key == Some(*pk) || b.peer.and_then(|p| public_key_of(&p)) == Some(*pk))
-            || self.filter.reserved(pk)
-    }
-
-    /// Connected peers that hold an ordinary slot.
-    fn ordinary_peers(&self) -> usize {
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        peers.iter().filter_map(public_key_of).filter(|pk| !self.is_reserved(pk)).count()
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {
@@ -985,7 +989,8 @@ impl Task {
             self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
             return Some(GossipVerdict::Reject);
         };
-        let Some(from) = message.source.as_ref().and_then(public_key_of) else {
+        // The author goes by its proven validator key when it is a peer of ours that presented a binding.
+        let Some(from) = message.source.as_ref().and_then(|a| self.peers.identity(a)) else {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
             return Some(GossipVerdict::Reject);
         };
@@ -1011,7 +1016,7 @@ impl Task {
                 Ok(txs) => Some(txs),
                 // Signed by its author, so the author (not the relayer) is at fault.
                 Err(e) => {
-                    let culprit = peer_id_of(&from).unwrap_or(propagation_source);
+                    let culprit = message.source.unwrap_or(propagation_source);
                     self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
                     return Some(GossipVerdict::Reject);
                 }
@@ -1044,7 +1049,7 @@ impl Task {
         use request_response::{Event, InboundFailure, Message, OutboundFailure};
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let Some(from) = public_key_of(&peer) else { return };
+                let Some(from) = self.peers.identity(&peer) else { return };
                 if !matches!(request, Frame::Invalid(_)) && !self.admit(peer) {
                     // Dropping the channel fails the peer's request; a one-way message gets no receipt.
                     return;
@@ -1083,7 +1088,7 @@ impl Task {
                     self.violation(peer, v);
                 }
                 if let Some(reply) = self.pending.remove(&request_id) {
-                    let pk = public_key_of(&peer).unwrap_or_default();
+                    let pk = self.peers.identity(&peer).unwrap_or_default();
                     let _ = reply.send(Err(P2pError::RequestFailed { peer: pk, reason: error.to_string() }));
                 } else {
                     tracing::debug!(%peer, %error, "direct message not delivered");
@@ -1116,6 +1121,7 @@ impl Task {
         self.pending.retain(|_, reply| !reply.is_closed());
         self.check_gossip_scores();
         self.rate.forget_full(now);
+        self.announce_overdue(now);
         for i in 0..self.bootstrap.len() {
             let Some(b) = self.bootstrap.get(i) else { continue };
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
@@ -1123,10 +1129,11 @@ impl Task {
                 continue;
             }
             let target = b.addr;
-            if target.key.and_then(|k| peer_id_of(&k).ok()).is_some_and(|p| self.book.is_banned(&p, now)) {
+            let pinned = target.key.filter(|_| !b.unpinned).and_then(|k| peer_id_of(&k).ok());
+            if pinned.is_some_and(|p| self.book.is_banned(&p, now)) {
                 continue;
             }
-            let opts = match target.key.and_then(|k| peer_id_of(&k).ok()) {
+            let opts = match pinned {
                 Some(peer) => DialOpts::peer_id(peer)
                     .addresses(vec![addr::socket_multiaddr(target.addr)])
                     .condition(PeerCondition::DisconnectedAndNotDialing)
