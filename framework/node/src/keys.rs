@@ -21,8 +21,7 @@ use tracing::{info, warn};
 
 use crate::config::{CONFIG_FILE, ConfigError, NodeConfig, NodeKeyFile, VALIDATOR_KEY_FILE};
 
-/// A node's keys.
-#[derive(Debug)]
+/// A node's keys (no `Debug`: it holds secrets).
 pub struct NodeKeys {
     /// Signs consensus messages and the p2p binding; its public key is in the validator set.
     pub validator: Keypair,
@@ -209,7 +208,7 @@ mod tests {
         let (home, _) = old_home(dir.path(), true);
         NodeKeyFile::write(&home.join(VALIDATOR_KEY_FILE), &Keypair::derived("migrate", 1)).unwrap();
         let mut config = NodeConfig::load(&home.join(CONFIG_FILE)).unwrap();
-        let err = NodeKeys::load(&home, &mut config).unwrap_err().to_string();
+        let err = NodeKeys::load(&home, &mut config).err().expect("refused").to_string();
         assert!(err.contains("key_file") && err.contains("priv_validator_key.json"), "{err}");
     }
 

@@ -209,7 +209,8 @@ impl Network {
                 dialing: None,
                 next_dial: now,
                 backoff: config.redial_initial,
-                unpinned: false,
+                found: None,
+                found_refused: false,
             })
             .collect();
         let task = Task {
@@ -546,9 +547,12 @@ struct Bootstrap {
     dialing: Option<ConnectionId>,
     next_dial: Instant,
     backoff: Duration,
-    /// The pinned key turned out not to be the peer's p2p key (a node that moved to a separate p2p key keeps
-    /// its validator key in old bootstrap lists): dial the address unpinned; its binding still proves who it is.
-    unpinned: bool,
+    /// The peer found at the address when the pinned key was not its p2p key. A node that moved to a separate
+    /// p2p key is still pinned by its validator key in old bootstrap lists, so the pin also holds for a peer
+    /// whose binding proves that key: the found peer is dialled and kept only if it does (`peers.rs`).
+    found: Option<PeerId>,
+    /// The found peer did not prove the pinned key: only the pinned key is dialled from then on.
+    found_refused: bool,
 }
 
 struct Task {
@@ -889,15 +893,17 @@ impl Task {
                 self.on_last_disconnection(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
-                let wrong_key = matches!(error, libp2p::swarm::DialError::WrongPeerId { .. });
+                let mut wrong_key = None;
                 if let libp2p::swarm::DialError::WrongPeerId { obtained, address } = &error {
                     // Either a misconfiguration or a node that moved to a separate p2p key while its peers still
-                    // pin its validator key: say so, and dial the address unpinned from now on (the binding, not
-                    // the pin, decides whether it counts as a validator).
+                    // pin its validator key: say so, and try the key found there, kept only if its binding
+                    // proves the pinned key.
                     let found =
                         public_key_of(obtained).map(|k| k.to_hex()).unwrap_or_else(|| obtained.to_string());
-                    tracing::warn!(%address, found, "bootstrap peer answered with another p2p key than pinned; \
-                        dialling it unpinned (update the entry to FOUND@address)");
+                    tracing::warn!(%address, found, "bootstrap peer answered with another p2p key than pinned \
+                        (if it proves the pinned key as its validator key it is kept; update the entry to \
+                        FOUND@address)");
+                    wrong_key = Some(*obtained);
                 } else {
                     tracing::debug!(?peer_id, %error, "dial failed");
                 }
@@ -905,8 +911,11 @@ impl Task {
                 let max = self.config.redial_max;
                 for b in self.bootstrap.iter_mut().filter(|b| b.dialing == Some(connection_id)) {
                     b.dialing = None;
-                    if wrong_key {
-                        b.unpinned = true;
+                    if let Some(found) = wrong_key
+                        && !b.found_refused
+                        && b.found.is_none()
+                    {
+                        b.found = Some(found);
                         b.next_dial = now;
                         continue;
                     }
@@ -935,10 +944,10 @@ impl Task {
             ConnectedPoint::Listener { .. } => None,
         };
         for b in &mut self.bootstrap {
-            let pinned = b.addr.key.filter(|_| !b.unpinned);
             let ours = b.dialing == Some(connection)
-                || pinned == Some(pk)
-                || (pinned.is_none() && remote == Some(b.addr.addr));
+                || b.addr.key == Some(pk)
+                || b.found == Some(peer)
+                || (b.addr.key.is_none() && remote == Some(b.addr.addr));
             if ours {
                 b.peer = Some(peer);
                 b.backoff = self.config.redial_initial;
@@ -1129,7 +1138,7 @@ impl Task {
                 continue;
             }
             let target = b.addr;
-            let pinned = target.key.filter(|_| !b.unpinned).and_then(|k| peer_id_of(&k).ok());
+            let pinned = b.found.or_else(|| target.key.and_then(|k| peer_id_of(&k).ok()));
             if pinned.is_some_and(|p| self.book.is_banned(&p, now)) {
                 continue;
             }

@@ -100,12 +100,42 @@ impl Task {
             None => {}
             Some(Ok(validator)) => self.bind(peer, validator),
             Some(Err(e)) => {
-                // An honest node only ever presents its own, valid binding.
+                // Counted, not punished: the peer gains nothing by it (it stays a plain peer under its own key),
+                // and a disconnect would only invite it to redial.
                 self.stats.bad_bindings.fetch_add(1, Ordering::Relaxed);
-                self.punish(peer, Offence::Malformed, &format!("validator binding refused: {e}"));
+                tracing::debug!(%peer, error = %e, "validator binding refused");
             }
         }
-        self.announce(peer);
+        self.settle(peer);
+    }
+
+    /// An identified peer (or one that did not identify in time) is kept and announced, or dropped.
+    fn settle(&mut self, peer: PeerId) {
+        if self.keeps_found_bootstrap(peer) {
+            self.announce(peer);
+        } else {
+            self.peers.forget(&peer);
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// A peer dialled because a bootstrap entry's pinned key was not its p2p key stays only if its binding
+    /// proves the pinned key (a node that moved to a separate p2p key); otherwise the pin was right to refuse it.
+    fn keeps_found_bootstrap(&mut self, peer: PeerId) -> bool {
+        let identity = self.peers.identity(&peer);
+        let mut keep = true;
+        for b in self.bootstrap.iter_mut().filter(|b| b.found == Some(peer)) {
+            if b.addr.key.is_some() && b.addr.key == identity {
+                continue;
+            }
+            tracing::warn!(addr = %b.addr, "the peer at a pinned bootstrap address neither holds nor proves the \
+                pinned key; not connecting to it");
+            b.found = None;
+            b.found_refused = true;
+            b.peer = None;
+            keep = false;
+        }
+        keep
     }
 
     /// Records that `peer` speaks for `validator`; a peer that spoke for it before is demoted to its own key.
@@ -154,7 +184,7 @@ impl Task {
             .collect();
         for peer in overdue {
             self.peers.pending.remove(&peer);
-            self.announce(peer);
+            self.settle(peer);
         }
     }
 

@@ -29,8 +29,8 @@ fn validator() -> Keypair {
 }
 
 /// Starts a peer with p2p key `key(i)` presenting `binding`, bootstrapping to `to`.
-async fn peer(i: u64, binding: Option<Binding>, to: cairn_p2p::PeerAddr) -> Result<Node> {
-    let mut cfg = config(any_port(), vec![to]);
+async fn peer(i: u64, binding: Option<Binding>, to: Option<cairn_p2p::PeerAddr>) -> Result<Node> {
+    let mut cfg = config(any_port(), to.into_iter().collect());
     cfg.binding = binding;
     Node::start(i, cfg).await
 }
@@ -54,16 +54,16 @@ async fn only_the_peer_a_validator_signed_for_speaks_as_that_validator() -> Resu
         Network::start_with_filter(&key(301), config(any_port(), vec![]), Arc::new(OneValidator(v))).await?;
     let mut a = Node { key: key(301), net: a_net, events: a_events };
     let honest = Binding::sign(&chain(), &validator(), key(302).public());
-    let mut b = peer(302, Some(honest), a.addr()).await?;
+    let mut b = peer(302, Some(honest), Some(a.addr())).await?;
     // c replays b's binding; d signs a claim to V with its own key.
-    let c = peer(303, Some(honest), a.addr()).await?;
-    let d = peer(304, Some(forged(304)), a.addr()).await?;
+    let c = peer(303, Some(honest), Some(a.addr())).await?;
+    let d = peer(304, Some(forged(304)), Some(a.addr())).await?;
     eventually("a knows all three", || async { a.net.peers().await.len() == 3 }).await?;
     let peers = a.net.peers().await;
     assert!(peers.contains(&v), "b is known by its validator key: {peers:?}");
     assert!(!peers.contains(&b.pk()), "and not by its p2p key: {peers:?}");
     assert!(peers.contains(&c.pk()) && peers.contains(&d.pk()), "c and d are plain peers: {peers:?}");
-    assert_eq!(NetStats::get(&a.net.stats().bad_bindings), 2, "both bad bindings were refused");
+    assert_eq!(NetStats::get(&a.net.stats().bad_bindings), 2, "both bad bindings were refused (and counted)");
     wait_for_mesh(&[b.net.clone(), c.net.clone(), d.net.clone()], 1).await?;
 
     // Consensus gossip from the impostors is neither delivered nor forwarded; b's is, as V's.
@@ -99,14 +99,14 @@ async fn a_borrowed_or_forged_binding_gets_no_reserved_slot() -> Result<()> {
     cfg.reserved_peers = 4;
     let (a, _a_events) = Network::start_with_filter(&key(310), cfg, Arc::new(OneValidator(v))).await?;
     let pa = a.local_peer_addr();
-    let x = peer(311, None, pa).await?;
+    let x = peer(311, None, Some(pa)).await?;
     eventually("x connected", || async { a.peers().await.contains(&x.pk()) }).await?;
 
     let honest = Binding::sign(&chain(), &validator(), key(314).public());
-    let copier = peer(312, Some(honest), pa).await?;
-    let forger = peer(313, Some(forged(313)), pa).await?;
+    let copier = peer(312, Some(honest), Some(pa)).await?;
+    let forger = peer(313, Some(forged(313)), Some(pa)).await?;
     eventually("both refused", || async { NetStats::get(&a.stats().peers_refused) >= 2 }).await?;
-    let b = peer(314, Some(honest), pa).await?;
+    let b = peer(314, Some(honest), Some(pa)).await?;
     eventually("b connected as V", || async { a.peers().await.contains(&v) }).await?;
     for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -115,6 +115,23 @@ async fn a_borrowed_or_forged_binding_gets_no_reserved_slot() -> Result<()> {
         assert!(!peers.contains(&copier.pk()) && !peers.contains(&forger.pk()), "{peers:?}");
     }
     for n in [&a, &x.net, &copier.net, &forger.net, &b.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
+
+/// A bootstrap entry written before its node moved to a separate p2p key pins the node's validator key. The
+/// node found at that address proves the pinned key with its binding, so it is kept (and known by that key);
+/// an impostor that proves nothing is not (`abuse::a_bootstrap_address_pinned_to_another_key_is_never_connected`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bootstrap_entry_pinning_a_validator_key_reaches_the_peer_that_proves_it() -> Result<()> {
+    init_tracing();
+    let v = validator().public();
+    let b = peer(320, Some(Binding::sign(&chain(), &validator(), key(320).public())), None).await?;
+    let pin = cairn_p2p::PeerAddr::new(Some(v), b.net.local_addr());
+    let a = Node::start(321, config(any_port(), vec![pin])).await?;
+    eventually("a reaches b as V", || async { a.net.peers().await == vec![v] }).await?;
+    for n in [&a.net, &b.net] {
         n.shutdown().await;
     }
     Ok(())
