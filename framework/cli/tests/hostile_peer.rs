@@ -51,9 +51,8 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
     let net = Localnet::start(&dir.path().join("chain"), 3);
     // p2p keys (what bootstrap entries pin) and validator keys (what peers are listed by once their binding
     // is verified).
-    let key_of = |i: usize, file: &str| {
-        json_of(&net.home(i).join(file))["public_key"].as_str().unwrap().to_string()
-    };
+    let key_of =
+        |i: usize, file: &str| json_of(&net.home(i).join(file))["public_key"].as_str().unwrap().to_string();
     let p2p_keys: Vec<String> = (0..3).map(|i| key_of(i, "config/node_key.json")).collect();
     let validator_keys: Vec<String> = (0..3).map(|i| key_of(i, "config/priv_validator_key.json")).collect();
     let configs: Vec<toml::Value> =

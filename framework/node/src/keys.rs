@@ -118,7 +118,8 @@ fn rewrite_key_file_line(path: &Path) -> Result<bool, ConfigError> {
     let lines: Vec<String> = text
         .lines()
         .map(|line| {
-            let is_key_line = line.trim_start().strip_prefix("key_file").is_some_and(|r| r.trim_start().starts_with('='));
+            let is_key_line =
+                line.trim_start().strip_prefix("key_file").is_some_and(|r| r.trim_start().starts_with('='));
             if is_key_line && !found {
                 found = true;
                 format!("key_file = \"{VALIDATOR_KEY_FILE}\"")
@@ -193,7 +194,10 @@ mod tests {
             assert_eq!(reread.key_file, Path::new(VALIDATOR_KEY_FILE), "{text}");
             assert_eq!(config.key_file, Path::new(VALIDATOR_KEY_FILE));
             if explicit {
-                assert!(text.starts_with("# my node\nmoniker = \"n0\"\n") && text.contains("[p2p]"), "{text}");
+                assert!(
+                    text.starts_with("# my node\nmoniker = \"n0\"\n") && text.contains("[p2p]"),
+                    "{text}"
+                );
             }
             // The next start finds the new layout and changes nothing.
             assert_eq!(migrate(&home, &mut reread.clone()).unwrap(), Migration::None);

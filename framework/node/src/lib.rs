@@ -26,9 +26,9 @@ mod types;
 pub mod wire;
 
 pub use config::{AppMode, NodeConfig, NodeKeyFile, P2P_KEY_FILE, VALIDATOR_KEY_FILE};
-pub use keys::{Migration, NodeKeys};
 pub use error::{ConfigError, HandshakeError, NodeError, SyncError};
 pub use genesis::{Genesis, GenesisValidator};
 pub use handle::NodeHandle;
+pub use keys::{Migration, NodeKeys};
 pub use node::{Node, NodeBuilder, connect_app, start};
 pub use types::{NetCounters, NodeCounters, NodeEvent, NodeStatus, TxRecord};

@@ -6,15 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_abci::{Application, ClientConfig, RemoteApp};
-use cairn_p2p::Binding;
 use cairn_mempool::{Mempool, MempoolConfig};
+use cairn_p2p::Binding;
 use cairn_primitives::{Hash, Keypair};
 use cairn_store::{BlockStore, Wal};
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 use tracing::{error, info};
 
 use crate::config::{AppMode, CONFIG_FILE, NodeConfig};
-use crate::keys::{NodeKeys, load_or_create_p2p};
 use crate::driver::{Driver, DriverParts};
 use crate::engines::EngineFactory;
 use crate::error::NodeError;
@@ -23,6 +22,7 @@ use crate::gossip_filter::ValidatorGossip;
 use crate::handle::{NodeHandle, Tasks};
 use crate::handshake::handshake;
 use crate::intake::{self, GossipTxs, TX_INGEST_QUEUE};
+use crate::keys::{NodeKeys, load_or_create_p2p};
 use crate::net::{NetEvent, Transport};
 use crate::p2p_transport::P2pTransport;
 use crate::shared::{BodyCache, Counters, Shared};

@@ -50,7 +50,8 @@ pub enum BindingError {
 impl Binding {
     /// Signs a binding of `peer` (our p2p public key) to `validator` for `chain_id`.
     pub fn sign(chain_id: &ChainId, validator: &Keypair, peer: PublicKey) -> Binding {
-        let signature = validator.sign(chain_id, Purpose::Handshake, &Binding::message(&validator.public(), &peer));
+        let signature =
+            validator.sign(chain_id, Purpose::Handshake, &Binding::message(&validator.public(), &peer));
         Binding { validator: validator.public(), peer, signature }
     }
 

@@ -19,11 +19,11 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, TxBatch};
+use crate::binding::Binding;
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::config::MAX_MESSAGE_CEILING;
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
 use crate::filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
-use crate::binding::Binding;
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
@@ -764,7 +764,8 @@ impl Task {
                 }
             }
             Command::IsBanned(peer, reply) => {
-                let banned = self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
+                let banned =
+                    self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
             Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),

@@ -85,7 +85,11 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         println!("initialised {} (template {}, chain {chain_id})", args.home.display(), t.name);
         println!("  validator key: {} (config/priv_validator_key.json)", key.public());
-        println!("  p2p key:       {} (config/node_key.json; bootstrap entries name this node as {}@IP:PORT)", p2p_key.public(), p2p_key.public());
+        println!(
+            "  p2p key:       {} (config/node_key.json; bootstrap entries name this node as {}@IP:PORT)",
+            p2p_key.public(),
+            p2p_key.public()
+        );
         println!("  config:   {}", config_path.display());
         if joined {
             println!(

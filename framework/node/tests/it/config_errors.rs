@@ -39,7 +39,10 @@ async fn an_old_single_key_home_is_migrated_on_start() -> anyhow::Result<()> {
     let validator = keys("files", 1).remove(0);
     std::fs::rename(home.join("config/priv_validator_key.json"), home.join("config/node_key.json"))?;
     std::fs::set_permissions(home.join("config/node_key.json"), std::fs::Permissions::from_mode(0o644))?;
-    assert!(std::fs::read_to_string(home.join("config/config.toml"))?.contains("key_file = \"config/node_key.json\""));
+    assert!(
+        std::fs::read_to_string(home.join("config/config.toml"))?
+            .contains("key_file = \"config/node_key.json\"")
+    );
 
     let node = Node::builder(&home).app(kv()).start().await?;
     wait_height(&[&node], 2, Duration::from_secs(20)).await?;

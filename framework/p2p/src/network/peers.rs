@@ -51,7 +51,6 @@ impl PeerIdentities {
         }
     }
 
-
     /// The identities of the peers announced to the node (connected and identified).
     pub fn announced(&self) -> impl Iterator<Item = PublicKey> + '_ {
         self.announced.values().copied()
@@ -94,9 +93,9 @@ impl Task {
             return;
         }
         let Some(own_key) = public_key_of(&peer) else { return };
-        match Binding::from_agent_version(&info.agent_version).map(|b| {
-            b.and_then(|b| b.verify(&self.config.chain_id, &own_key).map(|()| b.validator))
-        }) {
+        match Binding::from_agent_version(&info.agent_version)
+            .map(|b| b.and_then(|b| b.verify(&self.config.chain_id, &own_key).map(|()| b.validator)))
+        {
             None => {}
             Some(Ok(validator)) => self.bind(peer, validator),
             Some(Err(e)) => {

@@ -16,7 +16,11 @@ struct OneValidator(PublicKey);
 
 impl GossipFilter for OneValidator {
     fn check(&self, topic: Topic, author: &PublicKey, _: &[u8]) -> GossipVerdict {
-        if topic == Topic::Consensus && *author != self.0 { GossipVerdict::Ignore } else { GossipVerdict::Accept }
+        if topic == Topic::Consensus && *author != self.0 {
+            GossipVerdict::Ignore
+        } else {
+            GossipVerdict::Accept
+        }
     }
     fn reserved(&self, peer: &PublicKey) -> bool {
         *peer == self.0
