@@ -86,14 +86,13 @@ pub fn run(args: Args) -> Result<()> {
         println!("initialised {} (template {}, chain {chain_id})", args.home.display(), t.name);
         println!("  validator key: {} (config/priv_validator_key.json)", key.public());
         println!(
-            "  p2p key:       {} (config/node_key.json; bootstrap entries name this node as {}@IP:PORT)",
-            p2p_key.public(),
+            "  p2p key:       {} (config/node_key.json; peers bootstrap to KEY@IP:PORT with it)",
             p2p_key.public()
         );
-        println!("  config:   {}", config_path.display());
+        println!("  config:        {}", config_path.display());
         if joined {
             println!(
-                "  genesis:  {} (copied: joins chain {chain_id} as a non-validator)",
+                "  genesis:       {} (copied: joins chain {chain_id} as a non-validator)",
                 genesis_path.display()
             );
             println!(
@@ -101,7 +100,7 @@ pub fn run(args: Args) -> Result<()> {
                 key.public()
             );
         } else {
-            println!("  genesis:  {} (1 validator: this node)", genesis_path.display());
+            println!("  genesis:       {} (1 validator: this node)", genesis_path.display());
         }
         println!("start it:   cairn start --home {}", args.home.display());
         if !joined {
