@@ -914,11 +914,13 @@ impl Task {
                     b.dialing = None;
                     if let Some(found) = wrong_key
                         && !b.found_refused
-                        && b.found.is_none()
                     {
-                        b.found = Some(found);
-                        b.next_dial = now;
-                        continue;
+                        // The first time at once; a found peer that changed key again waits its backoff.
+                        let first = b.found.replace(found).is_none();
+                        if first {
+                            b.next_dial = now;
+                            continue;
+                        }
                     }
                     if matches!(error, libp2p::swarm::DialError::LocalPeerId { .. }) {
                         self.is_self.push(b.addr.addr);
