@@ -30,6 +30,7 @@ use crate::score::{Offence, PeerBook, Verdict};
 use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
 
 mod peers;
+mod relay;
 
 /// Bytes a gossipsub envelope adds around the payload (topic, seqno, source, key, signature, protobuf tags).
 const GOSSIP_ENVELOPE: usize = 1024;
@@ -167,6 +168,12 @@ impl Network {
                 .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
             topics.insert(t.hash(), topic);
         }
+        // Bindings travel on a topic of their own, handled here and never handed to the node (`relay.rs`).
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&relay::topic(&config.chain_id))
+            .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
 
         let listen_err = |reason: String| P2pError::Listen { addr: config.listen, reason };
         // libp2p sets SO_REUSEPORT on listeners, so a second node could silently share a port with the first.
@@ -231,7 +238,7 @@ impl Network {
             in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
             filter,
-            peers: peers::PeerIdentities::default(),
+            peers: peers::PeerIdentities::new(&config.chain_id),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -257,8 +264,9 @@ fn build_swarm(
         ))
         .with_max_pending_incoming(Some(64))
         .with_max_pending_outgoing(Some(64));
-    let chain_topics: Vec<gossipsub::TopicHash> =
+    let mut chain_topics: Vec<gossipsub::TopicHash> =
         Topic::ALL.iter().map(|t| gossipsub::IdentTopic::new(t.topic_string(chain)).hash()).collect();
+    chain_topics.push(relay::topic(chain).hash());
     let request_timeout = config.request_timeout;
     let max_message = config.max_message_bytes;
     let ping_interval = config.ping_interval;
@@ -372,6 +380,9 @@ fn gossip_config(
         );
         allowed.insert(hash);
     }
+    let bindings = relay::topic(&config.chain_id).hash();
+    b.max_transmit_size_for_topic(relay::BINDING_MAX_BYTES + GOSSIP_ENVELOPE, bindings.clone());
+    allowed.insert(bindings);
     b.max_transmit_size(MISMATCH_TOLERANCE * config.max_message_bytes + GOSSIP_ENVELOPE)
         .validation_mode(gossipsub::ValidationMode::Strict)
         // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
@@ -970,6 +981,11 @@ impl Task {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
+        if message.topic == self.peers.relayed.hash {
+            let verdict = self.on_binding_gossip(&message);
+            self.validated(&message_id, &propagation_source, verdict);
+            return;
+        }
         if let Some(verdict) = self.judge_gossip(propagation_source, &message_id, message) {
             self.report_gossip(&message_id, &propagation_source, verdict);
         }
@@ -977,14 +993,19 @@ impl Task {
 
     /// Tells gossipsub whether to forward a message (and whether its relayer did wrong).
     fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
+        if verdict != GossipVerdict::Accept {
+            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        self.validated(id, source, verdict);
+    }
+
+    /// Hands gossipsub the verdict (uncounted: bindings are the network's own business, not the node's gossip).
+    fn validated(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
         let acceptance = match verdict {
             GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
             GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
             GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
         };
-        if verdict != GossipVerdict::Accept {
-            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
-        }
         self.swarm.behaviour_mut().gossip.report_message_validation_result(id, source, acceptance);
     }
 
@@ -1134,6 +1155,7 @@ impl Task {
         self.check_gossip_scores();
         self.rate.forget_full(now);
         self.announce_overdue(now);
+        self.republish_binding(now);
         for i in 0..self.bootstrap.len() {
             let Some(b) = self.bootstrap.get(i) else { continue };
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));

@@ -26,7 +26,7 @@ use crate::score::Offence;
 /// How long a connected peer may take to identify before it is announced as a plain (unbound) peer.
 pub(super) const IDENTIFY_TIMEOUT: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(super) struct PeerIdentities {
     /// Connected, not yet identified: since when.
     pending: HashMap<PeerId, Instant>,
@@ -35,12 +35,29 @@ pub(super) struct PeerIdentities {
     /// Verified bindings of connected peers, both ways.
     validator_of: HashMap<PeerId, PublicKey>,
     peer_of: HashMap<PublicKey, PeerId>,
+    /// Verified bindings of gossip authors we may not be connected to (`relay.rs`).
+    pub relayed: super::relay::Relayed,
 }
 
 impl PeerIdentities {
-    /// The key a peer goes by: its bound validator key, else its p2p key (`None`: not an ed25519 identity).
+    pub fn new(chain_id: &cairn_primitives::ChainId) -> PeerIdentities {
+        PeerIdentities {
+            pending: HashMap::new(),
+            announced: HashMap::new(),
+            validator_of: HashMap::new(),
+            peer_of: HashMap::new(),
+            relayed: super::relay::Relayed::new(chain_id),
+        }
+    }
+
+    /// The key a peer (or a gossip author) goes by: the validator key it proved on our connection or in its
+    /// gossiped binding, else its p2p key (`None`: not an ed25519 identity).
     pub fn identity(&self, peer: &PeerId) -> Option<PublicKey> {
-        self.validator_of.get(peer).copied().or_else(|| public_key_of(peer))
+        self.validator_of
+            .get(peer)
+            .copied()
+            .or_else(|| self.relayed.get(peer))
+            .or_else(|| public_key_of(peer))
     }
 
     /// The peer an identity names: the peer bound to that validator key, else the peer whose p2p key it is.

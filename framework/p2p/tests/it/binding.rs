@@ -140,3 +140,58 @@ async fn a_bootstrap_entry_pinning_a_validator_key_reaches_the_peer_that_proves_
     }
     Ok(())
 }
+
+/// a — b — {c, d}: a is not connected to c, yet c's consensus gossip, relayed by b, is heard as validator V's
+/// because c gossips its binding (checked against c's own key by b and by a). d gossips c's binding as its own:
+/// it names another peer, so b rejects it and never forwards it, and d's consensus gossip stays ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relayed_validator_is_heard_through_its_gossiped_binding_and_a_copier_is_not() -> Result<()> {
+    init_tracing();
+    let v = validator().public();
+    let quick = |mut cfg: cairn_p2p::P2pConfig, binding: Option<Binding>| {
+        cfg.binding = binding;
+        cfg.binding_republish = Duration::from_millis(300);
+        cfg
+    };
+    let start = |i: u64, cfg| async move {
+        let (net, events) = Network::start_with_filter(&key(i), cfg, Arc::new(OneValidator(v))).await?;
+        anyhow::Ok(Node { key: key(i), net, events })
+    };
+    let mut a = start(330, quick(config(any_port(), vec![]), None)).await?;
+    let b = start(331, quick(config(any_port(), vec![a.addr()]), None)).await?;
+    let honest = Binding::sign(&chain(), &validator(), key(332).public());
+    let c = start(332, quick(config(any_port(), vec![b.addr()]), Some(honest))).await?;
+    let d = start(333, quick(config(any_port(), vec![b.addr()]), Some(honest))).await?;
+    wait_for_mesh(&[a.net.clone(), c.net.clone(), d.net.clone()], 1).await?;
+    eventually("b meshes with all three", || async { b.net.gossip_peers(Topic::Consensus).await.len() == 3 })
+        .await?;
+    assert!(!a.net.peers().await.contains(&c.pk()) && !a.net.peers().await.contains(&v), "a and c are apart");
+
+    // c's binding reaches a within a few republish periods: from then on its votes are V's.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut n = 0u32;
+    let heard = loop {
+        n += 1;
+        d.net.broadcast(Topic::Consensus, format!("d's vote {n}").into_bytes()).await?;
+        c.net.broadcast(Topic::Consensus, format!("c's vote {n}").into_bytes()).await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut heard = None;
+        while let Ok(ev) = a.events.try_recv() {
+            if let NetEvent::Gossip { from, topic: Topic::Consensus, data } = ev {
+                assert!(!data.starts_with(b"d's"), "d's vote was delivered as {from}");
+                heard = Some((from, data));
+            }
+        }
+        if let Some(h) = heard {
+            break h;
+        }
+        anyhow::ensure!(tokio::time::Instant::now() < deadline, "c's votes never reached a as V's");
+    };
+    assert_eq!(heard.0, v, "heard as the validator");
+    assert!(heard.1.starts_with(b"c's vote"));
+    assert!(NetStats::get(&b.net.stats().bad_bindings) >= 2, "b refused d's binding (identify and gossip)");
+    for n in [&a.net, &b.net, &c.net, &d.net] {
+        n.shutdown().await;
+    }
+    Ok(())
+}
