@@ -27,6 +27,14 @@ const MAX_RELAYED: usize = 4096;
 /// An entry lives this many republish periods without a refresh.
 const TTL_PERIODS: u32 = 3;
 
+/// What goes on the topic: the binding and a sequence number. Gossip ids are content hashes, so without the
+/// number every republication would be the same message, dropped as a duplicate for the dedup window.
+#[derive(borsh::BorshSerialize, borsh::BorshDeserialize)]
+struct Announcement {
+    binding: Binding,
+    seq: u64,
+}
+
 /// The gossipsub topic of bindings for a chain.
 pub(super) fn topic(chain_id: &ChainId) -> gossipsub::IdentTopic {
     gossipsub::IdentTopic::new(format!("/cairn/{chain_id}/bindings/1"))
@@ -39,6 +47,7 @@ pub(super) struct Relayed {
     by_author: HashMap<PeerId, (PublicKey, Instant)>,
     by_validator: HashMap<PublicKey, PeerId>,
     next_publish: Option<Instant>,
+    seq: u64,
 }
 
 impl Relayed {
@@ -48,6 +57,7 @@ impl Relayed {
             by_author: HashMap::new(),
             by_validator: HashMap::new(),
             next_publish: None,
+            seq: 0,
         }
     }
 
@@ -92,16 +102,22 @@ impl Task {
         if message.data.len() > BINDING_MAX_BYTES {
             return GossipVerdict::Reject;
         }
-        let checked = borsh::from_slice::<Binding>(&message.data).map_err(|e| e.to_string()).and_then(|b| {
-            b.verify(&self.config.chain_id, &author_key).map(|()| b).map_err(|e| e.to_string())
-        });
+        let checked =
+            borsh::from_slice::<Announcement>(&message.data).map_err(|e| e.to_string()).and_then(|a| {
+                a.binding
+                    .verify(&self.config.chain_id, &author_key)
+                    .map(|()| a.binding)
+                    .map_err(|e| e.to_string())
+            });
         let binding = match checked {
             Ok(b) => b,
             Err(e) => {
-                // Signed by its author, so the author gossiped a binding that is not its own (or garbage).
+                // The author gossiped a binding that is not its own (or garbage): dropped and counted, not
+                // forwarded. Ignored rather than rejected, as on identify: the author gains nothing by it, and a
+                // rejection would also count against honest relays in gossipsub's score.
                 self.stats.bad_bindings.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%author, error = %e, "gossiped validator binding refused");
-                return GossipVerdict::Reject;
+                return GossipVerdict::Ignore;
             }
         };
         if !self.filter.reserved(&binding.validator) {
@@ -123,7 +139,8 @@ impl Task {
         if self.peers.relayed.next_publish.is_some_and(|at| now < at) {
             return;
         }
-        let data = borsh::to_vec(&binding).unwrap_or_default();
+        self.peers.relayed.seq += 1;
+        let data = borsh::to_vec(&Announcement { binding, seq: self.peers.relayed.seq }).unwrap_or_default();
         match self.swarm.behaviour_mut().gossip.publish(topic(&self.config.chain_id), data) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => {
                 self.peers.relayed.next_publish = Some(now + period)

@@ -189,7 +189,10 @@ async fn a_relayed_validator_is_heard_through_its_gossiped_binding_and_a_copier_
     };
     assert_eq!(heard.0, v, "heard as the validator");
     assert!(heard.1.starts_with(b"c's vote"));
-    assert!(NetStats::get(&b.net.stats().bad_bindings) >= 2, "b refused d's binding (identify and gossip)");
+    eventually("b refused d's binding (identify and gossip)", || async {
+        NetStats::get(&b.net.stats().bad_bindings) >= 2
+    })
+    .await?;
     for n in [&a.net, &b.net, &c.net, &d.net] {
         n.shutdown().await;
     }
