@@ -10,9 +10,8 @@
 //!
 //! Why identify: it already runs once per connection, right after noise, over the authenticated connection, in
 //! both directions, and carries a free-form string — no new protocol, no extra round trip, and the claim is
-//! bound to the connection that carried it. Gossiped bindings would also reach peers that are not adjacent; the
-//! cost is that gossip authored by a validator we have no connection to is not recognised as a validator's (see
-//! the README's "Not yet").
+//! bound to the connection that carried it. Identify only reaches direct peers, so the binding is also gossiped
+//! (`network/relay.rs`): gossip relayed from a validator we have no connection to is still known as its.
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_primitives::{ChainId, Keypair, PublicKey, Purpose, Signature};
