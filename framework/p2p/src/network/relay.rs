@@ -3,7 +3,7 @@
 //! p2p key and ignore it. So each node with a binding also gossips it on `/cairn/<chain id>/bindings/1` every
 //! `P2pConfig::binding_republish`, and receivers keep the ones that verify against the *gossip author's* own p2p
 //! key (gossipsub signs every message with its author's key, so a copied binding republished by anyone else names
-//! the wrong peer and is rejected) and name a validator the filter knows (`GossipFilter::reserved`).
+//! the wrong peer and is dropped) and name a validator the filter knows (`GossipFilter::reserved`).
 //!
 //! Bounded: at most [`MAX_RELAYED`] authors, one author per validator key (the latest), each entry forgotten
 //! when not refreshed for three republish periods.
@@ -113,8 +113,8 @@ impl Task {
             Ok(b) => b,
             Err(e) => {
                 // The author gossiped a binding that is not its own (or garbage): dropped and counted, not
-                // forwarded. Ignored rather than rejected, as on identify: the author gains nothing by it, and a
-                // rejection would also count against honest relays in gossipsub's score.
+                // forwarded. Ignored rather than rejected, as on identify: the author gains nothing by it, and with
+                // a rejection the tests saw an honest peer lose its gossipsub score too (see the README).
                 self.stats.bad_bindings.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%author, error = %e, "gossiped validator binding refused");
                 return GossipVerdict::Ignore;
