@@ -13,8 +13,8 @@
 # usage: examples/growth/run.sh [--short] [--keep]      (CAIRN=path/to/cairn to use a given binary)
 #
 # The same steps by hand, on any chain with a gov module (sign with validators' keys):
-#   cairn tx gov propose switch-sybil wot --height H --from-key node0/config/node_key.json
-#   cairn tx gov vote 0 yes --from-key node1/config/node_key.json
+#   cairn tx gov propose switch-sybil wot --height H --from-key node0/config/priv_validator_key.json
+#   cairn tx gov vote 0 yes --from-key node1/config/priv_validator_key.json
 #   cairn query gov 0; cairn query validators
 set -euo pipefail
 CAIRN="${CAIRN:-cairn}"

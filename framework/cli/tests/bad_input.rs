@@ -305,3 +305,44 @@ fn unsafe_reset_all_refuses_a_non_home() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not a node home"));
     assert!(dir.path().join("precious.txt").exists());
 }
+
+/// A home from before the p2p key was split off (`key_file = "config/node_key.json"`, holding the validator key)
+/// is migrated by `cairn start`: the node logs one warning saying what moved, signs as the same validator (its
+/// one-validator chain goes on), and `cairn status` shows the validator key apart from a new p2p key.
+#[test]
+fn an_old_single_key_home_is_migrated_by_cairn_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = new_chain(dir.path());
+    let validator = std::fs::read_to_string(home.join("config/priv_validator_key.json")).unwrap();
+    std::fs::rename(home.join("config/priv_validator_key.json"), home.join("config/node_key.json")).unwrap();
+    let toml = std::fs::read_to_string(home.join(CONFIG_FILE)).unwrap();
+    let old =
+        toml.replace("key_file = \"config/priv_validator_key.json\"", "key_file = \"config/node_key.json\"");
+    assert_ne!(old, toml, "the config names its key file");
+    std::fs::write(home.join(CONFIG_FILE), old).unwrap();
+
+    let (running, _) = start(&home);
+    let log = std::fs::read_to_string(home.join("node.log")).unwrap();
+    let warning =
+        log.lines().find(|l| l.contains("migrated to separate keys")).unwrap_or_else(|| panic!("{log}"));
+    assert!(warning.contains("priv_validator_key.json") && warning.contains("node_key.json"), "{warning}");
+    let out = Command::new(CAIRN).args(["status", "--json", "--node"]).arg(grpc(&home)).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    drop(running);
+    let key = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap()["public_key"].clone();
+    assert_eq!(
+        key(&std::fs::read_to_string(home.join("config/priv_validator_key.json")).unwrap()),
+        key(&validator)
+    );
+    assert_eq!(status["node_key"], key(&validator), "status shows the validator key");
+    let p2p = key(&std::fs::read_to_string(home.join("config/node_key.json")).unwrap());
+    assert_eq!(status["p2p_key"], p2p, "and the new p2p key");
+    assert_ne!(p2p, key(&validator));
+    assert!(status["peer_id"].as_str().is_some_and(|p| p.starts_with("12D3KooW")), "{status}");
+    assert_eq!(config(&home).key_file, Path::new("config/priv_validator_key.json"));
+}
+
+fn grpc(home: &Path) -> String {
+    format!("http://{}", config(home).api.grpc)
+}

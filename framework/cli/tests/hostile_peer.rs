@@ -49,24 +49,25 @@ fn http_json(addr: &str, path: &str) -> serde_json::Value {
 async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
     let dir = tempfile::tempdir().unwrap();
     let net = Localnet::start(&dir.path().join("chain"), 3);
-    let validators: Vec<String> = (0..3)
-        .map(|i| {
-            json_of(&net.home(i).join("config/node_key.json"))["public_key"].as_str().unwrap().to_string()
-        })
-        .collect();
+    // p2p keys (what bootstrap entries pin) and validator keys (what peers are listed by once their binding
+    // is verified).
+    let key_of =
+        |i: usize, file: &str| json_of(&net.home(i).join(file))["public_key"].as_str().unwrap().to_string();
+    let p2p_keys: Vec<String> = (0..3).map(|i| key_of(i, "config/node_key.json")).collect();
+    let validator_keys: Vec<String> = (0..3).map(|i| key_of(i, "config/priv_validator_key.json")).collect();
     let configs: Vec<toml::Value> =
         (0..3).map(|i| toml_of(&net.home(i).join("config/config.toml"))).collect();
     let chain_id =
         json_of(&net.home(0).join("config/genesis.json"))["chain_id"].as_str().unwrap().parse().unwrap();
     let keys: Vec<cairn_primitives::PublicKey> =
-        validators.iter().map(|k| cairn_primitives::PublicKey::from_hex(k).unwrap()).collect();
+        p2p_keys.iter().map(|k| cairn_primitives::PublicKey::from_hex(k).unwrap()).collect();
 
     // The attacker: same chain, its own key, limits far above the validators' so it can send what they refuse.
     let mut cfg = P2pConfig::new(chain_id, "127.0.0.1:0".parse().unwrap());
     cfg.bootstrap = (0..3)
         .map(|i| {
             let listen = configs[i]["p2p"]["listen"].as_str().unwrap();
-            format!("{}@{listen}", validators[i]).parse::<PeerAddr>().unwrap()
+            format!("{}@{listen}", p2p_keys[i]).parse::<PeerAddr>().unwrap()
         })
         .collect();
     cfg.max_message_bytes = 24 * 1024 * 1024;
@@ -179,7 +180,7 @@ async fn a_hostile_peer_cannot_stop_exhaust_or_split_a_localnet() {
                 .map(|p| p["id"].as_str().unwrap().to_string())
                 .collect();
             let others: Vec<&String> =
-                validators.iter().enumerate().filter(|(j, _)| *j != v).map(|(_, k)| k).collect();
+                validator_keys.iter().enumerate().filter(|(j, _)| *j != v).map(|(_, k)| k).collect();
             if others.iter().all(|k| peers.contains(k)) {
                 break;
             }

@@ -11,6 +11,11 @@ use serde::{Deserialize, Serialize};
 
 /// Where a config file lives under a node's home, by convention.
 pub const CONFIG_FILE: &str = "config/config.toml";
+/// The default consensus (validator) key file under a node's home (CometBFT's name).
+pub const VALIDATOR_KEY_FILE: &str = "config/priv_validator_key.json";
+/// The default p2p key file under a node's home (CometBFT's name; before the keys were split it held the
+/// validator key).
+pub const P2P_KEY_FILE: &str = "config/node_key.json";
 
 /// Why a config or key file could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -39,8 +44,13 @@ fn location(line: Option<usize>, column: Option<usize>) -> String {
 pub struct NodeConfig {
     /// A human name for logs and status.
     pub moniker: String,
-    /// The node's consensus key (JSON, see [`NodeKeyFile`]); relative paths are under the home directory.
+    /// The node's consensus (validator) key (JSON, see [`NodeKeyFile`]), mode 0600; relative paths are under
+    /// the home directory. Homes written before the p2p key was separate name `config/node_key.json` here;
+    /// `crate::keys` migrates them on start.
     pub key_file: PathBuf,
+    /// The node's p2p key (same JSON format): its libp2p identity, apart from the consensus key so that the
+    /// network never needs the validator secret. Created on start when missing.
+    pub node_key_file: PathBuf,
     /// The chain's genesis (JSON, see `crate::Genesis`).
     pub genesis_file: PathBuf,
     /// Block store, WAL and anything else the node persists.
@@ -60,7 +70,8 @@ impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
             moniker: "cairn-node".into(),
-            key_file: "config/node_key.json".into(),
+            key_file: VALIDATOR_KEY_FILE.into(),
+            node_key_file: P2P_KEY_FILE.into(),
             genesis_file: "config/genesis.json".into(),
             data_dir: "data".into(),
             fsync: true,
@@ -357,7 +368,7 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-/// The key file: a consensus key pair as hex.
+/// A key file (the validator key or the p2p key): an ed25519 key pair as hex.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct NodeKeyFile {

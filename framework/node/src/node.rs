@@ -7,12 +7,13 @@ use std::time::Duration;
 
 use cairn_abci::{Application, ClientConfig, RemoteApp};
 use cairn_mempool::{Mempool, MempoolConfig};
+use cairn_p2p::Binding;
 use cairn_primitives::{Hash, Keypair};
 use cairn_store::{BlockStore, Wal};
 use tokio::sync::{Mutex, broadcast, mpsc, watch};
 use tracing::{error, info};
 
-use crate::config::{AppMode, CONFIG_FILE, NodeConfig, NodeKeyFile};
+use crate::config::{AppMode, CONFIG_FILE, NodeConfig};
 use crate::driver::{Driver, DriverParts};
 use crate::engines::EngineFactory;
 use crate::error::NodeError;
@@ -21,6 +22,7 @@ use crate::gossip_filter::ValidatorGossip;
 use crate::handle::{NodeHandle, Tasks};
 use crate::handshake::handshake;
 use crate::intake::{self, GossipTxs, TX_INGEST_QUEUE};
+use crate::keys::{NodeKeys, load_or_create_p2p};
 use crate::net::{NetEvent, Transport};
 use crate::p2p_transport::P2pTransport;
 use crate::shared::{BodyCache, Counters, Shared};
@@ -36,7 +38,15 @@ pub struct Node;
 impl Node {
     /// A node whose home directory is `home` (config at `config/config.toml` unless given explicitly).
     pub fn builder(home: impl Into<PathBuf>) -> NodeBuilder {
-        NodeBuilder { home: home.into(), config: None, genesis: None, key: None, app: None, transport: None }
+        NodeBuilder {
+            home: home.into(),
+            config: None,
+            genesis: None,
+            key: None,
+            p2p_key: None,
+            app: None,
+            transport: None,
+        }
     }
 }
 
@@ -62,6 +72,7 @@ pub struct NodeBuilder {
     config: Option<NodeConfig>,
     genesis: Option<Genesis>,
     key: Option<Keypair>,
+    p2p_key: Option<Keypair>,
     app: Option<Arc<dyn Application>>,
     transport: Option<(Arc<dyn Transport>, mpsc::Receiver<NetEvent>)>,
 }
@@ -79,9 +90,16 @@ impl NodeBuilder {
         self
     }
 
-    /// Use this key instead of reading the config's `key_file`.
+    /// Use this consensus (validator) key instead of reading the config's `key_file` (the home is then not
+    /// migrated).
     pub fn key(mut self, key: Keypair) -> Self {
         self.key = Some(key);
+        self
+    }
+
+    /// Use this p2p key instead of reading (or creating) the config's `node_key_file`.
+    pub fn p2p_key(mut self, key: Keypair) -> Self {
+        self.p2p_key = Some(key);
         self
     }
 
@@ -99,7 +117,7 @@ impl NodeBuilder {
 
     pub async fn start(self) -> Result<NodeHandle, NodeError> {
         let home = self.home;
-        let config = match self.config {
+        let mut config = match self.config {
             Some(c) => c,
             None => NodeConfig::load(&home.join(CONFIG_FILE))?,
         };
@@ -107,9 +125,14 @@ impl NodeBuilder {
             Some(g) => g,
             None => Genesis::load(&NodeConfig::resolve(&home, &config.genesis_file))?,
         };
-        let key = match self.key {
-            Some(k) => k,
-            None => NodeKeyFile::load(&NodeConfig::resolve(&home, &config.key_file))?,
+        let (key, p2p_key) = match (self.key, self.p2p_key) {
+            (Some(k), Some(p)) => (k, p),
+            (Some(k), None) => (k, load_or_create_p2p(&NodeConfig::resolve(&home, &config.node_key_file))?),
+            (None, p2p) => {
+                // `cairn start` lands here: an old single-key home is migrated first.
+                let keys = NodeKeys::load(&home, &mut config)?;
+                (keys.validator, p2p.unwrap_or(keys.p2p))
+            }
         };
         let app = match self.app {
             Some(app) => app,
@@ -140,9 +163,17 @@ impl NodeBuilder {
             Some((t, rx)) => (t, rx, None),
             None => {
                 let filter = gossip.clone();
-                let (t, rx, addr) =
-                    P2pTransport::start(&key, &config, genesis.chain_id.clone(), tx_ingest.clone(), filter)
-                        .await?;
+                // Our consensus key vouches for our p2p key, so peers treat this connection as our validator.
+                let binding = Binding::sign(&genesis.chain_id, &key, p2p_key.public());
+                let (t, rx, addr) = P2pTransport::start(
+                    &p2p_key,
+                    binding,
+                    &config,
+                    genesis.chain_id.clone(),
+                    tx_ingest.clone(),
+                    filter,
+                )
+                .await?;
                 (t, rx, Some(addr))
             }
         };
@@ -167,6 +198,7 @@ impl NodeBuilder {
             peer_scores: Default::default(),
             catching_up: false,
             node_key: key.public(),
+            p2p_key: p2p_key.public(),
             is_validator: state.next.contains(&key.public()),
         };
         let (status_tx, _) = watch::channel(status);

@@ -45,15 +45,17 @@ fn topic(t: Topic) -> cairn_p2p::Topic {
 }
 
 impl P2pTransport {
-    /// Starts libp2p per the config's `[p2p]` section.
+    /// Starts libp2p per the config's `[p2p]` section with `key` as the p2p identity, presenting `binding`.
     pub async fn start(
         key: &Keypair,
+        binding: cairn_p2p::Binding,
         config: &NodeConfig,
         chain_id: cairn_primitives::ChainId,
         tx_ingest: mpsc::Sender<GossipTxs>,
         filter: Arc<dyn cairn_p2p::GossipFilter>,
     ) -> Result<(Arc<P2pTransport>, mpsc::Receiver<NetEvent>, SocketAddr), NodeError> {
         let mut p2p = P2pConfig::new(chain_id, config.p2p.listen);
+        p2p.binding = Some(binding);
         p2p.bootstrap = config.bootstrap_peers().into_iter().map(|p| PeerAddr::new(p.key, p.addr)).collect();
         p2p.max_message_bytes = config.p2p.max_message_bytes.max(p2p.max_consensus_bytes);
         // Each peer's share of a lane (a quarter) must hold one largest message.

@@ -20,7 +20,7 @@ pub struct NodeStatus {
     pub validators: Vec<Validator>,
     /// The engine deciding `height + 1`.
     pub engine: EngineKind,
-    /// Connected peers, by consensus key.
+    /// Connected peers: a validator by its consensus key (proven by its binding), anyone else by its p2p key.
     pub peers: Vec<PublicKey>,
     /// Peers (connected or not) whose score is below 0, the clean score; a ban comes at -100. An offence (a
     /// malformed or oversized message, a bad block) costs 25-60 points, recovered at one per second.
@@ -28,10 +28,20 @@ pub struct NodeStatus {
     pub peer_scores: std::collections::BTreeMap<PublicKey, i64>,
     /// True while the node fetches blocks it missed instead of taking part in consensus.
     pub catching_up: bool,
-    /// This node's consensus key.
+    /// This node's consensus (validator) key.
     pub node_key: PublicKey,
+    /// This node's p2p key (its libp2p identity; `PeerId` in [`NodeStatus::peer_id`]).
+    #[serde(default)]
+    pub p2p_key: PublicKey,
     /// Whether this node is in the validator set deciding `height + 1`.
     pub is_validator: bool,
+}
+
+impl NodeStatus {
+    /// The libp2p `PeerId` of [`NodeStatus::p2p_key`] (what `/p2p/…` multiaddrs name).
+    pub fn peer_id(&self) -> String {
+        cairn_p2p::peer_id_of(&self.p2p_key).map(|p| p.to_string()).unwrap_or_default()
+    }
 }
 
 /// Something that happened, pushed to subscribers (the API's event streams, `cairn demo`, tests).

@@ -102,6 +102,12 @@ pub struct P2pConfig {
     pub dial_timeout: Duration,
     /// Liveness pings; a connection whose ping times out (2 intervals) is closed, so a silent link is noticed.
     pub ping_interval: Duration,
+    /// This node's validator binding (its consensus key vouching for its p2p key), presented to every peer so
+    /// that they treat it as that validator. `None` for a node without a consensus key.
+    pub binding: Option<crate::Binding>,
+    /// How often the binding is gossiped, so that nodes not connected to us also know our gossip as our
+    /// validator's (they forget it after three periods without a refresh).
+    pub binding_republish: Duration,
 }
 
 impl P2pConfig {
@@ -130,6 +136,8 @@ impl P2pConfig {
             tx_batch_bytes: 256 * 1024,
             dial_timeout: Duration::from_secs(3),
             ping_interval: Duration::from_secs(2),
+            binding: None,
+            binding_republish: Duration::from_secs(10),
         }
     }
 

@@ -1,10 +1,12 @@
-//! One key, two protocols: the libp2p identity *is* the node's cairn consensus key.
+//! A cairn [`Keypair`] as a libp2p identity — the node's p2p key, apart from its consensus key (which a peer
+//! proves with a [`crate::Binding`] instead).
 //!
-//! The libp2p ed25519 keypair is built from the same 32-byte seed as the consensus [`Keypair`], so the noise
-//! handshake proves possession of the consensus key and a [`PeerId`] maps 1:1 to a consensus [`PublicKey`].
-//! Signatures cannot be confused between the two protocols: libp2p signs its handshake payloads with its own
-//! prefix (`noise-libp2p-static-key:`) and gossip with `libp2p-pubsub:`, while cairn signs
-//! `cairn/v1 ‖ chain id ‖ purpose ‖ message` with length prefixes — neither can produce bytes the other accepts.
+//! The libp2p ed25519 keypair is built from the same 32-byte seed as the [`Keypair`], so a [`PeerId`] maps 1:1 to
+//! a cairn [`PublicKey`] and the p2p layer can name peers by `PublicKey`. Signatures cannot be confused between
+//! the two protocols, so a node that still uses one key for both (a home not yet migrated) is safe too: libp2p
+//! signs its handshake payloads with its own prefix (`noise-libp2p-static-key:`) and gossip with
+//! `libp2p-pubsub:`, while cairn signs `cairn/v1 ‖ chain id ‖ purpose ‖ message` with length prefixes — neither
+//! can produce bytes the other accepts.
 
 use cairn_primitives::{Keypair, PublicKey};
 use libp2p::PeerId;
@@ -15,7 +17,7 @@ use crate::P2pError;
 /// The multihash code of an "identity" (inline) multihash: ed25519 peer ids carry the key itself.
 const IDENTITY_MULTIHASH: u64 = 0x00;
 
-/// The libp2p identity for a cairn consensus key (same seed, same public key).
+/// The libp2p identity for a cairn key (same seed, same public key).
 pub fn libp2p_keypair(key: &Keypair) -> Result<identity::Keypair, P2pError> {
     let mut seed = hex::decode(key.secret_hex()).map_err(|e| P2pError::InvalidKey(e.to_string()))?;
     let pair =
@@ -25,14 +27,14 @@ pub fn libp2p_keypair(key: &Keypair) -> Result<identity::Keypair, P2pError> {
     pair
 }
 
-/// The [`PeerId`] a node with consensus key `key` has on the network.
+/// The [`PeerId`] of the p2p key `key`.
 pub fn peer_id_of(key: &PublicKey) -> Result<PeerId, P2pError> {
     let ed = identity::ed25519::PublicKey::try_from_bytes(&key.0)
         .map_err(|e| P2pError::InvalidKey(format!("{key} is not an ed25519 public key: {e}")))?;
     Ok(PeerId::from_public_key(&identity::PublicKey::from(ed)))
 }
 
-/// The consensus key behind a [`PeerId`], or `None` for a peer id that is not an inlined ed25519 key (such a
+/// The p2p key behind a [`PeerId`], or `None` for a peer id that is not an inlined ed25519 key (such a
 /// peer is not a cairn node and is disconnected).
 pub fn public_key_of(peer: &PeerId) -> Option<PublicKey> {
     let hash: &libp2p::multihash::Multihash<64> = peer.as_ref();

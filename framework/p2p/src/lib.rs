@@ -2,6 +2,7 @@
 
 mod addr;
 mod batch;
+mod binding;
 mod codec;
 mod config;
 mod error;
@@ -13,6 +14,7 @@ mod rate;
 mod score;
 
 pub use addr::PeerAddr;
+pub use binding::{Binding, BindingError};
 pub use config::{
     DEFAULT_MAX_CONSENSUS_BYTES, DEFAULT_MAX_MESSAGE_BYTES, MAX_MESSAGE_CEILING, P2pConfig, Topic,
 };

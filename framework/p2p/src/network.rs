@@ -19,6 +19,7 @@ use libp2p::{
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::{self, TxBatch};
+use crate::binding::Binding;
 use crate::codec::{Frame, FrameCodec, Violation, violation_of};
 use crate::config::MAX_MESSAGE_CEILING;
 use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
@@ -27,6 +28,9 @@ use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
 use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
+
+mod peers;
+mod relay;
 
 /// Bytes a gossipsub envelope adds around the payload (topic, seqno, source, key, signature, protobuf tags).
 const GOSSIP_ENVELOPE: usize = 1024;
@@ -62,6 +66,8 @@ pub struct NetStats {
     pub queued_main_bytes: AtomicU64,
     /// Payload bytes waiting in the txs lane (a gauge, refreshed every second).
     pub queued_tx_bytes: AtomicU64,
+    /// Validator bindings refused (undecodable, for another peer key, or a bad signature).
+    pub bad_bindings: AtomicU64,
     /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
     /// second — what `cairn status` and `cairn_p2p_peer_score` show.
     scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
@@ -135,7 +141,8 @@ pub struct Network;
 
 impl Network {
     /// Starts listening, subscribes to the chain's topics, dials the bootstrap peers and returns once the
-    /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0).
+    /// listen socket is open (so [`NetworkHandle::local_addr`] is the real port even for port 0). `key` is the
+    /// p2p key (the libp2p identity); a validator also sets [`P2pConfig::binding`] to be known as one.
     pub async fn start(key: &Keypair, config: P2pConfig) -> Result<(NetworkHandle, NetEvents), P2pError> {
         Network::start_with_filter(key, config, Arc::new(AcceptAll)).await
     }
@@ -161,6 +168,12 @@ impl Network {
                 .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
             topics.insert(t.hash(), topic);
         }
+        // Bindings travel on a topic of their own, handled here and never handed to the node (`relay.rs`).
+        swarm
+            .behaviour_mut()
+            .gossip
+            .subscribe(&relay::topic(&config.chain_id))
+            .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
 
         let listen_err = |reason: String| P2pError::Listen { addr: config.listen, reason };
         // libp2p sets SO_REUSEPORT on listeners, so a second node could silently share a port with the first.
@@ -203,6 +216,8 @@ impl Network {
                 dialing: None,
                 next_dial: now,
                 backoff: config.redial_initial,
+                found: None,
+                found_refused: false,
             })
             .collect();
         let task = Task {
@@ -223,6 +238,7 @@ impl Network {
             in_flight: HashMap::new(),
             rate: RateLimiter::new(config.max_peer_msgs_per_sec),
             filter,
+            peers: peers::PeerIdentities::new(&config.chain_id),
         };
         tokio::spawn(task.run(cmd_rx));
         let handle = NetworkHandle {
@@ -248,8 +264,9 @@ fn build_swarm(
         ))
         .with_max_pending_incoming(Some(64))
         .with_max_pending_outgoing(Some(64));
-    let chain_topics: Vec<gossipsub::TopicHash> =
+    let mut chain_topics: Vec<gossipsub::TopicHash> =
         Topic::ALL.iter().map(|t| gossipsub::IdentTopic::new(t.topic_string(chain)).hash()).collect();
+    chain_topics.push(relay::topic(chain).hash());
     let request_timeout = config.request_timeout;
     let max_message = config.max_message_bytes;
     let ping_interval = config.ping_interval;
@@ -270,8 +287,12 @@ fn build_swarm(
                 blocked: Default::default(),
                 limits: connection_limits::Behaviour::new(limits),
                 identify: identify::Behaviour::new(
-                    identify::Config::new(protocol_version(config), key.public())
-                        .with_agent_version(format!("cairn/{}", env!("CARGO_PKG_VERSION"))),
+                    identify::Config::new(protocol_version(config), key.public()).with_agent_version(
+                        Binding::agent_version(
+                            config.binding.as_ref(),
+                            &format!("cairn/{}", env!("CARGO_PKG_VERSION")),
+                        ),
+                    ),
                 ),
                 ping: ping::Behaviour::new(
                     ping::Config::new()
@@ -359,6 +380,9 @@ fn gossip_config(
         );
         allowed.insert(hash);
     }
+    let bindings = relay::topic(&config.chain_id).hash();
+    b.max_transmit_size_for_topic(relay::BINDING_MAX_BYTES + GOSSIP_ENVELOPE, bindings.clone());
+    allowed.insert(bindings);
     b.max_transmit_size(MISMATCH_TOLERANCE * config.max_message_bytes + GOSSIP_ENVELOPE)
         .validation_mode(gossipsub::ValidationMode::Strict)
         // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
@@ -413,7 +437,8 @@ impl NetworkHandle {
         self.inner.local_addr
     }
 
-    /// Our consensus key, which is also our network identity.
+    /// Our p2p key (the libp2p identity). Peers that verified our [`P2pConfig::binding`] name us by its
+    /// validator key instead; both reach us.
     pub fn local_peer(&self) -> PublicKey {
         self.inner.local_key
     }
@@ -482,7 +507,8 @@ impl NetworkHandle {
         }
     }
 
-    /// Peers with at least one open connection.
+    /// Connected peers the node was told of ([`NetEvent::PeerConnected`]), by identity: a validator key for a
+    /// peer that proved one with its binding, else the peer's p2p key.
     pub async fn peers(&self) -> Vec<PublicKey> {
         self.call(Command::Peers).await.unwrap_or_default()
     }
@@ -532,6 +558,12 @@ struct Bootstrap {
     dialing: Option<ConnectionId>,
     next_dial: Instant,
     backoff: Duration,
+    /// The peer found at the address when the pinned key was not its p2p key. A node that moved to a separate
+    /// p2p key is still pinned by its validator key in old bootstrap lists, so the pin also holds for a peer
+    /// whose binding proves that key: the found peer is dialled and kept only if it does (`peers.rs`).
+    found: Option<PeerId>,
+    /// The found peer did not prove the pinned key: only the pinned key is dialled from then on.
+    found_refused: bool,
 }
 
 struct Task {
@@ -560,6 +592,8 @@ struct Task {
     rate: RateLimiter,
     /// Whether gossip is worth forwarding (asked before gossipsub forwards anything).
     filter: Arc<dyn GossipFilter>,
+    /// Who each connected peer is (its p2p key, or the validator it proved to speak for).
+    peers: peers::PeerIdentities,
 }
 
 /// Sleeps until `deadline`, or forever without one.
@@ -645,7 +679,7 @@ impl Task {
             .book
             .scores(now)
             .into_iter()
-            .filter_map(|(peer, score)| public_key_of(&peer).map(|pk| (pk, score)))
+            .filter_map(|(peer, score)| self.peers.identity(&peer).map(|pk| (pk, score)))
             .collect();
         *self.stats.scores.lock().unwrap_or_else(|p| p.into_inner()) = scores;
     }
@@ -719,7 +753,8 @@ impl Task {
                 let _ = self.swarm.behaviour_mut().direct.send_response(channel, data);
             }
             Command::Peers(reply) => {
-                let peers = self.swarm.connected_peers().filter_map(public_key_of).collect();
+                // Announced peers only: one still identifying may yet be refused a slot.
+                let peers = self.peers.announced().collect();
                 let _ = reply.send(peers);
             }
             Command::GossipPeers(topic, reply) => {
@@ -730,17 +765,18 @@ impl Task {
                     .gossip
                     .all_peers()
                     .filter(|(_, topics)| topics.contains(&&hash))
-                    .filter_map(|(p, _)| public_key_of(p))
+                    .filter_map(|(p, _)| self.peers.identity(p))
                     .collect();
                 let _ = reply.send(peers);
             }
             Command::ReportBad { peer, reason } => {
-                if let Ok(id) = peer_id_of(&peer) {
+                if let Ok(id) = self.peers.resolve(&peer) {
                     self.punish(id, Offence::Reported, &reason);
                 }
             }
             Command::IsBanned(peer, reply) => {
-                let banned = peer_id_of(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
+                let banned =
+                    self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
             Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),
@@ -749,7 +785,7 @@ impl Task {
     }
 
     fn connected_peer(&self, to: PublicKey) -> Result<PeerId, P2pError> {
-        let peer = peer_id_of(&to)?;
+        let peer = self.peers.resolve(&to)?;
         if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
     }
 
@@ -841,10 +877,7 @@ impl Task {
                 peer_id,
                 info,
                 ..
-            })) if info.protocol_version != protocol_version(&self.config) => {
-                let why = format!("peer speaks {:?}", info.protocol_version);
-                self.punish(peer_id, Offence::WrongNetwork, &why);
-            }
+            })) => self.on_identify(peer_id, &info),
             // libp2p's ping only reports; a link that went silent (partition, dead host without a FIN) is
             // ours to close, so the peer is seen as gone and redialled.
             SwarmEvent::Behaviour(BehaviourEvent::Ping(ping::Event { peer, connection, result: Err(e) }))
@@ -869,16 +902,20 @@ impl Task {
                 for b in self.bootstrap.iter_mut().filter(|b| b.peer == Some(peer_id)) {
                     b.next_dial = now + self.config.redial_initial;
                 }
-                if let Some(pk) = public_key_of(&peer_id) {
-                    self.emit(NetEvent::PeerDisconnected(pk));
-                }
+                self.on_last_disconnection(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { connection_id, peer_id, error } => {
+                let mut wrong_key = None;
                 if let libp2p::swarm::DialError::WrongPeerId { obtained, address } = &error {
-                    // A configuration error, not a network hiccup: say so (it repeats on every redial).
+                    // Either a misconfiguration or a node that moved to a separate p2p key while its peers still
+                    // pin its validator key: say so, and try the key found there, kept only if its binding
+                    // proves the pinned key.
                     let found =
                         public_key_of(obtained).map(|k| k.to_hex()).unwrap_or_else(|| obtained.to_string());
-                    tracing::warn!(%address, found, "bootstrap peer answered with another key than configured");
+                    tracing::warn!(%address, found, "bootstrap peer answered with another p2p key than pinned \
+                        (if it proves the pinned key as its validator key it is kept; update the entry to \
+                        FOUND@address)");
+                    wrong_key = Some(*obtained);
                 } else {
                     tracing::debug!(?peer_id, %error, "dial failed");
                 }
@@ -886,6 +923,16 @@ impl Task {
                 let max = self.config.redial_max;
                 for b in self.bootstrap.iter_mut().filter(|b| b.dialing == Some(connection_id)) {
                     b.dialing = None;
+                    if let Some(found) = wrong_key
+                        && !b.found_refused
+                    {
+                        // The first time at once; a found peer that changed key again waits its backoff.
+                        let first = b.found.replace(found).is_none();
+                        if first {
+                            b.next_dial = now;
+                            continue;
+                        }
+                    }
                     if matches!(error, libp2p::swarm::DialError::LocalPeerId { .. }) {
                         self.is_self.push(b.addr.addr);
                     }
@@ -913,6 +960,7 @@ impl Task {
         for b in &mut self.bootstrap {
             let ours = b.dialing == Some(connection)
                 || b.addr.key == Some(pk)
+                || b.found == Some(peer)
                 || (b.addr.key.is_none() && remote == Some(b.addr.addr));
             if ours {
                 b.peer = Some(peer);
@@ -922,38 +970,22 @@ impl Task {
                 }
             }
         }
-        if num == 1 && self.ordinary_peers() > self.config.max_peers {
-            // The ordinary slots are full (a reserved peer does not count, so it is never the one over): this peer
-            // goes, so that validators and bootstrap peers still fit.
-            tracing::debug!(%pk, "no free peer slot; disconnecting");
-            self.stats.peers_refused.fetch_add(1, Ordering::Relaxed);
-            let _ = self.swarm.disconnect_peer_id(peer);
-            return;
-        }
         if num == 1 {
-            tracing::debug!(%pk, "peer connected");
-            self.emit(NetEvent::PeerConnected(pk));
+            // Whether it gets a slot, and under which key the node hears of it, waits for identify (`peers.rs`):
+            // a validator's reserved slot depends on the binding it presents there.
+            self.on_first_connection(peer);
         }
-    }
-
-    /// Bootstrap peers and the filter's reserved peers (validators) always get a slot.
-    fn is_reserved(&self, pk: &PublicKey) -> bool {
-        self.bootstrap
-            .iter()
-            .any(|b| b.addr.key == Some(*pk) || b.peer.and_then(|p| public_key_of(&p)) == Some(*pk))
-            || self.filter.reserved(pk)
-    }
-
-    /// Connected peers that hold an ordinary slot.
-    fn ordinary_peers(&self) -> usize {
-        let peers: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
-        peers.iter().filter_map(public_key_of).filter(|pk| !self.is_reserved(pk)).count()
     }
 
     fn on_gossip(&mut self, event: gossipsub::Event) {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
+        if message.topic == self.peers.relayed.hash {
+            let verdict = self.on_binding_gossip(&message);
+            self.validated(&message_id, &propagation_source, verdict);
+            return;
+        }
         if let Some(verdict) = self.judge_gossip(propagation_source, &message_id, message) {
             self.report_gossip(&message_id, &propagation_source, verdict);
         }
@@ -961,14 +993,19 @@ impl Task {
 
     /// Tells gossipsub whether to forward a message (and whether its relayer did wrong).
     fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
+        if verdict != GossipVerdict::Accept {
+            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
+        }
+        self.validated(id, source, verdict);
+    }
+
+    /// Hands gossipsub the verdict (uncounted: bindings are the network's own business, not the node's gossip).
+    fn validated(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
         let acceptance = match verdict {
             GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
             GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
             GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
         };
-        if verdict != GossipVerdict::Accept {
-            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
-        }
         self.swarm.behaviour_mut().gossip.report_message_validation_result(id, source, acceptance);
     }
 
@@ -985,7 +1022,8 @@ impl Task {
             self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
             return Some(GossipVerdict::Reject);
         };
-        let Some(from) = message.source.as_ref().and_then(public_key_of) else {
+        // The author goes by its proven validator key when it is a peer of ours that presented a binding.
+        let Some(from) = message.source.as_ref().and_then(|a| self.peers.identity(a)) else {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
             return Some(GossipVerdict::Reject);
         };
@@ -1011,7 +1049,7 @@ impl Task {
                 Ok(txs) => Some(txs),
                 // Signed by its author, so the author (not the relayer) is at fault.
                 Err(e) => {
-                    let culprit = peer_id_of(&from).unwrap_or(propagation_source);
+                    let culprit = message.source.unwrap_or(propagation_source);
                     self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
                     return Some(GossipVerdict::Reject);
                 }
@@ -1044,7 +1082,7 @@ impl Task {
         use request_response::{Event, InboundFailure, Message, OutboundFailure};
         match event {
             Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let Some(from) = public_key_of(&peer) else { return };
+                let Some(from) = self.peers.identity(&peer) else { return };
                 if !matches!(request, Frame::Invalid(_)) && !self.admit(peer) {
                     // Dropping the channel fails the peer's request; a one-way message gets no receipt.
                     return;
@@ -1083,7 +1121,7 @@ impl Task {
                     self.violation(peer, v);
                 }
                 if let Some(reply) = self.pending.remove(&request_id) {
-                    let pk = public_key_of(&peer).unwrap_or_default();
+                    let pk = self.peers.identity(&peer).unwrap_or_default();
                     let _ = reply.send(Err(P2pError::RequestFailed { peer: pk, reason: error.to_string() }));
                 } else {
                     tracing::debug!(%peer, %error, "direct message not delivered");
@@ -1116,6 +1154,8 @@ impl Task {
         self.pending.retain(|_, reply| !reply.is_closed());
         self.check_gossip_scores();
         self.rate.forget_full(now);
+        self.announce_overdue(now);
+        self.republish_binding(now);
         for i in 0..self.bootstrap.len() {
             let Some(b) = self.bootstrap.get(i) else { continue };
             let connected = b.peer.is_some_and(|p| self.swarm.is_connected(&p));
@@ -1123,10 +1163,11 @@ impl Task {
                 continue;
             }
             let target = b.addr;
-            if target.key.and_then(|k| peer_id_of(&k).ok()).is_some_and(|p| self.book.is_banned(&p, now)) {
+            let pinned = b.found.or_else(|| target.key.and_then(|k| peer_id_of(&k).ok()));
+            if pinned.is_some_and(|p| self.book.is_banned(&p, now)) {
                 continue;
             }
-            let opts = match target.key.and_then(|k| peer_id_of(&k).ok()) {
+            let opts = match pinned {
                 Some(peer) => DialOpts::peer_id(peer)
                     .addresses(vec![addr::socket_multiaddr(target.addr)])
                     .condition(PeerCondition::DisconnectedAndNotDialing)

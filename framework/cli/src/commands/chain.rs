@@ -98,11 +98,21 @@ impl NodePorts {
     }
 }
 
-/// Writes a node home: `config/node_key.json`, `config/config.toml`, `config/genesis.json`.
-pub fn write_home(home: &Path, key: &Keypair, config: &NodeConfig, genesis: &Genesis) -> Result<()> {
+/// Writes a node home: `config/priv_validator_key.json` (the validator key), `config/node_key.json` (the p2p
+/// key), `config/config.toml`, `config/genesis.json`.
+pub fn write_home(
+    home: &Path,
+    key: &Keypair,
+    p2p_key: &Keypair,
+    config: &NodeConfig,
+    genesis: &Genesis,
+) -> Result<()> {
     let key_path = NodeConfig::resolve(home, &config.key_file);
     NodeKeyFile::write(&key_path, key)
-        .with_context(|| format!("cannot write the node key in {}", home.display()))?;
+        .with_context(|| format!("cannot write the validator key in {}", home.display()))?;
+    let p2p_path = NodeConfig::resolve(home, &config.node_key_file);
+    NodeKeyFile::write(&p2p_path, p2p_key)
+        .with_context(|| format!("cannot write the p2p key in {}", home.display()))?;
     let config_path = home.join(CONFIG_FILE);
     write_file(&config_path, &config.to_toml())?;
     write_file(&NodeConfig::resolve(home, &config.genesis_file), &genesis.to_json())?;
@@ -197,6 +207,8 @@ pub fn write_localnet(
         .map(|(i, k)| ValidatorSpec { public_key: k.public(), name: format!("node{i}") })
         .collect();
     let genesis = genesis(t, &spec.chain_id, &specs)?;
+    // Bootstrap entries pin each peer's p2p key (its network identity), not its validator key.
+    let p2p_keys: Vec<Keypair> = (0..spec.validators).map(|_| Keypair::generate()).collect();
     let ports: Vec<NodePorts> = (0..spec.validators).map(|_| NodePorts::free()).collect::<Result<_>>()?;
     let mut nodes = Vec::new();
     for (i, key) in keys.into_iter().enumerate() {
@@ -207,10 +219,10 @@ pub fn write_localnet(
         config.p2p.listen = ports[i].p2p;
         config.p2p.bootstrap = (0..spec.validators)
             .filter(|&j| j != i)
-            .map(|j| format!("{}@{}", specs[j].public_key.to_hex(), bootstrap_addr(i, j, ports[j].p2p)))
+            .map(|j| format!("{}@{}", p2p_keys[j].public().to_hex(), bootstrap_addr(i, j, ports[j].p2p)))
             .collect();
         config.api = ports[i].api.clone();
-        write_home(&home, &key, &config, &genesis)?;
+        write_home(&home, &key, &p2p_keys[i], &config, &genesis)?;
         nodes.push(LocalNode { index: i, home, key, ports: ports[i].clone(), config });
     }
     Ok(nodes)

@@ -64,7 +64,8 @@ pub fn run(args: Args) -> Result<()> {
     let mut config = NodeConfig { moniker: moniker.clone(), ..NodeConfig::default() };
     config.p2p.bootstrap = args.bootstrap.clone();
     config.validate(&args.home.join(CONFIG_FILE)).context("--bootstrap")?;
-    chain::write_home(&args.home, &key, &config, &genesis)?;
+    let p2p_key = Keypair::generate();
+    chain::write_home(&args.home, &key, &p2p_key, &config, &genesis)?;
     let config_path = args.home.join(CONFIG_FILE);
     let genesis_path = NodeConfig::resolve(&args.home, &config.genesis_file);
     if args.json {
@@ -75,6 +76,7 @@ pub fn run(args: Args) -> Result<()> {
                 "chain_id": chain_id.to_string(),
                 "template": t.name,
                 "node_key": key.public().to_hex(),
+                "p2p_key": p2p_key.public().to_hex(),
                 "config": config_path.display().to_string(),
                 "genesis": genesis_path.display().to_string(),
                 "grpc": format!("http://{}", config.api.grpc),
@@ -82,11 +84,15 @@ pub fn run(args: Args) -> Result<()> {
         );
     } else {
         println!("initialised {} (template {}, chain {chain_id})", args.home.display(), t.name);
-        println!("  node key: {}", key.public());
-        println!("  config:   {}", config_path.display());
+        println!("  validator key: {} (config/priv_validator_key.json)", key.public());
+        println!(
+            "  p2p key:       {} (config/node_key.json; peers bootstrap to KEY@IP:PORT with it)",
+            p2p_key.public()
+        );
+        println!("  config:        {}", config_path.display());
         if joined {
             println!(
-                "  genesis:  {} (copied: joins chain {chain_id} as a non-validator)",
+                "  genesis:       {} (copied: joins chain {chain_id} as a non-validator)",
                 genesis_path.display()
             );
             println!(
@@ -94,7 +100,7 @@ pub fn run(args: Args) -> Result<()> {
                 key.public()
             );
         } else {
-            println!("  genesis:  {} (1 validator: this node)", genesis_path.display());
+            println!("  genesis:       {} (1 validator: this node)", genesis_path.display());
         }
         println!("start it:   cairn start --home {}", args.home.display());
         if !joined {

@@ -38,9 +38,13 @@ enum Cmd {
         /// A key file.
         #[arg(long, conflicts_with_all = ["home", "user"])]
         file: Option<PathBuf>,
-        /// A node home: shows its validator key (config/node_key.json), or HOME/keys/NAME.json with --name.
+        /// A node home: shows its validator key (config/priv_validator_key.json; `config/node_key.json` in a
+        /// home not yet migrated by `cairn start`), or HOME/keys/NAME.json with --name.
         #[arg(long, conflicts_with = "user")]
         home: Option<PathBuf>,
+        /// With --home: the node's p2p key (its network identity, `node_key_file`) instead.
+        #[arg(long, requires = "home", conflicts_with = "name")]
+        p2p: bool,
         /// With --home: a key created by `keys new --home HOME --name NAME`.
         #[arg(long)]
         name: Option<String>,
@@ -59,11 +63,18 @@ enum Cmd {
     },
 }
 
-/// Path of a node's validator key: `key_file` of its config.toml (default `config/node_key.json`).
+/// Path of a node's validator key: `key_file` of its config.toml (default `config/priv_validator_key.json`).
 pub fn node_key_path(home: &std::path::Path) -> PathBuf {
     let config =
         cairn_node::NodeConfig::load(&home.join(cairn_node::config::CONFIG_FILE)).unwrap_or_default();
     cairn_node::NodeConfig::resolve(home, &config.key_file)
+}
+
+/// Path of a node's p2p key: `node_key_file` of its config.toml (default `config/node_key.json`).
+fn p2p_key_path(home: &std::path::Path) -> PathBuf {
+    let config =
+        cairn_node::NodeConfig::load(&home.join(cairn_node::config::CONFIG_FILE)).unwrap_or_default();
+    cairn_node::NodeConfig::resolve(home, &config.node_key_file)
 }
 
 pub fn run(args: Args) -> Result<()> {
@@ -79,12 +90,13 @@ pub fn run(args: Args) -> Result<()> {
             print_key(&key, json, false, Some(&path));
             Ok(())
         }
-        Cmd::Show { file, home, name, user, chain_id, secret, json } => {
+        Cmd::Show { file, home, p2p, name, user, chain_id, secret, json } => {
             let (key, path) = match (file, home, user) {
                 (Some(f), _, _) => (keyfile::read(&f)?, Some(f)),
                 (None, Some(h), _) => {
                     let p = match name {
                         Some(n) => h.join("keys").join(format!("{n}.json")),
+                        None if p2p => p2p_key_path(&h),
                         None => node_key_path(&h),
                     };
                     (keyfile::read(&p)?, Some(p))

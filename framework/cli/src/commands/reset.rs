@@ -29,8 +29,9 @@ pub fn run(args: Args) -> Result<()> {
     let config = NodeConfig::load(&config_path)?;
     let data = NodeConfig::resolve(&args.home, &config.data_dir);
     let key = NodeConfig::resolve(&args.home, &config.key_file);
-    // Never delete the key or the config, whatever data_dir says.
-    for keep in [&key, &config_path] {
+    let p2p_key = NodeConfig::resolve(&args.home, &config.node_key_file);
+    // Never delete the keys or the config, whatever data_dir says.
+    for keep in [&key, &p2p_key, &config_path] {
         if keep.starts_with(&data) {
             bail!(
                 "data_dir {} contains {}: refusing to delete it; move the key/config out of the data directory",

@@ -103,7 +103,9 @@ async fn run_node(home: &Path, config: NodeConfig) -> anyhow::Result<()> {
     info!(
         chain = %status.chain_id,
         height = %status.height,
-        key = %status.node_key,
+        validator_key = %status.node_key,
+        p2p_key = %status.p2p_key,
+        peer_id = %status.peer_id(),
         p2p = ?node.p2p_addr(),
         grpc = %api.grpc,
         http = %api.http,

@@ -50,6 +50,8 @@ pub fn to_json(s: &pb::StatusResponse) -> serde_json::Value {
         "peers": s.peers.iter().map(|p| serde_json::json!({"id": p.id, "address": p.address, "score": p.score})).collect::<Vec<_>>(),
         "catching_up": s.catching_up,
         "node_key": hex::encode(&s.node_key),
+        "p2p_key": hex::encode(&s.p2p_key),
+        "peer_id": s.peer_id,
         "version": s.version,
     })
 }
@@ -70,7 +72,9 @@ fn print_text(s: &pb::StatusResponse) {
     }
     println!("catching up: {}", s.catching_up);
     if !s.node_key.is_empty() {
-        println!("node key:    {}", hex::encode(&s.node_key));
+        println!("validator:   {}", hex::encode(&s.node_key));
     }
+    println!("p2p key:     {}", hex::encode(&s.p2p_key));
+    println!("peer id:     {}", s.peer_id);
     println!("version:     {}", s.version);
 }

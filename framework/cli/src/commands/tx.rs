@@ -88,7 +88,7 @@ enum Cmd {
         msg: String,
     },
     /// Proof of authority: propose admitting, removing or re-weighting an authority, or vote on a proposal.
-    /// Sign with an authority's validator key (`--from-key HOME/config/node_key.json`); a change passes with
+    /// Sign with an authority's validator key (`--from-key HOME/config/priv_validator_key.json`); a change passes with
     /// more than 2/3 of authority weight and the validator set follows at H+2.
     Poa {
         #[command(subcommand)]

@@ -110,6 +110,8 @@ pub(super) fn status_pb(s: &NodeStatus) -> pb::StatusResponse {
         catching_up: s.catching_up,
         node_key: if s.is_validator { s.node_key.0.to_vec() } else { Vec::new() },
         version: env!("CARGO_PKG_VERSION").to_string(),
+        p2p_key: s.p2p_key.0.to_vec(),
+        peer_id: s.peer_id(),
     }
 }
 

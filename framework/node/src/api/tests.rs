@@ -60,6 +60,7 @@ impl Backend for Mock {
             peer_scores: [(Keypair::derived("v", 1).public(), -25)].into_iter().collect(),
             catching_up: false,
             node_key: Keypair::derived("v", 0).public(),
+            p2p_key: Keypair::derived("p2p", 0).public(),
             is_validator: true,
         }
     }

@@ -90,13 +90,14 @@ pub async fn start_p2p_net(
     Ok(nodes)
 }
 
-/// `KEY@addr` of every running node.
+/// `P2PKEY@addr` of every running node (bootstrap entries pin the p2p key, not the validator key).
 pub fn peer_addrs(nodes: &[TestNode]) -> Vec<String> {
     nodes
         .iter()
         .filter_map(|n| {
-            let addr = n.handle.as_ref()?.p2p_addr()?;
-            Some(format!("{}@{addr}", n.key.public().to_hex()))
+            let handle = n.handle.as_ref()?;
+            let addr = handle.p2p_addr()?;
+            Some(format!("{}@{addr}", handle.status().p2p_key.to_hex()))
         })
         .collect()
 }

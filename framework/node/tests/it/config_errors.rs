@@ -21,8 +21,49 @@ fn write_home(dir: &std::path::Path, config: &NodeConfig) -> anyhow::Result<std:
     let keys = keys("files", 1);
     std::fs::write(home.join("config/config.toml"), config.to_toml())?;
     std::fs::write(home.join("config/genesis.json"), genesis("files", &keys).to_json())?;
-    NodeKeyFile::write(&home.join("config/node_key.json"), &keys[0])?;
+    NodeKeyFile::write(&home.join("config/priv_validator_key.json"), &keys[0])?;
     Ok(home)
+}
+
+/// A home written before the p2p key was split from the validator key (`key_file` names
+/// `config/node_key.json`, which holds the validator key, readable by others) starts: the key moves to
+/// `config/priv_validator_key.json`, a fresh p2p key takes its old place, config.toml names the new file, and
+/// the node still signs as its validator (it finalizes its single-validator chain). A restart changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_single_key_home_is_migrated_on_start() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir()?;
+    let mut old = config(vec![]);
+    old.key_file = "config/node_key.json".into();
+    let home = write_home(dir.path(), &old)?;
+    let validator = keys("files", 1).remove(0);
+    std::fs::rename(home.join("config/priv_validator_key.json"), home.join("config/node_key.json"))?;
+    std::fs::set_permissions(home.join("config/node_key.json"), std::fs::Permissions::from_mode(0o644))?;
+    assert!(
+        std::fs::read_to_string(home.join("config/config.toml"))?
+            .contains("key_file = \"config/node_key.json\"")
+    );
+
+    let node = Node::builder(&home).app(kv()).start().await?;
+    wait_height(&[&node], 2, Duration::from_secs(20)).await?;
+    let status = node.status();
+    node.shutdown().await;
+    assert_eq!(status.node_key, validator.public(), "still the same validator");
+    assert_ne!(status.p2p_key, validator.public(), "with a p2p key of its own");
+    let mode = |f: &str| std::fs::metadata(home.join(f)).map(|m| m.permissions().mode() & 0o777);
+    assert_eq!(NodeKeyFile::load(&home.join("config/priv_validator_key.json"))?.public(), validator.public());
+    assert_eq!(NodeKeyFile::load(&home.join("config/node_key.json"))?.public(), status.p2p_key);
+    assert_eq!((mode("config/priv_validator_key.json")?, mode("config/node_key.json")?), (0o600, 0o600));
+    let config = NodeConfig::load(&home.join("config/config.toml"))?;
+    assert_eq!(config.key_file, std::path::Path::new("config/priv_validator_key.json"));
+    assert!(home.join("data/priv_validator_state.json").exists(), "the last-signed state is where it was");
+
+    let node = Node::builder(&home).app(kv()).start().await?;
+    wait_height(&[&node], status.height.0 + 1, Duration::from_secs(20)).await?;
+    let again = node.status();
+    node.shutdown().await;
+    assert_eq!((again.node_key, again.p2p_key), (status.node_key, status.p2p_key), "migrated once");
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

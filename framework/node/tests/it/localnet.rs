@@ -1,11 +1,13 @@
-//! Four validators finalize blocks with txs over real p2p.
+//! Four validators finalize blocks with txs over real p2p (each with a p2p key apart from its validator key).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_abci::{Application, QueryRequest};
 use cairn_node::NodeHandle;
 use cairn_node::net::MemoryHub;
+use cairn_primitives::PublicKey;
 use kvstore::KvStore;
 
 use crate::common::*;
@@ -53,6 +55,15 @@ async fn four_validators_finalize_txs_over_p2p() -> anyhow::Result<()> {
         let c = h.counters();
         assert_eq!(c.evidence, 0, "no equivocation among honest nodes");
         assert_eq!(h.status().peers.len(), 3, "full mesh on loopback");
+    }
+    // Each node's network identity is a p2p key of its own, and its peers know it by the validator key its
+    // binding proves (that is what lets their gossip filters accept its votes).
+    for h in &handles {
+        let s = h.status();
+        assert_ne!(s.p2p_key, s.node_key, "the p2p key is not the validator key");
+        let expected: BTreeSet<PublicKey> =
+            keys.iter().map(|k| k.public()).filter(|k| *k != s.node_key).collect();
+        assert_eq!(s.peers.iter().copied().collect::<BTreeSet<_>>(), expected, "peers by validator key");
     }
     for n in &nodes {
         n.handle().shutdown().await;

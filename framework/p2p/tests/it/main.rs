@@ -2,6 +2,7 @@
 
 mod abuse;
 mod basics;
+mod binding;
 mod properties;
 mod restart;
 mod support;
