@@ -1,6 +1,6 @@
 //! One-way latency of gossip and direct messages among 4 nodes on loopback, and a gossip burst.
 //!
-//! `cargo run --release -p cairn-p2p --example latency [-- ROUNDS]`
+//! `cargo run --release -p cairn-p2p --example gossip_latency [-- ROUNDS]`
 //!
 //! All nodes run in this process on one tokio runtime, so send and receive times come from one clock. Each
 //! round waits for every delivery before the next, so the figures are unloaded latencies; the burst then
