@@ -121,7 +121,7 @@ pub const MAX_QUERY_FUEL: u64 = 10_000_000;
 /// A query's answer, or a module query to run without the app's lock.
 enum Answer {
     Done(QueryResponse),
-    Module(ModuleQuery),
+    Module(Box<ModuleQuery>),
 }
 
 /// A module query, prepared under the lock: it reads committed state through its own overlay and session, so
@@ -570,7 +570,7 @@ impl Inner {
         let fuel = params.max_tx_fuel.min(MAX_QUERY_FUEL);
         let mut host = self.host.clone();
         host.limits = params.limits.to_limits();
-        Ok(Answer::Module(ModuleQuery { host, overlay, block, fuel, addr, data: req.data, resp }))
+        Ok(Answer::Module(Box::new(ModuleQuery { host, overlay, block, fuel, addr, data: req.data, resp })))
     }
 
     fn state_query(&self, req: QueryRequest) -> AppResult<QueryResponse> {

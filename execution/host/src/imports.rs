@@ -74,7 +74,7 @@ fn guest_err(msg: impl Into<String>) -> wasmtime::Error {
 
 /// Charges the price `of` picks from the chain's prices (as the running store holds them).
 fn pay(caller: &mut C<'_>, of: impl FnOnce(&Prices) -> u64) -> R<()> {
-    let price = of(&caller.data().prices);
+    let price = of(&caller.data().metering.prices);
     charge(caller, price)
 }
 
@@ -188,7 +188,7 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Some(keys::module_key(&contract, &end))
             };
             // Each deletion marker skipped costs a read; the seek stops where the fuel would run out.
-            let max_skips = c.get_fuel()? / c.data().prices.storage_next_skip;
+            let max_skips = c.get_fuel()? / c.data().metering.prices.storage_next_skip;
             let found = match c.data_mut().state_next(&full_start, full_end.as_deref(), max_skips)? {
                 Next::Found(found, skipped) => {
                     pay(&mut c, |p| skipped.saturating_mul(p.storage_next_skip))?;

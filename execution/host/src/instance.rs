@@ -88,9 +88,15 @@ pub struct HostState {
     /// A failure of the host itself (state backend): the block cannot go on.
     pub(crate) fatal: Option<HostError>,
     pub(crate) limiter: Limiter,
-    /// The chain's host-call prices.
+    pub(crate) metering: Metering,
+}
+
+/// The chain's metering rules a running store applies (genesis parameters, copied from the session's limits).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Metering {
+    /// Host-call prices.
     pub(crate) prices: Prices,
-    /// The chain's logical stack budget per chain of calls.
+    /// Logical stack units per chain of calls.
     pub(crate) stack_budget: u32,
 }
 
@@ -102,8 +108,7 @@ impl HostState {
         block: BlockEnv,
         origin: Address,
         limiter: Limiter,
-        prices: Prices,
-        stack_budget: u32,
+        metering: Metering,
     ) -> HostState {
         HostState {
             cache,
@@ -118,8 +123,7 @@ impl HostState {
             ret: Vec::new(),
             fatal: None,
             limiter,
-            prices,
-            stack_budget,
+            metering,
         }
     }
 
@@ -327,7 +331,7 @@ pub(crate) fn run_entry(
     let depth = instance.get_global(&mut ctx, instrument::DEPTH_EXPORT);
     let inherited = match ctx.data().frames.last().and_then(|f| f.depth) {
         Some(g) => g.get(&mut ctx).i32().unwrap_or(0),
-        None => instrument::STACK_BUDGET.saturating_sub(ctx.data().stack_budget) as i32,
+        None => instrument::STACK_BUDGET.saturating_sub(ctx.data().metering.stack_budget) as i32,
     };
     if let Some(g) = depth {
         g.set(&mut ctx, Val::I32(inherited)).map_err(|e| classify(e, None, fuel_limit))?;
@@ -365,7 +369,7 @@ pub(crate) fn run_entry(
             if used > instrument::STACK_BUDGET {
                 return Err(ExecError::Trap(format!(
                     "call stack exhausted (recursion too deep): over {} stack units",
-                    ctx.data().stack_budget
+                    ctx.data().metering.stack_budget
                 )));
             }
             if matches!(e.downcast_ref::<Trap>(), Some(Trap::StackOverflow)) {

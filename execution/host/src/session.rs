@@ -9,7 +9,7 @@ use wasmtime::Store;
 
 use crate::backend::{Backend, Overlay, WriteSize};
 use crate::cache::{Admission, Compiled, ModuleCache};
-use crate::instance::{self, BlockEnv, HostState, Limiter};
+use crate::instance::{self, BlockEnv, HostState, Limiter, Metering};
 use crate::registry::{self, InstanceInfo, UploadPermission};
 use crate::validate::Limits;
 use crate::{ExecError, HostError, HostResult, keys};
@@ -57,8 +57,7 @@ impl Session {
             block,
             origin,
             limiter,
-            host.limits.prices,
-            host.limits.stack_budget,
+            Metering { prices: host.limits.prices, stack_budget: host.limits.stack_budget },
         );
         let mut store = Store::new(host.cache.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -84,8 +83,7 @@ impl Session {
             d.block.clone(),
             d.origin,
             limiter,
-            d.prices,
-            d.stack_budget,
+            d.metering,
         );
         state.read_only = d.read_only;
         state.adopt_events(d);
