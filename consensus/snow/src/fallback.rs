@@ -407,9 +407,12 @@ impl SnowEngine {
                 out.push(Effect::Send { to, bytes: bytes.clone() });
             }
         }
-        self.fallback_certs.insert(header.height, (header, c.clone()));
-        while self.fallback_certs.len() > KEPT_CERTIFICATES {
-            self.fallback_certs.pop_first();
+        // Only members are asked for it later; a non-member keeping it would cost n copies of a ~20 KB certificate.
+        if self.fb_me().is_some() {
+            self.fallback_certs.insert(header.height, (header, c.clone()));
+            while self.fallback_certs.len() > KEPT_CERTIFICATES {
+                self.fallback_certs.pop_first();
+            }
         }
         self.finalized(now, vec![header], Some(c), out);
     }
