@@ -1068,7 +1068,9 @@ impl Driver {
         }
         // A snow block finalized by the fallback is certified by its height's committee, not the whole set.
         match self.state.engine() {
-            EngineKind::Snow => self.factory.snow_fallback_ok(&self.state.next, self.state.engine_epoch, &cert),
+            EngineKind::Snow => {
+                self.factory.snow_fallback_ok(&self.state.next, self.state.engine_epoch, &cert)
+            }
             EngineKind::Bft => cert.verify(&self.state.next, &self.shared.chain_id),
         }
         .map_err(|e| bad(e.to_string()))?;
