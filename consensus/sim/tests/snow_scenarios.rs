@@ -4,6 +4,7 @@
 use cairn_consensus::VoteKind;
 use cairn_primitives::Height;
 use cairn_sim::{Behaviour, Latency, Partition, Report, SetChange, SimConfig, Snow, churn, run};
+use cairn_snow::Params;
 
 fn base(nodes: usize, decisions: u64, seed: u64) -> SimConfig {
     SimConfig {
@@ -58,6 +59,21 @@ fn balance_attack_20pct() {
         fallbacks += r.fallbacks;
     }
     assert!(fallbacks >= 1, "the balance attack stalls sampling; the fallback must finalize some height");
+}
+
+#[test]
+fn balance_attack_20pct_with_a_fallback_committee() {
+    // 60 validators, a 24-seat committee per height: the fallback runs among the committee only and the other
+    // nodes pull its certificate. Every honest node must still finalize every height, safely.
+    let params = Params { committee_seats: 24, ..Params::default() };
+    let mut fallbacks = 0;
+    for seed in [5, 6] {
+        let cfg = base(60, 3, seed).with_byzantine(12, Behaviour::Balance);
+        let r = run(&Snow::new(params), &cfg, &mut |_| {}).expect("valid config");
+        assert_safe_and_live(&r, &cfg);
+        fallbacks += r.fallbacks;
+    }
+    assert!(fallbacks >= 1, "the attack must push some height into the fallback");
 }
 
 #[test]

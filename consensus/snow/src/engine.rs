@@ -65,6 +65,8 @@ pub struct Stats {
     pub finalized_by_sampling: u64,
     pub finalized_by_fallback: u64,
     pub fallback_views: u64,
+    /// Rounds of certificate requests sent to the committee (by a node outside it).
+    pub fallback_pulls: u64,
 }
 
 /// The Snowman-family engine. Deterministic: its only randomness is a ChaCha RNG seeded from the chain seed and
@@ -72,7 +74,7 @@ pub struct Stats {
 pub struct SnowEngine {
     pub(crate) cfg: Config,
     pub(crate) me: PublicKey,
-    rng: ChaCha8Rng,
+    pub(crate) rng: ChaCha8Rng,
     pub(crate) sets: BTreeMap<Height, HeightSet>,
     /// The set of the height being decided, copied out of `sets` (refreshed whenever either changes): nearly
     /// every message asks for it, and reading it here spares a walk into the map's own allocation.
@@ -91,8 +93,8 @@ pub struct SnowEngine {
     pub(crate) dropped: DropCounters,
     /// Fallback votes and locks read from the WAL at start, re-applied when their height is current.
     pub(crate) restored: Vec<(Height, WalEntry)>,
-    /// Our latest fallback finalization.
-    pub(crate) last_fallback: Option<(Header, Certificate)>,
+    /// Our latest fallback finalizations (at most `KEPT_CERTIFICATES`), for non-members that ask late.
+    pub(crate) fallback_certs: BTreeMap<Height, (Header, Certificate)>,
     /// `Finalize` signatures given to stragglers, per (finalized height, view).
     pub(crate) helped: BTreeMap<(Height, u64), Signature>,
     /// Replies to stragglers to send at the end of the input.
@@ -124,7 +126,7 @@ impl SnowEngine {
             stats: Stats::default(),
             dropped: DropCounters::default(),
             restored: Vec::new(),
-            last_fallback: None,
+            fallback_certs: BTreeMap::new(),
             helped: BTreeMap::new(),
             pending_help: Vec::new(),
             future: Vec::new(),
@@ -577,6 +579,7 @@ impl SnowEngine {
             Message::FbCert { header, certificate } => {
                 self.fb_on_cert_message(now, &from, header, certificate, out)
             }
+            Message::FbPull { height } => self.fb_on_pull(&from, height, out),
         }
     }
 }
@@ -634,6 +637,7 @@ fn fb_height(message: &Message) -> Option<Height> {
         Message::FbPropose { header, .. } => Some(header.height),
         Message::FbVote { vote, .. } => Some(vote.height),
         Message::FbCert { certificate, .. } => Some(certificate.vote.height),
+        Message::FbPull { height } => Some(*height),
         _ => None,
     }
 }

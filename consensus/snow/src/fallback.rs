@@ -1,18 +1,30 @@
 //! The liveness fallback: a quorum epoch (single-height Simplex with locks) for a height that sampling could not
-//! finalize in time. Votes are the shared `Vote` kinds; tallies use `cairn_bft::VoteBook`.
+//! finalize in time, run by the height's committee (`committee.rs`: the whole set up to `committee_seats`
+//! validators). Votes are the shared `Vote` kinds, sent to committee members only; tallies use
+//! `cairn_bft::VoteBook` over the committee. Validators outside the committee *pull* the certificate.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use rand::Rng;
 
 use cairn_bft::{VoteBook, leader};
 use cairn_consensus::EvidenceKind;
 use cairn_consensus::{Certificate, Effect, Time, Vote, VoteKind};
 use cairn_primitives::{Hash, Height, PublicKey, Signature};
 
+use crate::committee::Committee;
 use crate::engine::{SnowEngine, VIEW_TIMER, WalEntry, wal_record};
 use crate::wire::{Header, Message};
 
 /// Views of one height further ahead than this are dropped (bounds the vote book).
 pub const MAX_VIEW_AHEAD: u64 = 64;
+/// Committee members a stuck non-member asks for the certificate, per `view_timeout` until it has it: all of them
+/// Byzantine has probability ≈ 0.2³ under 20 % Byzantine weight, and the next round asks others.
+pub const PULL_FANOUT: usize = 3;
+/// Non-members a committee member remembers to send the certificate to (≈ 3n / committee size ask each).
+const MAX_PULLERS: usize = 4096;
+/// Fallback certificates kept for late pullers (heights finalized by the fallback, newest).
+pub(crate) const KEPT_CERTIFICATES: usize = 4;
 
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct Mine {
@@ -29,7 +41,13 @@ pub(crate) struct Fallback {
     pub active: bool,
     /// Current view (0 = not entered; views start at 1).
     pub view: u64,
+    /// Who runs this height's fallback (set with the height's validator set).
+    pub committee: Option<Committee>,
     book: Option<VoteBook>,
+    /// We are outside the committee and asking it for the certificate.
+    pulling: bool,
+    /// Non-members that asked us for this height's certificate.
+    pullers: BTreeSet<PublicKey>,
     /// Validators seen voting in this height's fallback, and their weight (f + 1 of it pulls us in).
     joined: BTreeSet<u32>,
     joined_weight: u64,
@@ -54,7 +72,10 @@ impl Fallback {
             entered_at: 0,
             active: false,
             view: 0,
+            committee: None,
             book: None,
+            pulling: false,
+            pullers: BTreeSet::new(),
             joined: BTreeSet::new(),
             joined_weight: 0,
             mine: BTreeMap::new(),
@@ -73,15 +94,18 @@ impl SnowEngine {
     /// Creates the vote book once the height's set is known and re-applies our own WAL records for the height.
     pub(crate) fn fb_restore(&mut self) {
         let height = self.fb.height;
+        if self.fb.committee.is_none() {
+            self.fb.committee = self.committee_of(height);
+        }
         if self.fb.book.is_none()
-            && let Some(set) = self.set(height).map(|s| s.set.clone())
+            && let Some(c) = &self.fb.committee
         {
-            self.fb.book = Some(VoteBook::new(set));
+            self.fb.book = Some(VoteBook::new(c.set.clone()));
         }
         if self.fb.book.is_none() {
             return;
         }
-        let me = self.my_index(height);
+        let me = self.fb_me();
         let entries: Vec<WalEntry> =
             self.restored.iter().filter(|(h, _)| *h == height).map(|(_, e)| e.clone()).collect();
         self.restored.retain(|(h, _)| *h > height);
@@ -108,13 +132,80 @@ impl SnowEngine {
         }
     }
 
-    /// Enters the fallback for the current height (timer fired, or f + 1 weight of validators already did).
+    /// Our seat in the current height's committee.
+    fn fb_me(&self) -> Option<u32> {
+        self.fb.committee.as_ref().and_then(|c| c.me)
+    }
+
+    /// The current height's committee set.
+    fn fb_set(&self) -> Option<std::sync::Arc<cairn_primitives::ValidatorSet>> {
+        self.fb.committee.as_ref().map(|c| c.set.clone())
+    }
+
+    /// Sends a fallback message to the committee: a broadcast when it is the whole set, else one send per member.
+    fn fb_multicast(&self, bytes: bytes::Bytes, out: &mut Vec<Effect>) {
+        let Some(c) = &self.fb.committee else { return };
+        if c.whole {
+            out.push(Effect::Broadcast { bytes });
+            return;
+        }
+        for v in c.set.validators().iter().filter(|v| v.public_key != self.me) {
+            out.push(Effect::Send { to: v.public_key, bytes: bytes.clone() });
+        }
+    }
+
+    /// Enters the fallback for the current height (timer fired, or f + 1 weight of the committee already did). A
+    /// node outside the committee starts asking it for the certificate instead.
     pub(crate) fn fb_activate(&mut self, now: Time, out: &mut Vec<Effect>) {
-        if self.fb.active || self.fb.book.is_none() {
+        if self.fb.active || self.fb.pulling || self.fb.book.is_none() {
+            return;
+        }
+        if self.fb_me().is_none() {
+            self.fb.pulling = true;
+            self.fb_pull(now, out);
             return;
         }
         self.fb.active = true;
         self.fb_start_view(now, 1, out);
+    }
+
+    /// Asks `PULL_FANOUT` random committee members for this height's certificate; repeated every view timeout.
+    fn fb_pull(&mut self, now: Time, out: &mut Vec<Effect>) {
+        let Some(set) = self.fb_set() else { return };
+        let members = set.validators();
+        let wanted = PULL_FANOUT.min(members.len());
+        let mut asked: Vec<usize> = Vec::with_capacity(wanted);
+        let mut attempts = 0;
+        while asked.len() < wanted && attempts < 16 * wanted {
+            attempts += 1;
+            let i = self.rng.gen_range(0..members.len());
+            if !asked.contains(&i) && members[i].public_key != self.me {
+                asked.push(i);
+            }
+        }
+        let bytes = Message::FbPull { height: self.fb.height }.encode();
+        for i in asked {
+            out.push(Effect::Send { to: members[i].public_key, bytes: bytes.clone() });
+        }
+        self.stats.fallback_pulls += 1;
+        out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
+    }
+
+    /// A non-member asks for the certificate of `height`: sent now if we have it, or when we finalize.
+    pub(crate) fn fb_on_pull(&mut self, from: &PublicKey, height: Height, out: &mut Vec<Effect>) {
+        if height == self.fb.height {
+            if self.fb_me().is_some() && self.fb.pullers.len() < MAX_PULLERS {
+                self.fb.pullers.insert(*from);
+            }
+            return;
+        }
+        match self.fallback_certs.get(&height) {
+            Some((header, c)) => out.push(Effect::Send {
+                to: *from,
+                bytes: Message::FbCert { header: Some(*header), certificate: c.clone() }.encode(),
+            }),
+            None => self.dropped.stale += 1,
+        }
     }
 
     fn fb_start_view(&mut self, now: Time, view: u64, out: &mut Vec<Effect>) {
@@ -125,7 +216,7 @@ impl SnowEngine {
         self.stats.fallback_views += 1;
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
         let height = self.fb.height;
-        let Some(set) = self.set(height).map(|s| s.set.clone()) else { return };
+        let Some(set) = self.fb_set() else { return };
         if leader(&set, &self.cfg.seed, height, view) == self.me
             && self.fb.mine.get(&view).is_none_or(|m| m.notarize.is_none() && m.nullify.is_none())
         {
@@ -140,9 +231,10 @@ impl SnowEngine {
                 let vote = Vote { kind: VoteKind::Notarize, height, view, block: header.block };
                 let Some(signature) = self.fb_sign(vote, out) else { return };
                 let lock = self.fb.lock.clone();
-                out.push(Effect::Broadcast {
-                    bytes: Message::FbPropose { view, header, signature, lock: lock.clone() }.encode(),
-                });
+                self.fb_multicast(
+                    Message::FbPropose { view, header, signature, lock: lock.clone() }.encode(),
+                    out,
+                );
                 self.fb.proposals.insert(view, (header, lock));
                 self.fb_count_own(now, vote, signature, out);
             }
@@ -165,14 +257,14 @@ impl SnowEngine {
     }
 
     fn fb_count_own(&mut self, now: Time, vote: Vote, signature: Signature, out: &mut Vec<Effect>) {
-        if let Some(me) = self.my_index(vote.height) {
+        if let Some(me) = self.fb_me() {
             self.fb_count(now, me, vote, signature, out);
         }
     }
 
     fn fb_vote(&mut self, now: Time, vote: Vote, out: &mut Vec<Effect>) {
         let Some(signature) = self.fb_sign(vote, out) else { return };
-        out.push(Effect::Broadcast { bytes: Message::FbVote { vote, signature }.encode() });
+        self.fb_multicast(Message::FbVote { vote, signature }.encode(), out);
         self.fb_count_own(now, vote, signature, out);
     }
 
@@ -306,14 +398,30 @@ impl SnowEngine {
     }
 
     fn fb_finalize(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
-        // Not broadcast either: peers assemble it from the votes, and stragglers get `Finalize` votes on demand.
+        // Not broadcast either: members assemble it from the votes, stragglers get `Finalize` votes on demand, and
+        // non-members that asked for it get it here (later askers from `fallback_certs`).
         let Some(header) = self.tree.accept(&c.vote.block) else { return };
-        self.last_fallback = Some((header, c.clone()));
+        if !self.fb.pullers.is_empty() {
+            let bytes = Message::FbCert { header: Some(header), certificate: c.clone() }.encode();
+            for to in std::mem::take(&mut self.fb.pullers) {
+                out.push(Effect::Send { to, bytes: bytes.clone() });
+            }
+        }
+        // Only members are asked for it later; a non-member keeping it would cost n copies of a ~20 KB certificate.
+        if self.fb_me().is_some() {
+            self.fallback_certs.insert(header.height, (header, c.clone()));
+            while self.fallback_certs.len() > KEPT_CERTIFICATES {
+                self.fallback_certs.pop_first();
+            }
+        }
         self.finalized(now, vec![header], Some(c), out);
     }
 
     /// The current view's timer fired: nullify it (or, if already done, repeat our votes for lossy links).
     pub(crate) fn fb_on_view_timer(&mut self, now: Time, out: &mut Vec<Effect>) {
+        if self.fb.pulling {
+            self.fb_pull(now, out);
+        }
         if !self.fb.active {
             return;
         }
@@ -324,7 +432,7 @@ impl SnowEngine {
             None => self.fb_vote(now, Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO }, out),
             Some(signature) => {
                 let vote = Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO };
-                out.push(Effect::Broadcast { bytes: Message::FbVote { vote, signature }.encode() });
+                self.fb_multicast(Message::FbVote { vote, signature }.encode(), out);
             }
         }
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
@@ -335,7 +443,10 @@ impl SnowEngine {
     /// certificate when the rest of the network decided that height by sampling and moved on.
     fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
         let Some(block) = self.tree.finalized_at(vote.height) else { return };
-        if block == Hash::ZERO || vote.view == 0 || self.my_index(vote.height).is_none() {
+        if block == Hash::ZERO
+            || vote.view == 0
+            || self.committee_of(vote.height).and_then(|c| c.me).is_none()
+        {
             return;
         }
         let key = (vote.height, vote.view);
@@ -371,7 +482,7 @@ impl SnowEngine {
             self.dropped.stale += 1;
             return;
         }
-        let Some(set) = self.set(height).map(|s| s.set.clone()) else { return };
+        let Some(set) = self.fb_set() else { return };
         if leader(&set, &self.cfg.seed, height, view) != *from {
             self.dropped.invalid_proposal += 1;
             return;
@@ -423,7 +534,8 @@ impl SnowEngine {
             self.dropped.malformed += 1;
             return;
         }
-        let Some(index) = self.set(height).and_then(|s| s.index_of(from)) else {
+        // Only committee members vote: anyone else's vote is refused, whatever its signature.
+        let Some(index) = self.fb.committee.as_ref().and_then(|c| c.index_of(from)) else {
             self.dropped.unknown_sender += 1;
             return;
         };
@@ -482,7 +594,8 @@ impl SnowEngine {
             self.dropped.stale += 1;
             return;
         }
-        let Some(set) = self.set(c.vote.height).map(|s| s.set.clone()) else { return };
+        // Signers are committee positions, and the quorum is > 2/3 of the committee's seats.
+        let Some(set) = self.fb_set() else { return };
         if c.verify_with(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
             self.dropped.bad_signature += 1;
             return;

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod committee;
 mod engine;
 mod error;
 mod fallback;
@@ -10,9 +11,10 @@ mod sets;
 mod tree;
 mod wire;
 
+pub use committee::{CommitteeCache, fallback_committee, verify_fallback_certificate};
 pub use engine::{Config, PROPOSER_RANKS, SnowEngine, Stats, WalEntry};
 pub use error::Error;
-pub use fallback::MAX_VIEW_AHEAD;
+pub use fallback::{MAX_VIEW_AHEAD, PULL_FANOUT};
 pub use params::{Params, Scaled, binomial_tail, split_failure_bound};
 pub use sampler::{SamplerCache, WeightedSampler};
 pub use tree::{KEPT_FINALIZED, MAX_AHEAD, MAX_CHILDREN};

@@ -26,6 +26,9 @@ pub struct Params {
     pub fallback_timeout: Time,
     /// A fallback view with no notarization this long is nullified.
     pub view_timeout: Time,
+    /// Seats of a height's fallback committee (`committee.rs`); sets of at most this many validators run the
+    /// fallback among all of them. 400 seats: P[≥ 1/3 Byzantine seats] = P[Bin(400, 0.2) ≥ 134] ≈ 1.8 × 10⁻¹⁰.
+    pub committee_seats: u32,
 }
 
 impl Default for Params {
@@ -45,6 +48,7 @@ impl Default for Params {
             proposer_window: 500,
             fallback_timeout: 4_000,
             view_timeout: 1_000,
+            committee_seats: 400,
         }
     }
 }
@@ -69,6 +73,9 @@ impl Params {
         }
         if self.beta == 0 || self.concurrent == 0 || self.concurrent > self.beta {
             return bad("need 0 < concurrent <= beta");
+        }
+        if self.committee_seats == 0 {
+            return bad("committee_seats must be positive");
         }
         if self.poll_timeout == 0 || self.fallback_timeout == 0 || self.view_timeout == 0 {
             return bad("timeouts must be positive");

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use cairn_primitives::{PublicKey, ValidatorSet};
 use rand::Rng;
 
+use crate::committee::CommitteeCache;
+
 /// Sets kept in a [`SamplerCache`] (a chain uses a handful at a time).
 const CACHED_SETS: usize = 16;
 
@@ -107,6 +109,8 @@ impl WeightedSampler {
 #[derive(Default)]
 pub struct SamplerCache {
     sets: Mutex<Vec<(Arc<ValidatorSet>, Arc<WeightedSampler>)>>,
+    /// Fallback committees drawn from those sets, shared the same way.
+    pub(crate) committees: CommitteeCache,
 }
 
 impl SamplerCache {

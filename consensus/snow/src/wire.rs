@@ -71,6 +71,9 @@ pub enum Message {
     /// A fallback certificate: a notarization or finalization with the header of its block, or a nullification
     /// (no header).
     FbCert { header: Option<Header>, certificate: Certificate },
+    /// "Send me the fallback certificate of `height`": from a validator outside the height's committee, to a few
+    /// members (answered with `FbCert` once they have it).
+    FbPull { height: Height },
 }
 
 /// Borsh tags of the two hot messages (their layout is fixed, so they get a hand-written codec).

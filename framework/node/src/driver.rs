@@ -1066,7 +1066,14 @@ impl Driver {
         {
             return Err(bad("it does not finalize this block at this height".into()));
         }
-        cert.verify(&self.state.next, &self.shared.chain_id).map_err(|e| bad(e.to_string()))?;
+        // A snow block finalized by the fallback is certified by its height's committee, not the whole set.
+        match self.state.engine() {
+            EngineKind::Snow => {
+                self.factory.snow_fallback_ok(&self.state.next, self.state.engine_epoch, &cert)
+            }
+            EngineKind::Bft => cert.verify(&self.state.next, &self.shared.chain_id),
+        }
+        .map_err(|e| bad(e.to_string()))?;
         // Under BFT the certificate names the view, so the proposer the engine required is known here too.
         if self.state.engine() == EngineKind::Bft {
             let leader =

@@ -37,6 +37,25 @@ impl EngineFactory {
         cairn_bft::leader(validators, &self.epoch_seed(epoch), height, view)
     }
 
+    /// Checks a snow fallback certificate of the engine of `epoch`: its signers are positions in the height's
+    /// fallback committee (the whole set up to `committee_seats` validators) and must hold > 2/3 of its seats.
+    pub fn snow_fallback_ok(
+        &self,
+        validators: &ValidatorSet,
+        epoch: Height,
+        cert: &cairn_consensus::Certificate,
+    ) -> Result<(), cairn_consensus::Error> {
+        let seats = cairn_snow::Params::default().committee_seats;
+        cairn_snow::verify_fallback_certificate(
+            cert,
+            validators,
+            &self.epoch_seed(epoch),
+            seats,
+            &self.chain_id,
+            &PlainVerifier,
+        )
+    }
+
     /// A fresh engine of `kind` for the epoch starting at `epoch` (first height it decides).
     pub fn make(&self, kind: EngineKind, epoch: Height) -> Result<Box<dyn Engine>, NodeError> {
         let seed = self.epoch_seed(epoch);
