@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+mod common;
+
 use cairn_consensus::{Certificate, Effect, Engine, Input, PlainVerifier, TimerId, Vote, VoteKind};
 use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
 use cairn_snow::{
-    Config, Header, Message, PULL_FANOUT, Params, SamplerCache, SnowEngine, fallback_committee,
-    verify_fallback_certificate,
+    Header, Message, PULL_FANOUT, Params, SnowEngine, fallback_committee, verify_fallback_certificate,
 };
 
 const FALLBACK_TIMER: TimerId = TimerId(1);
@@ -49,21 +50,7 @@ impl Net {
 
     fn engine(&self, me: usize) -> SnowEngine {
         let params = Params { committee_seats: SEATS, ..Params::default() };
-        let mut e = SnowEngine::new(Config {
-            chain_id: self.chain.clone(),
-            signer: Arc::new(self.keys[me].clone()),
-            seed: self.seed,
-            params,
-            verifier: Arc::new(PlainVerifier),
-            samplers: Arc::new(SamplerCache::default()),
-        })
-        .unwrap();
-        let mut out = Vec::new();
-        for h in [Height(1), Height(2)] {
-            e.handle(0, Input::ValidatorSet { height: h, validators: self.set.clone() }, &mut out);
-        }
-        e.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal: Vec::new() }, &mut out);
-        e
+        common::started_engine(&self.chain, &self.keys[me], self.seed, params, &self.set)
     }
 
     fn msg(&self, from: usize, m: &Message) -> Input {

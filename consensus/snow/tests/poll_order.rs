@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use cairn_consensus::{Effect, Engine, Input, PlainVerifier};
+mod common;
+
+use cairn_consensus::{Effect, Engine, Input};
 use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
-use cairn_snow::{Config, Header, Message, Params, SamplerCache, SnowEngine};
+use cairn_snow::{Header, Message, Params, SnowEngine};
 
 /// A 30-validator engine (node 0) with block A proposed at height 1, and the polls it issued.
 struct Harness {
@@ -31,20 +33,7 @@ impl Harness {
         );
         let chain: ChainId = "poll-order".parse().unwrap();
         let params = Params { concurrent, ..Params::default() };
-        let mut engine = SnowEngine::new(Config {
-            chain_id: chain.clone(),
-            signer: std::sync::Arc::new(keys[0].clone()),
-            seed: Hash::digest(b"seed"),
-            params,
-            verifier: Arc::new(PlainVerifier),
-            samplers: Arc::new(SamplerCache::default()),
-        })
-        .unwrap();
-        let mut out = Vec::new();
-        for h in [Height(1), Height(2)] {
-            engine.handle(0, Input::ValidatorSet { height: h, validators: set.clone() }, &mut out);
-        }
-        engine.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal: Vec::new() }, &mut out);
+        let engine = common::started_engine(&chain, &keys[0], Hash::digest(b"seed"), params, &set);
         let block = Hash::digest(b"A");
         let set_index = set.index_of(&keys[1].public()).unwrap() as u32;
         let header = Header::sign(Height(1), Hash::ZERO, block, set_index, &chain, &keys[1]);
