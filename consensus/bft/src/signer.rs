@@ -3,7 +3,8 @@
 //!
 //! - at most one `Notarize` per (height, view), and none after `Nullify` of that view;
 //! - at most one `Finalize` per (height, view), and none after `Nullify` of that view;
-//! - no `Nullify` after `Finalize` of that view;
+//! - no `Nullify` after `Finalize` of that view, and a `Nullify` names the block we notarized in the view
+//!   (`Hash::ZERO` if none): the fast path reads these claims (README, "The fast path");
 //! - every vote is written to the WAL (`Effect::Persist`) before the caller can send it.
 //!
 //! The record of what we signed is kept per (height, view) for every height above the last finalized one and is
@@ -27,7 +28,8 @@ pub enum WalEntry {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Mine {
     pub notarized: Option<(Hash, Signature)>,
-    pub nullified: Option<Signature>,
+    /// Our nullify vote: the block it names (what we notarized, or `Hash::ZERO`) and its signature.
+    pub nullified: Option<(Hash, Signature)>,
     pub finalized: Option<(Hash, Signature)>,
     /// Our notarize vote was our proposal (we led the view).
     pub proposed: bool,
@@ -44,7 +46,11 @@ impl Mine {
             VoteKind::Finalize => {
                 self.nullified.is_none() && self.finalized.is_none_or(|(b, _)| b == vote.block)
             }
-            VoteKind::Nullify => self.finalized.is_none() && vote.block == Hash::ZERO,
+            VoteKind::Nullify => {
+                self.finalized.is_none()
+                    && vote.block == self.notarized.map_or(Hash::ZERO, |(b, _)| b)
+                    && self.nullified.is_none_or(|(b, _)| b == vote.block)
+            }
             VoteKind::Propose | VoteKind::Prefer => false,
         }
     }
@@ -53,7 +59,7 @@ impl Mine {
         match vote.kind {
             VoteKind::Notarize => self.notarized.map(|(_, s)| s),
             VoteKind::Finalize => self.finalized.map(|(_, s)| s),
-            VoteKind::Nullify => self.nullified,
+            VoteKind::Nullify => self.nullified.map(|(_, s)| s),
             _ => None,
         }
     }
@@ -65,7 +71,7 @@ impl Mine {
                 self.proposed |= proposal;
             }
             VoteKind::Finalize => self.finalized = Some((vote.block, signature)),
-            VoteKind::Nullify => self.nullified = Some(signature),
+            VoteKind::Nullify => self.nullified = Some((vote.block, signature)),
             VoteKind::Propose | VoteKind::Prefer => {}
         }
     }
@@ -114,7 +120,7 @@ impl Signer {
         for ((_, view), m) in self.mine.range((height, 0)..=(height, u64::MAX)) {
             let v = |kind, block| Vote { kind, height, view: *view, block };
             out.extend(m.notarized.map(|(b, s)| (v(VoteKind::Notarize, b), s)));
-            out.extend(m.nullified.map(|s| (v(VoteKind::Nullify, Hash::ZERO), s)));
+            out.extend(m.nullified.map(|(b, s)| (v(VoteKind::Nullify, b), s)));
             out.extend(m.finalized.map(|(b, s)| (v(VoteKind::Finalize, b), s)));
         }
         out
@@ -158,8 +164,10 @@ mod tests {
         Signer::new("t".parse().unwrap(), Arc::new(Keypair::derived("signer", 0)))
     }
 
+    /// A `Nullify` with an empty block names no block (`Hash::ZERO`).
     fn vote(kind: VoteKind, view: u64, block: &[u8]) -> Vote {
-        let block = if kind == VoteKind::Nullify { Hash::ZERO } else { Hash::digest(block) };
+        let block =
+            if kind == VoteKind::Nullify && block.is_empty() { Hash::ZERO } else { Hash::digest(block) };
         Vote { kind, height: Height(1), view, block }
     }
 
@@ -193,13 +201,18 @@ mod tests {
             (&[(N, b"a")], (N, b"a"), true),
             (&[(N, b"a")], (N, b"b"), false),
             (&[(X, b"")], (N, b"a"), false),
-            (&[(N, b"a")], (X, b""), true),
+            (&[(N, b"a")], (X, b"a"), true),
+            // A nullify names what we notarized: nothing else, and not "nothing" after a notarize.
+            (&[(N, b"a")], (X, b""), false),
+            (&[(N, b"a")], (X, b"b"), false),
+            (&[], (X, b"a"), false),
+            (&[(X, b"")], (X, b""), true),
             (&[(N, b"a")], (F, b"a"), true),
             (&[(X, b"")], (F, b"a"), false),
             (&[(F, b"a")], (F, b"b"), false),
             (&[(F, b"a")], (X, b""), false),
-            (&[(N, b"a"), (F, b"a")], (X, b""), false),
-            (&[(N, b"a"), (X, b"")], (F, b"a"), false),
+            (&[(N, b"a"), (F, b"a")], (X, b"a"), false),
+            (&[(N, b"a"), (X, b"a")], (F, b"a"), false),
         ];
         for (before, (kind, block), expected) in rows {
             let mut s = signer();
@@ -211,6 +224,7 @@ mod tests {
             let got = s.sign(vote(*kind, 3, block), false, &mut fx);
             assert_eq!(got.is_some(), *expected, "{before:?} then {kind:?}");
             // Another view is unaffected.
+            let block: &[u8] = if *kind == X { b"" } else { block };
             assert!(s.sign(vote(*kind, 4, block), false, &mut fx).is_some());
             if !expected {
                 assert_eq!(fx.len(), persisted + 1, "a refused vote is not persisted");
@@ -257,8 +271,8 @@ mod tests {
         assert_eq!((m.nullified, m.finalized), (None, None));
         assert_eq!(s.mine(Height(1), 3), Mine::default());
         // The same for the other kinds (each in its own view, so no rule forbids them).
-        for (view, kind) in [(5, VoteKind::Finalize), (6, VoteKind::Nullify)] {
-            let v = vote(kind, view, b"a");
+        for (view, kind, block) in [(5, VoteKind::Finalize, &b"a"[..]), (6, VoteKind::Nullify, &b""[..])] {
+            let v = vote(kind, view, block);
             let before = fx.len();
             let first = s.sign(v, false, &mut fx);
             assert!(first.is_some());

@@ -31,6 +31,8 @@ struct ViewVotes {
     finalize: KindVotes,
     /// Signers already reported for signing both `Nullify` and `Finalize` in this view.
     reported_nullify_finalize: BTreeSet<u32>,
+    /// The block each nullify signer says it notarized in this view (signers that name none are absent).
+    claims: BTreeMap<u32, Hash>,
 }
 
 impl ViewVotes {
@@ -55,6 +57,8 @@ pub struct Added {
     pub certificate: Option<Certificate>,
     /// The vote conflicts with an earlier one by the same signer.
     pub evidence: Option<Evidence>,
+    /// The vote completed `Notarize` votes of *all* the weight for one block: the fast path's finalization.
+    pub unanimous: Option<Certificate>,
 }
 
 /// All votes of one height, counted against that height's validator set.
@@ -73,12 +77,15 @@ impl VoteBook {
         &self.validators
     }
 
-    /// Counts `vote` (already signature-checked) by validator `index`. Nullify votes are normalised to
-    /// `Hash::ZERO`. Out-of-range indices and `Propose`/`Prefer` kinds are ignored.
+    /// Counts `vote` (already signature-checked) by validator `index`. A `Nullify` names the block its signer
+    /// notarized in the view (its *claim*, `Hash::ZERO` for none): all nullify votes of a view count towards one
+    /// nullification, which keeps each signer's claim. Out-of-range indices and `Propose`/`Prefer` kinds are
+    /// ignored.
     pub fn add(&mut self, index: u32, vote: Vote, signature: Signature) -> Added {
         let Some(validator) = self.validators.validators().get(index as usize).copied() else {
             return Added::default();
         };
+        let claim = vote.block;
         let mut vote = vote;
         if vote.kind == VoteKind::Nullify {
             vote.block = Hash::ZERO;
@@ -87,6 +94,8 @@ impl VoteBook {
         let Some(kind) = view.of_kind(vote.kind) else { return Added::default() };
         let mut added = Added::default();
         if let Some((block, first_sig)) = kind.first.get(&index).copied() {
+            // Two nullify votes with different claims are not reported: a false claim cannot break safety
+            // (README, "The fast path"), and the first one counts.
             if block != vote.block && !kind.reported.contains_key(&index) {
                 kind.reported.insert(index, ());
                 let earlier = SignedVote {
@@ -100,14 +109,30 @@ impl VoteBook {
             return added;
         }
         kind.first.insert(index, (vote.block, signature));
+        if vote.kind == VoteKind::Nullify && claim != Hash::ZERO {
+            view.claims.insert(index, claim);
+        }
+        let claims: Vec<(u32, Hash)> = match vote.kind {
+            VoteKind::Nullify => view.claims.iter().map(|(i, b)| (*i, *b)).collect(),
+            _ => Vec::new(),
+        };
+        let kind = view.of_kind(vote.kind).expect("kind counted above");
         added.counted = true;
         let tally = kind.per_block.entry(vote.block).or_default();
         tally.weight = tally.weight.saturating_add(validator.power);
         tally.signatures.insert(index, signature);
+        let signers = |t: &Tally| t.signatures.iter().map(|(i, s)| (*i, *s)).collect::<Vec<_>>();
         if !tally.certified && self.validators.is_quorum(tally.weight) {
             tally.certified = true;
-            added.certificate =
-                Some(Certificate { vote, signers: tally.signatures.iter().map(|(i, s)| (*i, *s)).collect() });
+            added.certificate = Some(Certificate { vote, signers: signers(tally), claims });
+        }
+        let tally =
+            view.of_kind(vote.kind).and_then(|k| k.per_block.get(&vote.block)).expect("tallied above");
+        if vote.kind == VoteKind::Notarize
+            && vote.block != Hash::ZERO
+            && tally.weight == self.validators.total_power()
+        {
+            added.unanimous = Some(Certificate::new(vote, signers(tally)));
         }
         added.evidence = Self::nullify_finalize(view, index, &vote, signature, validator.public_key);
         added

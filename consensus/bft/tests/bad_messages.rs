@@ -121,7 +121,7 @@ fn forged_certificate() {
     let mut t = fixture();
     let (vote, _) = t.vote(1, VoteKind::Nullify, 0, Hash::ZERO);
     let signers = (0..3).map(|i| (i as u32, t.vote(1, VoteKind::Nullify, 0, Hash::ZERO).1)).collect();
-    let fx = t.deliver(1, Message::Certificate(Certificate { vote, signers }).encode());
+    let fx = t.deliver(1, Message::Certificate(Certificate::new(vote, signers)).encode());
     sends_nothing(&fx);
     assert_eq!(t.engine.status().view, 0, "a forged nullification must not move the view");
     only(t.engine.dropped(), |d| d.bad_signature = 1);
@@ -161,12 +161,22 @@ fn proposal_from_non_leader() {
     only(t.engine.dropped(), |d| d.invalid_proposal = 1);
 }
 
+/// A nullification's claims are signed too: one that credits a signer with a claim it did not sign, or names a
+/// claim for someone who is not a signer, is refused and does not move the view.
 #[test]
-fn nullify_with_a_block_is_malformed() {
+fn nullification_with_forged_claims() {
     let mut t = fixture();
-    let (vote, signature) = t.vote(1, VoteKind::Nullify, 0, Hash::digest(b"x"));
-    sends_nothing(&t.deliver(1, Message::Vote { vote, signature }.encode()));
-    only(t.engine.dropped(), |d| d.malformed = 1);
+    let zero = Vote { kind: VoteKind::Nullify, height: Height(1), view: 0, block: Hash::ZERO };
+    let signers: Vec<(u32, Signature)> =
+        (0..3).map(|i| (i as u32, t.vote(i, VoteKind::Nullify, 0, Hash::ZERO).1)).collect();
+    let mut forged = Certificate::new(zero, signers.clone());
+    forged.claims = vec![(1, Hash::digest(b"x"))];
+    sends_nothing(&t.deliver(1, Message::Certificate(forged).encode()));
+    let mut stray = Certificate::new(zero, signers[..3].to_vec());
+    stray.claims = vec![(3, Hash::digest(b"x"))];
+    sends_nothing(&t.deliver(1, Message::Certificate(stray).encode()));
+    assert_eq!(t.engine.status().view, 0);
+    only(t.engine.dropped(), |d| d.bad_signature = 2);
 }
 
 #[test]
@@ -204,7 +214,7 @@ fn far_future_certificate_does_not_jump_views() {
     // Even a properly signed quorum certificate is refused this far ahead (it bounds view arithmetic and loops).
     let vote = Vote { kind: VoteKind::Nullify, height: Height(1), view: u64::MAX, block: Hash::ZERO };
     let signers = (0..3).map(|i| (i as u32, vote.sign(&t.chain, &t.keys[i]))).collect();
-    sends_nothing(&t.deliver(1, Message::Certificate(Certificate { vote, signers }).encode()));
+    sends_nothing(&t.deliver(1, Message::Certificate(Certificate::new(vote, signers)).encode()));
     assert_eq!(t.engine.status().view, 0);
     only(t.engine.dropped(), |d| d.far_future = 1);
 }

@@ -108,7 +108,7 @@ fn fin_cert(chain: &ChainId, set: &ValidatorSet, keys: &[Keypair], height: u64, 
         .map(|k| (set.index_of(&k.public()).unwrap() as u32, vote.sign(chain, k)))
         .collect();
     signers.sort_by_key(|(i, _)| *i);
-    Certificate { vote, signers }
+    Certificate::new(vote, signers)
 }
 
 fn proposal_at(chain: &ChainId, leader_key: &Keypair, height: u64, block: &[u8]) -> Bytes {

@@ -1,10 +1,10 @@
 //! Certificates: one statement signed by strictly more than 2/3 of a height's validator weight.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use cairn_primitives::{ChainId, PublicKey, Signature, ValidatorSet};
+use cairn_primitives::{ChainId, Hash, PublicKey, Signature, ValidatorSet};
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, PlainVerifier, SignatureVerifier, Vote};
+use crate::{Error, PlainVerifier, SignatureVerifier, Vote, VoteKind};
 
 /// Most signers a certificate may list (bounds decoding and verification work).
 pub const MAX_CERTIFICATE_SIGNERS: usize = 10_000;
@@ -15,9 +15,52 @@ pub const MAX_CERTIFICATE_SIGNERS: usize = 10_000;
 pub struct Certificate {
     pub vote: Vote,
     pub signers: Vec<(u32, Signature)>,
+    /// Only in a nullification (`Nullify` of `Hash::ZERO`): the signers whose `Nullify` names the block they
+    /// had notarized in the view, which BFT's fast path needs to know (strictly increasing, each one of
+    /// `signers`, none `Hash::ZERO`). Every other signer signed `vote` itself. Empty in every other certificate.
+    #[serde(default)]
+    pub claims: Vec<(u32, Hash)>,
 }
 
 impl Certificate {
+    /// A certificate in which every signer signed `vote` itself.
+    pub fn new(vote: Vote, signers: Vec<(u32, Signature)>) -> Certificate {
+        Certificate { vote, signers, claims: Vec::new() }
+    }
+
+    /// The vote signer `index` signed: `vote`, or for a nullification its claim.
+    pub fn vote_of(&self, index: u32) -> Vote {
+        match self.claims.binary_search_by_key(&index, |(i, _)| *i) {
+            Ok(at) => Vote { block: self.claims[at].1, ..self.vote },
+            Err(_) => self.vote,
+        }
+    }
+
+    /// Checks that this certificate proves `vote.block` final at `vote.height`: a quorum of `Finalize` votes, or
+    /// `Notarize` votes of *all* the weight (BFT's two-round fast path; see cairn-bft's README).
+    pub fn verify_finality(
+        &self,
+        validators: &ValidatorSet,
+        chain_id: &ChainId,
+        verifier: &dyn SignatureVerifier,
+    ) -> Result<(), Error> {
+        match self.vote.kind {
+            VoteKind::Finalize => self.verify_with(validators, chain_id, verifier),
+            VoteKind::Notarize => {
+                let (weight, _) = self.verify_signers(validators, chain_id, verifier)?;
+                if weight != validators.total_power() {
+                    return Err(Error::NotUnanimous { weight, total: validators.total_power() });
+                }
+                Ok(())
+            }
+            kind => Err(Error::NotFinality(kind)),
+        }
+    }
+
+    /// Whether this could prove finality by its kind (what [`Certificate::verify_finality`] then checks).
+    pub fn is_finality_kind(&self) -> bool {
+        matches!(self.vote.kind, VoteKind::Finalize | VoteKind::Notarize)
+    }
     /// Checks every signature against `validators` (the set of `vote.height`) and that the signers hold a quorum.
     pub fn verify(&self, validators: &ValidatorSet, chain_id: &ChainId) -> Result<(), Error> {
         self.verify_with(validators, chain_id, &PlainVerifier)
@@ -46,7 +89,6 @@ impl Certificate {
         verifier: &dyn SignatureVerifier,
     ) -> Result<(u64, Vec<PublicKey>), Error> {
         let weight = self.check_structure(validators)?;
-        let message = self.vote.signing_bytes();
         let purpose = self.vote.kind.purpose();
         let mut keys = Vec::with_capacity(self.signers.len());
         for (index, signature) in &self.signers {
@@ -54,6 +96,7 @@ impl Certificate {
             let Some(v) = validators.validators().get(*index as usize) else {
                 return Err(Error::UnknownSigner { index: *index, len: validators.len() });
             };
+            let message = self.vote_of(*index).signing_bytes();
             if !verifier.verify(chain_id, purpose, &v.public_key, &message, signature) {
                 return Err(Error::BadSignature { signer: v.public_key.to_hex() });
             }
@@ -83,6 +126,21 @@ impl Certificate {
                 .ok_or(Error::UnknownSigner { index: *index, len: validators.len() })?;
             weight = weight.saturating_add(v.power);
         }
+        if !self.claims.is_empty() {
+            if self.vote.kind != VoteKind::Nullify || self.vote.block != Hash::ZERO {
+                return Err(Error::BadClaims("only a nullification names claims"));
+            }
+            let mut previous: Option<u32> = None;
+            for (index, block) in &self.claims {
+                if previous.is_some_and(|p| p >= *index) || *block == Hash::ZERO {
+                    return Err(Error::BadClaims("claims must be strictly increasing and name a block"));
+                }
+                previous = Some(*index);
+                if self.signers.binary_search_by_key(index, |(i, _)| *i).is_err() {
+                    return Err(Error::BadClaims("a claim names an index that is not a signer"));
+                }
+            }
+        }
         Ok(weight)
     }
 }
@@ -106,7 +164,7 @@ mod tests {
 
     fn cert(keys: &[Keypair], who: &[usize], chain: &ChainId) -> Certificate {
         let vote = Vote { kind: VoteKind::Finalize, height: Height(3), view: 1, block: Hash::digest(b"b") };
-        Certificate { vote, signers: who.iter().map(|&i| (i as u32, vote.sign(chain, &keys[i]))).collect() }
+        Certificate::new(vote, who.iter().map(|&i| (i as u32, vote.sign(chain, &keys[i]))).collect())
     }
 
     #[test]

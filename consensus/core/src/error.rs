@@ -13,6 +13,12 @@ pub enum Error {
     BadSignature { signer: String },
     #[error("signers hold weight {weight} of {total}: not more than two thirds")]
     NoQuorum { weight: u64, total: u64 },
+    #[error("notarize votes hold weight {weight} of {total}: a fast finalization needs all of it")]
+    NotUnanimous { weight: u64, total: u64 },
+    #[error("a {0:?} certificate proves no finality")]
+    NotFinality(crate::VoteKind),
+    #[error("malformed nullification claims: {0}")]
+    BadClaims(&'static str),
     #[error("evidence votes are not for the same kind, height and view")]
     DifferentSlots,
     #[error("evidence votes are for the same block: no equivocation")]

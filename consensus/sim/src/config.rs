@@ -174,10 +174,13 @@ pub enum Behaviour {
     NullifyAndFinalize,
     /// Two honest engines with one key, each talking to one side of the network.
     Twins,
+    /// Proposals and notarize votes to half the network only, nullify votes that claim nothing, fresh blocks
+    /// where a re-proposal is due: splits honest timers to attack the fast path.
+    SplitVotes,
 }
 
 impl Behaviour {
-    pub const ALL_BFT: [Behaviour; 9] = [
+    pub const ALL_BFT: [Behaviour; 10] = [
         Behaviour::Silent,
         Behaviour::Equivocate,
         Behaviour::Conflict,
@@ -187,6 +190,7 @@ impl Behaviour {
         Behaviour::Unjustified,
         Behaviour::NullifyAndFinalize,
         Behaviour::Twins,
+        Behaviour::SplitVotes,
     ];
 
     pub fn name(self) -> &'static str {
@@ -201,6 +205,7 @@ impl Behaviour {
             Behaviour::Unjustified => "unjustified",
             Behaviour::NullifyAndFinalize => "nullify_and_finalize",
             Behaviour::Twins => "twins",
+            Behaviour::SplitVotes => "split_votes",
         }
     }
 }
@@ -213,7 +218,7 @@ impl FromStr for Behaviour {
                 what: "behaviour",
                 input: s.into(),
                 reason: "expected silent, equivocate, conflict, null, random, impersonate, unjustified, \
-                         nullify_and_finalize, twins or balance"
+                         nullify_and_finalize, twins, split_votes or balance"
                     .into(),
             }
         })

@@ -267,7 +267,7 @@ impl SnowEngine {
             },
             None => Vec::new(),
         };
-        Certificate { vote, signers }
+        Certificate::new(vote, signers)
     }
 
     /// Keeps `concurrent` polls in flight while anything is processing.

@@ -81,7 +81,7 @@ impl Net {
             })
             .collect();
         signers.sort_by_key(|(p, _)| *p);
-        Certificate { vote, signers }
+        Certificate::new(vote, signers)
     }
 }
 

@@ -63,10 +63,10 @@ fn add_block(e: &mut SnowEngine, net: &Net, by: usize, height: Height, parent: H
 
 fn finalize_cert(net: &Net, signers: &[usize], header: &Header, view: u64) -> Certificate {
     let vote = Vote { kind: VoteKind::Finalize, height: header.height, view, block: header.block };
-    Certificate {
+    Certificate::new(
         vote,
-        signers: signers.iter().map(|i| (*i as u32, vote.sign(&net.chain, &net.keys[*i]))).collect(),
-    }
+        signers.iter().map(|i| (*i as u32, vote.sign(&net.chain, &net.keys[*i]))).collect(),
+    )
 }
 
 fn finalized(out: &[Effect]) -> Vec<(Height, Hash, VoteKind)> {

@@ -17,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_abci::{EngineKind, PrepareProposalRequest, ProcessProposalRequest, ProposalStatus};
-use cairn_consensus::{Certificate, Effect, Engine, Finalized, Input, TimerId, VoteKind, WalRecord};
+use cairn_consensus::{
+    Certificate, Effect, Engine, Finalized, Input, PlainVerifier, TimerId, VoteKind, WalRecord,
+};
 use cairn_primitives::{Block, Hash, Header, Height, Keypair, PublicKey};
 use cairn_store::Wal;
 use tokio::sync::mpsc;
@@ -1062,16 +1064,17 @@ impl Driver {
             // peer decided, not what the network did. The engine catches a lagging node up instead.
             return Err(SyncError::Unprovable { height });
         }
-        if cert.vote.kind != VoteKind::Finalize || cert.vote.height != height || cert.vote.block != block.id()
-        {
+        if !cert.is_finality_kind() || cert.vote.height != height || cert.vote.block != block.id() {
             return Err(bad("it does not finalize this block at this height".into()));
         }
-        // A snow block finalized by the fallback is certified by its height's committee, not the whole set.
+        // A snow block finalized by the fallback is certified by its height's committee, not the whole set; a
+        // BFT block by a quorum of finalize votes or, on the fast path, notarize votes of all the weight.
         match self.state.engine() {
-            EngineKind::Snow => {
+            EngineKind::Snow if cert.vote.kind == VoteKind::Finalize => {
                 self.factory.snow_fallback_ok(&self.state.next, self.state.engine_epoch, &cert)
             }
-            EngineKind::Bft => cert.verify(&self.state.next, &self.shared.chain_id),
+            EngineKind::Snow => Err(cairn_consensus::Error::NotFinality(cert.vote.kind)),
+            EngineKind::Bft => cert.verify_finality(&self.state.next, &self.shared.chain_id, &PlainVerifier),
         }
         .map_err(|e| bad(e.to_string()))?;
         // Under BFT the certificate names the view, so the proposer the engine required is known here too.

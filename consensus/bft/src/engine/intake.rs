@@ -110,6 +110,9 @@ impl BftEngine {
             self.dropped.malformed += 1;
             return;
         }
+        if self.on_unanimous(now, from, &cert, fx) {
+            return;
+        }
         // A finalization ends the height whatever view we are in (a node far behind in views must still be
         // able to catch up); other certificates are bounded like votes.
         if cert.vote.kind != VoteKind::Finalize && cert.vote.view > self.view.saturating_add(MAX_VIEW_AHEAD) {
@@ -118,7 +121,7 @@ impl BftEngine {
         }
         let known = match cert.vote.kind {
             VoteKind::Notarize => self.round.notarizations.contains_key(&cert.vote.view),
-            VoteKind::Nullify => self.round.nullifications.contains_key(&cert.vote.view),
+            VoteKind::Nullify => self.holds_nullification(&cert),
             _ => false,
         };
         if known {
@@ -129,15 +132,47 @@ impl BftEngine {
             self.dropped.bad_signature += 1;
             return;
         }
-        // The certificate's votes are votes too: counting them exposes a signer who told us something else.
+        self.count_certificate(&cert, fx);
+        self.apply_certificate(now, cert, Some(from), fx);
+    }
+
+    /// The certificate's votes are votes too: counting them exposes a signer who told us something else.
+    fn count_certificate(&mut self, cert: &Certificate, fx: &mut Vec<Effect>) {
         if let Some(book) = self.round.book.as_mut() {
             for (index, signature) in &cert.signers {
-                if let Some(e) = book.add(*index, cert.vote, *signature).evidence {
+                if let Some(e) = book.add(*index, cert.vote_of(*index), *signature).evidence {
                     fx.push(Effect::Evidence(e));
                 }
             }
         }
-        self.apply_certificate(now, cert, Some(from), fx);
+    }
+
+    /// Whether a nullification of `cert`'s view that we hold already says all `cert` could: it binds nothing,
+    /// or the same block (see `binds`).
+    fn holds_nullification(&self, cert: &Certificate) -> bool {
+        self.round.nullifications.get(&cert.vote.view).is_some_and(|held| {
+            let bound = self.binds(held);
+            bound.is_none() || bound == self.binds(cert)
+        })
+    }
+
+    /// A unanimous notarization from a peer: the fast path's finalization, accepted at any view like a
+    /// finalization certificate. Returns whether `cert` was one (and so was handled here).
+    fn on_unanimous(&mut self, now: Time, from: PublicKey, cert: &Certificate, fx: &mut Vec<Effect>) -> bool {
+        let Some(set) = self.set().cloned() else { return false };
+        let unanimous = cert.vote.kind == VoteKind::Notarize
+            && cert.vote.block != Hash::ZERO
+            && cert.check_structure(&set).is_ok_and(|w| w == set.total_power());
+        if !unanimous {
+            return false;
+        }
+        if cert.verify_finality(&set, &self.cfg.chain_id, self.cfg.verifier.as_ref()).is_err() {
+            self.dropped.bad_signature += 1;
+            return true;
+        }
+        self.count_certificate(cert, fx);
+        self.finalize(now, cert.clone(), Some(from), fx);
+        true
     }
 
     pub(super) fn on_vote(
@@ -162,7 +197,8 @@ impl BftEngine {
         let well_formed = match vote.kind {
             VoteKind::Notarize => true,
             VoteKind::Finalize => proposal.is_none(),
-            VoteKind::Nullify => proposal.is_none() && vote.block == Hash::ZERO,
+            // A nullify names the block its signer notarized in the view (or `Hash::ZERO`).
+            VoteKind::Nullify => proposal.is_none(),
             VoteKind::Propose | VoteKind::Prefer => false,
         };
         if !well_formed {
@@ -202,7 +238,7 @@ impl BftEngine {
                 }
                 let known = match c.kind {
                     VoteKind::Notarize => self.round.notarizations.contains_key(&c.view),
-                    _ => self.round.nullifications.contains_key(&c.view),
+                    _ => self.holds_nullification(&cert),
                 };
                 if known {
                     continue;

@@ -38,14 +38,29 @@ impl BftEngine {
         self.try_notarize(now, fx);
     }
 
-    /// What a proposal in `view` must extend: the block notarized in the latest view `p < view` with every view
-    /// in `(p, view)` nullified (`Some(Some(p))`), anything if all earlier views are nullified (`Some(None)`),
-    /// or unknown yet (`None`).
+    /// The block a nullification binds its view to (the fast path: README, "The fast path").
+    pub(super) fn binds(&self, nullification: &Certificate) -> Option<Hash> {
+        self.set().and_then(|s| crate::fast::binds(nullification, s))
+    }
+
+    /// The block view `p` obliges later proposals to re-propose, as far as we know: its notarized block, or the
+    /// block its nullification binds.
+    pub(super) fn block_at(&self, p: u64) -> Option<Hash> {
+        self.round
+            .notarizations
+            .get(&p)
+            .map(|c| c.vote.block)
+            .or_else(|| self.round.nullifications.get(&p).and_then(|c| self.binds(c)))
+    }
+
+    /// What a proposal in `view` must extend: the block the latest view `p < view` obliges (see `block_at`) with
+    /// every view in `(p, view)` nullified (`Some(Some(p))`), anything if all earlier views are nullified and
+    /// bind nothing (`Some(None)`), or unknown yet (`None`).
     pub(super) fn justification(&self, view: u64) -> Option<Option<u64>> {
         let mut p = view;
         while p > 0 {
             p -= 1;
-            if self.round.notarizations.contains_key(&p) {
+            if self.block_at(p).is_some() {
                 return Some(Some(p));
             }
             if !self.round.nullifications.contains_key(&p) {
@@ -55,28 +70,37 @@ impl BftEngine {
         Some(None)
     }
 
-    pub(super) fn justified(&self, view: u64, proposal: &Proposal) -> bool {
-        let start = match proposal.justify {
-            Some(p) => {
-                if p >= view || self.round.notarizations.get(&p).map(|c| c.vote.block) != Some(proposal.block)
-                {
-                    return false;
-                }
-                p + 1
+    /// Whether the certificates we hold justify proposing `block` in `view`, and how: `Some(Some(p))` when it is
+    /// the block view `p` obliges and every view in `(p, view)` is nullified without binding another block,
+    /// `Some(None)` when it is fresh and every earlier view is so nullified, `None` when it is not justified.
+    pub(super) fn justifies(&self, view: u64, block: Hash) -> Option<Option<u64>> {
+        let mut u = view;
+        while u > 0 {
+            u -= 1;
+            if self.block_at(u) == Some(block) {
+                return Some(Some(u));
             }
-            None => 0,
-        };
-        (start..view).all(|v| self.round.nullifications.contains_key(&v))
+            let skippable =
+                self.round.nullifications.get(&u).is_some_and(|c| self.binds(c).is_none_or(|b| b == block));
+            if !skippable {
+                return None;
+            }
+        }
+        Some(None)
     }
 
-    /// The certificates that justify a proposal in `view` extending the notarization of `justify` (or nothing):
-    /// that notarization and the nullifications of the views in between (the last `MAX_VIEW_AHEAD` of them), so a
-    /// validator that missed one of them can still check the proposal.
+    /// The certificates that justify a proposal in `view` re-proposing what view `justify` obliges (or a fresh
+    /// block): that view's notarization (or binding nullification) and the nullifications of the views in
+    /// between (the last `MAX_VIEW_AHEAD` of them), so a validator that missed one of them can still check it.
     pub(super) fn justification_certs(&self, view: u64, justify: Option<u64>) -> Vec<Certificate> {
         let start = justify.map_or(0, |p| p.saturating_add(1));
         let start = start.max(view.saturating_sub(MAX_VIEW_AHEAD));
-        let mut certs: Vec<Certificate> =
-            justify.and_then(|p| self.round.notarizations.get(&p).cloned()).into_iter().collect();
+        let mut certs: Vec<Certificate> = justify
+            .and_then(|p| {
+                self.round.notarizations.get(&p).or_else(|| self.round.nullifications.get(&p)).cloned()
+            })
+            .into_iter()
+            .collect();
         certs.extend(self.round.nullifications.range(start..view).map(|(_, c)| c.clone()));
         certs
     }
@@ -92,7 +116,7 @@ impl BftEngine {
         }
         match self.justification(view) {
             Some(Some(p)) => {
-                let Some(block) = self.round.notarizations.get(&p).map(|c| c.vote.block) else { return };
+                let Some(block) = self.block_at(p) else { return };
                 self.propose(now, block, Some(p), fx);
             }
             Some(None) => {
@@ -123,11 +147,10 @@ impl BftEngine {
             return;
         }
         let Some(proposal) = self.round.proposals.get(&view).cloned() else { return };
-        if !self.justified(view, &proposal) {
-            return;
-        }
-        // A re-proposed block was notarized before: more than f honest validators already checked its payload.
-        if proposal.justify.is_none() {
+        let Some(justify) = self.justifies(view, proposal.block) else { return };
+        // A re-proposed block was notarized (or claimed by more than a third of the weight) before: honest
+        // validators already checked its payload.
+        if justify.is_none() {
             match self.round.verdicts.get(&proposal.block) {
                 Some(true) => {}
                 Some(false) => return,
@@ -163,10 +186,12 @@ impl BftEngine {
         self.count(now, me, vote, signature, fx);
     }
 
+    /// Votes `Nullify(view)`, naming the block we notarized in it (the fast path's claim), if any.
     pub(super) fn nullify(&mut self, now: Time, view: u64, fx: &mut Vec<Effect>) {
         let Some(me) = self.my_index() else { return };
         let mine = self.signer.mine(self.height, view);
-        let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: Hash::ZERO };
+        let claim = mine.notarized.map_or(Hash::ZERO, |(b, _)| b);
+        let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: claim };
         let Some(signature) = self.signer.sign(vote, false, fx) else { return };
         fx.push(Effect::Broadcast { bytes: Message::Vote { vote, signature }.encode() });
         if mine.nullified.is_none() {
@@ -193,6 +218,10 @@ impl BftEngine {
         }
         if let Some(cert) = added.certificate {
             self.apply_certificate(now, cert, None, fx);
+        }
+        if let Some(cert) = added.unanimous {
+            // Every validator notarized this block: final in two message delays (README, "The fast path").
+            self.finalize(now, cert, None, fx);
         }
     }
 
@@ -271,8 +300,8 @@ impl BftEngine {
             }
         }
         match mine.nullified {
-            Some(signature) => {
-                let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: Hash::ZERO };
+            Some((claim, signature)) => {
+                let vote = Vote { kind: VoteKind::Nullify, height: self.height, view, block: claim };
                 fx.push(Effect::Broadcast { bytes: Message::Retry { vote, signature }.encode() });
             }
             None => self.nullify(now, view, fx),
@@ -321,7 +350,14 @@ impl BftEngine {
                 self.try_notarize(now, fx);
             }
             VoteKind::Nullify => {
-                if self.round.nullifications.contains_key(&view) {
+                if let Some(held) = self.round.nullifications.get(&view) {
+                    // One that binds nothing proves more than one that binds a block (nothing was finalized fast
+                    // in the view): keep it, so a fresh proposal it allows can be checked.
+                    if self.binds(held).is_some() && self.binds(&cert).is_none() {
+                        self.round.nullifications.insert(view, cert);
+                        self.try_propose(now, fx);
+                        self.try_notarize(now, fx);
+                    }
                     return;
                 }
                 self.round.nullifications.insert(view, cert);

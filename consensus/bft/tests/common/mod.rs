@@ -127,7 +127,7 @@ impl Fx {
             })
             .collect();
         signers.sort_by_key(|(i, _)| *i);
-        Certificate { vote, signers }
+        Certificate::new(vote, signers)
     }
 
     pub fn certificate(&mut self, kind: VoteKind, view: u64, block: Hash) -> Vec<Effect> {
@@ -200,7 +200,7 @@ pub fn final_cert(f: &Fx, height: u64, b: Hash) -> Certificate {
         .map(|i| (f.set.index_of(&f.keys[i].public()).unwrap() as u32, vote.sign(&f.chain, &f.keys[i])))
         .collect();
     signers.sort_by_key(|(i, _)| *i);
-    Certificate { vote, signers }
+    Certificate::new(vote, signers)
 }
 
 pub const GOSSIP_TIMER: TimerId = TimerId(2);

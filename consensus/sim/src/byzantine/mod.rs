@@ -9,6 +9,7 @@ mod nullify_and_finalize;
 mod random;
 mod silent;
 pub mod snow;
+mod split_votes;
 mod twins;
 mod unjustified;
 
@@ -24,6 +25,7 @@ pub use null::Null;
 pub use nullify_and_finalize::NullifyAndFinalize;
 pub use random::Random;
 pub use silent::Silent;
+pub use split_votes::SplitVotes;
 pub use twins::twin;
 pub use unjustified::Unjustified;
 

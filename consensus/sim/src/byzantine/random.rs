@@ -54,7 +54,7 @@ impl Random {
             3 => {
                 let signers =
                     (0..self.rng.gen_range(0..8u32)).map(|i| (i, Signature([i as u8; 64]))).collect();
-                Message::Certificate(Certificate { vote, signers }).encode()
+                Message::Certificate(Certificate::new(vote, signers)).encode()
             }
             4 => Message::Retry { vote, signature: vote.sign(&self.chain_id, &self.key) }.encode(),
             _ => Message::SyncRequest { height: Height(self.rng.r#gen()) }.encode(),

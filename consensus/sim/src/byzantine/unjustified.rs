@@ -6,8 +6,9 @@ use super::{evil_twin, outgoing};
 use crate::NodeContext;
 use crate::protocol::Bft;
 
-/// Attacks the justification rule: where the honest engine would re-propose the block notarized in an earlier
-/// view, it proposes a fresh block instead and sends only the nullifications, hiding the notarization. If
+/// Attacks the justification rule: where the honest engine would re-propose the block notarized (or bound by a
+/// nullification) in an earlier view, it proposes a fresh block instead and sends only the nullifications,
+/// hiding the notarization. If
 /// honest validators notarized it, a block finalized in that earlier view could be overtaken by another one.
 pub struct Unjustified {
     inner: BftEngine,
@@ -32,18 +33,9 @@ impl Engine for Unjustified {
         self.buf.clear();
         self.inner.handle(now, input, &mut self.buf);
         for effect in std::mem::take(&mut self.buf) {
-            match outgoing(&effect) {
-                Some(Message::Proposal { vote, justify, .. })
-                    if justify.iter().any(|c| c.vote.kind == VoteKind::Notarize) =>
-                {
-                    let fresh = Vote { block: evil_twin(&vote.block), ..vote };
-                    let signature = fresh.sign(&self.chain_id, &self.key);
-                    let justify = justify.into_iter().filter(|c| c.vote.kind == VoteKind::Nullify).collect();
-                    effects.push(Effect::Broadcast {
-                        bytes: Message::Proposal { vote: fresh, signature, justify }.encode(),
-                    });
-                }
-                _ => effects.push(effect),
+            match outgoing(&effect).and_then(|m| hide_reproposal(&m, &self.chain_id, &self.key)) {
+                Some(fresh) => effects.push(Effect::Broadcast { bytes: fresh.encode() }),
+                None => effects.push(effect),
             }
         }
     }
@@ -59,4 +51,20 @@ impl Engine for Unjustified {
     fn dropped(&self) -> DropCounters {
         self.inner.dropped()
     }
+}
+
+/// If `msg` is a re-proposal (justified by a notarization, or by a nullification that binds the block: the fast
+/// path's rule), a fresh proposal in its place that carries only the nullifications.
+pub(super) fn hide_reproposal(msg: &Message, chain_id: &ChainId, key: &Keypair) -> Option<Message> {
+    let Message::Proposal { vote, justify, .. } = msg else { return None };
+    let reproposal = justify
+        .iter()
+        .any(|c| c.vote.kind == VoteKind::Notarize || c.claims.iter().any(|(_, b)| *b == vote.block));
+    if !reproposal {
+        return None;
+    }
+    let fresh = Vote { block: evil_twin(&vote.block), ..*vote };
+    let signature = fresh.sign(chain_id, key);
+    let justify = justify.iter().filter(|c| c.vote.kind == VoteKind::Nullify).cloned().collect();
+    Some(Message::Proposal { vote: fresh, signature, justify })
 }

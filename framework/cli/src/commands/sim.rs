@@ -37,7 +37,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     byzantine: usize,
     /// What the Byzantine nodes do: silent, equivocate, conflict, null, random, impersonate, unjustified,
-    /// nullify_and_finalize, twins (bft), balance (snow).
+    /// nullify_and_finalize, twins, split_votes (bft), balance (snow).
     #[arg(long, default_value = "silent")]
     behaviour: String,
     /// A partition: `0-2|3-6@2000..6000` (node ranges) or `halves@2000..6000` (ms). Repeatable.

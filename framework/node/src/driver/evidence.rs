@@ -84,8 +84,10 @@ impl Driver {
     }
 }
 
-/// A finalization certificate of `height` (what BFT decides with); `None` for a sampling engine's attestation.
+/// A finalization certificate of `height` (what BFT decides with: a `Finalize` quorum or, on the fast path, the
+/// unanimous `Notarize` votes); `None` for a sampling engine's attestation.
 fn quorum_certificate(bytes: &[u8], height: Height) -> Option<Certificate> {
     let cert: Certificate = cairn_primitives::decode(bytes, MAX_CERTIFICATE_BYTES).ok()?;
-    (cert.vote.kind == VoteKind::Finalize && cert.vote.height == height).then_some(cert)
+    let finalizing = matches!(cert.vote.kind, VoteKind::Finalize | VoteKind::Notarize);
+    (finalizing && cert.vote.height == height).then_some(cert)
 }

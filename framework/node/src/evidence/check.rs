@@ -45,10 +45,12 @@ pub fn check_last_commit(
     let commit: LastCommit = cairn_primitives::decode(bytes, MAX_LAST_COMMIT_BYTES)
         .map_err(|e| format!("last commit does not decode: {e}"))?;
     let vote = commit.vote;
-    if vote.kind != VoteKind::Finalize || vote.height != parent_height || vote.block != parent_id {
+    // BFT finalizes by a quorum of `Finalize` votes, or on its fast path by `Notarize` votes of all the weight.
+    let finalizing = matches!(vote.kind, VoteKind::Finalize | VoteKind::Notarize);
+    if !finalizing || vote.height != parent_height || vote.block != parent_id {
         return Err(format!(
-            "last commit is a {:?} vote for {:?} at height {}, not a finalize of the parent {parent_id:?} at \
-             height {parent_height}",
+            "last commit is a {:?} vote for {:?} at height {}, not a finalization of the parent {parent_id:?} \
+             at height {parent_height}",
             vote.kind, vote.block, vote.height
         ));
     }
@@ -72,6 +74,13 @@ pub fn check_last_commit(
     if !set.is_quorum(weight) {
         return Err(format!(
             "last commit signers hold {weight} of {} power at height {parent_height}: not a quorum",
+            set.total_power()
+        ));
+    }
+    if vote.kind == VoteKind::Notarize && weight != set.total_power() {
+        return Err(format!(
+            "last commit of notarize votes holds {weight} of {} power at height {parent_height}: a fast \
+             finalization needs all of it",
             set.total_power()
         ));
     }
@@ -244,13 +253,13 @@ mod tests {
 
     fn commit_of(height: u64, block: &[u8], signers: &[u64]) -> LastCommit {
         let v = vote(VoteKind::Finalize, height, 0, block);
-        let cert = Certificate {
-            vote: v,
-            signers: signers
+        let cert = Certificate::new(
+            v,
+            signers
                 .iter()
                 .map(|i| (set().index_of(&key(*i).public()).unwrap() as u32, v.sign(&chain(), &key(*i))))
                 .collect(),
-        };
+        );
         LastCommit::from_certificate(&cert, &set()).unwrap()
     }
 

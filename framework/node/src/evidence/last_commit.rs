@@ -15,9 +15,10 @@ pub struct LastCommit {
 
 impl LastCommit {
     /// The block form of a finalization certificate for a height `validators` decided; `None` for any other
-    /// kind of certificate (a sampling engine's attestation proves no quorum) or an index outside the set.
+    /// kind of certificate than BFT's finalizations (`Finalize` quorum, or fast-path unanimous `Notarize`; a
+    /// sampling engine's attestation proves no quorum) or an index outside the set.
     pub fn from_certificate(cert: &Certificate, validators: &ValidatorSet) -> Option<LastCommit> {
-        if cert.vote.kind != VoteKind::Finalize {
+        if !matches!(cert.vote.kind, VoteKind::Finalize | VoteKind::Notarize) {
             return None;
         }
         let mut signatures = Vec::with_capacity(cert.signers.len());

@@ -312,7 +312,7 @@ async fn sync_refuses_a_certified_block_whose_proposer_is_not_the_views_leader()
             })
             .collect();
         signers.sort_by_key(|(index, _)| *index);
-        let certificate = cairn_primitives::encode(&Certificate { vote, signers });
+        let certificate = cairn_primitives::encode(&Certificate::new(vote, signers));
 
         let hub = MemoryHub::new();
         fake_server(
