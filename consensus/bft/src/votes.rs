@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use cairn_consensus::{Certificate, Evidence, SignedVote, Vote, VoteKind};
-use cairn_primitives::{Hash, Signature, ValidatorSet};
+use cairn_primitives::{Hash, Height, Signature, ValidatorSet};
 
 #[derive(Default, Debug)]
 struct Tally {
@@ -136,6 +136,38 @@ impl VoteBook {
         }
         added.evidence = Self::nullify_finalize(view, index, &vote, signature, validator.public_key);
         added
+    }
+
+    /// The fullest nullification of `view` we can build: every nullify vote counted so far (from votes and from
+    /// certificates), each with its signed claim; `None` below a quorum. A fuller one binds less (the fast
+    /// path: `crate::binds`), and every validator that has seen the same votes computes the same one.
+    pub fn nullification(&self, height: Height, view: u64) -> Option<Certificate> {
+        let votes = &self.views.get(&view)?.nullify;
+        let tally = votes.per_block.get(&Hash::ZERO)?;
+        if !self.validators.is_quorum(tally.weight) {
+            return None;
+        }
+        let vote = Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO };
+        let signers = tally.signatures.iter().map(|(i, s)| (*i, *s)).collect();
+        let claims = self.views[&view].claims.iter().map(|(i, b)| (*i, *b)).collect();
+        Some(Certificate { vote, signers, claims })
+    }
+
+    /// Whether every vote in `cert` is the vote we counted for its signer (same block, and for a nullification
+    /// the same claim), so the certificate tells us nothing new.
+    pub fn counted_all(&self, cert: &Certificate) -> bool {
+        let Some(view) = self.views.get(&cert.vote.view) else { return false };
+        let votes = match cert.vote.kind {
+            VoteKind::Notarize => &view.notarize,
+            VoteKind::Finalize => &view.finalize,
+            VoteKind::Nullify => &view.nullify,
+            VoteKind::Propose | VoteKind::Prefer => return false,
+        };
+        cert.signers.iter().all(|(i, _)| {
+            let same_claim = cert.vote.kind != VoteKind::Nullify
+                || view.claims.get(i).copied().unwrap_or(Hash::ZERO) == cert.vote_of(*i).block;
+            votes.first.get(i).is_some_and(|(b, _)| *b == cert.vote.block) && same_claim
+        })
     }
 
     /// Whether validator `index` has a counted vote of `kind` in `view` (any block).

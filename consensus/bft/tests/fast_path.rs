@@ -138,3 +138,20 @@ fn a_nullification_that_binds_nothing_allows_a_fresh_block() {
     let fx = f.proposal(1, c, vec![loose]);
     assert_eq!(voted(&fx, VoteKind::Notarize, 1), Some(c), "{fx:?}");
 }
+
+/// Two nullifications of one view that bind different blocks prove that neither was finalized fast (it would be
+/// bound by every nullification), so the view binds nothing: a fresh block may follow, and a leader attaches
+/// both as the proof.
+#[test]
+fn two_nullifications_binding_different_blocks_free_the_view() {
+    let (a, b, c) = (block(b"A"), block(b"B"), block(b"C"));
+    let mut f = fixture();
+    let to_a = nullification(&f, 0, [Some(a), Some(a), None]);
+    let to_b = nullification(&f, 0, [Some(b), Some(b), None]);
+    assert_eq!((cairn_bft::binds(&to_a, &f.set), cairn_bft::binds(&to_b, &f.set)), (Some(a), Some(b)));
+    f.from((f.me + 1) % 4, Message::Certificate(to_a.clone()));
+    let fx = f.proposal(1, c, vec![to_a.clone()]);
+    assert_eq!(voted(&fx, VoteKind::Notarize, 1), None, "view 0 still binds A for all we know");
+    let fx = f.proposal(1, c, vec![to_a, to_b]);
+    assert_eq!(voted(&fx, VoteKind::Notarize, 1), Some(c), "{fx:?}");
+}

@@ -113,6 +113,24 @@ impl Partition {
     }
 }
 
+/// Messages from `from` to `to` sent in `[start, end)` are lost (one direction only): finer than a partition,
+/// e.g. two validators that cannot hear each other while both hear everyone else (adversarial schedules in
+/// named scenarios).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LinkCut {
+    pub from: usize,
+    pub to: usize,
+    pub start: Time,
+    pub end: Time,
+}
+
+impl LinkCut {
+    /// Whether a message sent at `now` from `from` to `to` is cut.
+    pub fn cuts(&self, now: Time, from: usize, to: usize) -> bool {
+        now >= self.start && now < self.end && (from, to) == (self.from, self.to)
+    }
+}
+
 /// A node stops at `at` (losing everything not persisted) and, if `restart` is set, comes back then from its
 /// WAL and block store.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -174,8 +192,8 @@ pub enum Behaviour {
     NullifyAndFinalize,
     /// Two honest engines with one key, each talking to one side of the network.
     Twins,
-    /// Proposals and notarize votes to half the network only, nullify votes that claim nothing, fresh blocks
-    /// where a re-proposal is due: splits honest timers to attack the fast path.
+    /// Notarize votes to half the network only, nullify votes that claim nothing, no help to laggards, fresh
+    /// blocks where a re-proposal is due: splits honest timers to attack the fast path.
     SplitVotes,
 }
 
@@ -242,6 +260,7 @@ pub struct SimConfig {
     /// Probability that a message is lost, in `[0, 1)`.
     pub loss: f64,
     pub partitions: Vec<Partition>,
+    pub link_cuts: Vec<LinkCut>,
     pub crashes: Vec<Crash>,
     /// Byzantine nodes and what they do (nodes not listed are honest).
     pub byzantine: Vec<(usize, Behaviour)>,
@@ -271,6 +290,7 @@ impl Default for SimConfig {
             jitter: 0,
             loss: 0.0,
             partitions: Vec::new(),
+            link_cuts: Vec::new(),
             crashes: Vec::new(),
             byzantine: Vec::new(),
             weights: Vec::new(),
@@ -305,6 +325,9 @@ impl SimConfig {
         }
         if self.leader_timeout == 0 {
             return bad("--leader-timeout must be positive".into());
+        }
+        if self.link_cuts.iter().any(|c| c.from >= self.nodes || c.to >= self.nodes) {
+            return bad("a link cut names a node that does not exist".into());
         }
         if self.byzantine.iter().any(|(i, _)| *i >= self.nodes) {
             return bad("a Byzantine node index is out of range".into());

@@ -14,7 +14,7 @@ mod sim;
 mod snow;
 
 pub use cache::SharedVerifier;
-pub use config::{Behaviour, Crash, Latency, Partition, SetChange, SimConfig, churn};
+pub use config::{Behaviour, Crash, Latency, LinkCut, Partition, SetChange, SimConfig, churn};
 pub use costs::{Costs, Work};
 pub use error::Error;
 pub use protocol::{Bft, NodeContext, Protocol};

@@ -506,7 +506,9 @@ impl<'a> Simulation<'a> {
         }
         // The message leaves once the sender's CPU and uplink are free (also for messages lost later).
         let departs = self.nodes[from].clock.send(now, wire, self.cfg.costs.uplink_bps);
-        if self.cfg.partitions.iter().any(|p| p.cuts(now, from, to)) {
+        if self.cfg.partitions.iter().any(|p| p.cuts(now, from, to))
+            || self.cfg.link_cuts.iter().any(|c| c.cuts(now, from, to))
+        {
             self.net.partitioned += 1;
             return;
         }

@@ -3,7 +3,8 @@
 use cairn_consensus::Certificate;
 use cairn_primitives::{ChainId, Height, Validator, ValidatorSet};
 use cairn_sim::{
-    Behaviour, Bft, CHAIN_ID, Costs, Crash, Latency, Partition, Report, SetChange, SimConfig, node_key, run,
+    Behaviour, Bft, CHAIN_ID, Costs, Crash, Latency, LinkCut, Partition, Report, SetChange, SimConfig,
+    node_key, run,
 };
 
 fn sim(cfg: &SimConfig) -> Report {
@@ -325,4 +326,52 @@ fn split_votes_cannot_skip_a_fast_finalized_view() {
         let r = sim(&cfg.with_byzantine(1, Behaviour::SplitVotes));
         assert_live_and_safe(&r, 10);
     }
+}
+
+/// The schedule the fast path's binding rule exists for, forced rather than hoped for. Four validators: 0 is
+/// `split_votes` (Byzantine), 1 leads view 0 of height 1 and 0 leads view 1 (a seed is searched for that).
+/// Everyone notarizes 1's block `A`; the Byzantine node sends its notarize vote only to 1, so 1 sees all four
+/// and finalizes `A` in two delays. Links cut until 960 ms (2 ↔ 3) and 1,400 ms (1 ↔ 2, 1 ↔ 3, 1 → 0, 3 → 0)
+/// leave 2 and 3 with two notarize votes each: they time out and nullify claiming `A` (the Byzantine node
+/// nullifies too, claiming nothing). That nullification binds view 0 to `A`, so the Byzantine leader's fresh
+/// block in view 1 must be refused. With the rule removed (`justifies` ignoring `binds`), 2 and 3 finalize the
+/// fresh block at 1,250 ms and the safety checker reports 2 violations (tried; README, "The fast path").
+#[test]
+fn a_view_finalized_fast_cannot_be_skipped_by_its_nullification() {
+    let keys: Vec<_> = (0..4).map(|i| node_key(i).public()).collect();
+    let set =
+        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: *k, power: 1 }).collect()).unwrap();
+    let seed = (0..10_000u64)
+        .find(|seed| {
+            let genesis = cairn_primitives::Hash::digest_parts(&[b"cairn/sim/genesis", &seed.to_le_bytes()]);
+            cairn_bft::leader(&set, &genesis, Height(1), 0) == keys[1]
+                && cairn_bft::leader(&set, &genesis, Height(1), 1) == keys[0]
+        })
+        .expect("some seed gives these leaders");
+    let cut = |from, to, start, end| LinkCut { from, to, start, end };
+    let both = |a, b, start, end| [cut(a, b, start, end), cut(b, a, start, end)];
+    let cfg = SimConfig {
+        nodes: 4,
+        latency: Latency::Constant(50),
+        costs: Costs::free(),
+        decisions: 3,
+        seed,
+        leader_timeout: 500,
+        byzantine: vec![(0, Behaviour::SplitVotes)],
+        link_cuts: [
+            &both(2, 3, 40, 960)[..],
+            &both(1, 2, 60, 1400),
+            &both(1, 3, 60, 1400),
+            &[cut(3, 0, 40, 1400), cut(1, 0, 60, 1400)],
+        ]
+        .concat(),
+        ..SimConfig::default()
+    };
+    let r = sim(&cfg);
+    assert_eq!(r.safety_violations, 0, "{r:#?}");
+    assert_eq!(r.evidence_against_honest, 0, "{r:#?}");
+    assert_eq!(r.decided, 3, "{r:#?}");
+    // The guarded state was reached: height 1 took more than one view somewhere (2 and 3 left view 0 by its
+    // nullification) although validator 1 finalized it in view 0 by the fast path.
+    assert!(r.views_per_decision > 1.0, "{r:#?}");
 }

@@ -57,3 +57,12 @@ fn thousand_seeds_are_safe_and_live() {
 fn twenty_thousand_more_seeds() {
     sweep(1_000..21_000);
 }
+
+#[test]
+#[ignore]
+fn dbg_seed() {
+    let seed: u64 = std::env::var("SEED").unwrap().parse().unwrap();
+    let cfg = config(seed);
+    let r = run(&Bft, &cfg, &mut |_| {}).expect("valid config");
+    eprintln!("{cfg:?}\n{r:#?}");
+}

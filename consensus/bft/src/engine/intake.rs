@@ -147,13 +147,11 @@ impl BftEngine {
         }
     }
 
-    /// Whether a nullification of `cert`'s view that we hold already says all `cert` could: it binds nothing,
-    /// or the same block (see `binds`).
+    /// Whether we hold a nullification of `cert`'s view and have counted every vote in `cert` (its claims can
+    /// change what our fullest nullification binds otherwise).
     fn holds_nullification(&self, cert: &Certificate) -> bool {
-        self.round.nullifications.get(&cert.vote.view).is_some_and(|held| {
-            let bound = self.binds(held);
-            bound.is_none() || bound == self.binds(cert)
-        })
+        self.round.nullifications.contains_key(&cert.vote.view)
+            && self.round.book.as_ref().is_some_and(|b| b.counted_all(cert))
     }
 
     /// A unanimous notarization from a peer: the fast path's finalization, accepted at any view like a
@@ -218,7 +216,9 @@ impl BftEngine {
                 self.dropped.invalid_proposal += 1;
                 return;
             }
-            if justify.len() > MAX_VIEW_AHEAD as usize + 1 {
+            // A notarization and, per skipped view, a nullification or a two-certificate proof that it binds
+            // nothing (see `justify`).
+            if justify.len() > 2 * MAX_VIEW_AHEAD as usize + 2 {
                 self.dropped.invalid_proposal += 1;
                 return;
             }
@@ -247,6 +247,7 @@ impl BftEngine {
                     self.dropped.invalid_proposal += 1;
                     return;
                 }
+                self.count_certificate(&cert, fx);
                 self.apply_certificate(now, cert, None, fx);
                 if vote.height != self.height {
                     return;

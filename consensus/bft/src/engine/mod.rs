@@ -2,11 +2,13 @@
 //!
 //! Split by concern: this file holds the state and the height lifecycle (start, activation, finalization) and
 //! implements [`Engine`]; `intake` checks and buffers what arrives; `view` is the per-view state machine
-//! (propose, notarize, finalize, nullify, timers); `catchup` answers peers that are behind. Every vote is signed
+//! (propose, notarize, finalize, nullify, timers); `justify` says what earlier views oblige a proposal to
+//! extend; `catchup` answers peers that are behind. Every vote is signed
 //! by `crate::signer::Signer`, the one place that enforces the "never sign X after Y" rules.
 
 mod catchup;
 mod intake;
+mod justify;
 mod view;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -81,6 +83,11 @@ struct Round {
     proposals: BTreeMap<u64, Proposal>,
     notarizations: BTreeMap<u64, Certificate>,
     nullifications: BTreeMap<u64, Certificate>,
+    /// Per nullified view, the first nullification that binds a block (see `justify`).
+    binding: BTreeMap<u64, Certificate>,
+    /// Per nullified view, proof that it binds nothing: one nullification binding nothing, or two binding
+    /// different blocks.
+    free: BTreeMap<u64, Vec<Certificate>>,
     verdicts: BTreeMap<Hash, bool>,
     verifying: BTreeSet<Hash>,
     building: Option<u64>,

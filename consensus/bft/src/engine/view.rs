@@ -38,73 +38,6 @@ impl BftEngine {
         self.try_notarize(now, fx);
     }
 
-    /// The block a nullification binds its view to (the fast path: README, "The fast path").
-    pub(super) fn binds(&self, nullification: &Certificate) -> Option<Hash> {
-        self.set().and_then(|s| crate::fast::binds(nullification, s))
-    }
-
-    /// The block view `p` obliges later proposals to re-propose, as far as we know: its notarized block, or the
-    /// block its nullification binds.
-    pub(super) fn block_at(&self, p: u64) -> Option<Hash> {
-        self.round
-            .notarizations
-            .get(&p)
-            .map(|c| c.vote.block)
-            .or_else(|| self.round.nullifications.get(&p).and_then(|c| self.binds(c)))
-    }
-
-    /// What a proposal in `view` must extend: the block the latest view `p < view` obliges (see `block_at`) with
-    /// every view in `(p, view)` nullified (`Some(Some(p))`), anything if all earlier views are nullified and
-    /// bind nothing (`Some(None)`), or unknown yet (`None`).
-    pub(super) fn justification(&self, view: u64) -> Option<Option<u64>> {
-        let mut p = view;
-        while p > 0 {
-            p -= 1;
-            if self.block_at(p).is_some() {
-                return Some(Some(p));
-            }
-            if !self.round.nullifications.contains_key(&p) {
-                return None;
-            }
-        }
-        Some(None)
-    }
-
-    /// Whether the certificates we hold justify proposing `block` in `view`, and how: `Some(Some(p))` when it is
-    /// the block view `p` obliges and every view in `(p, view)` is nullified without binding another block,
-    /// `Some(None)` when it is fresh and every earlier view is so nullified, `None` when it is not justified.
-    pub(super) fn justifies(&self, view: u64, block: Hash) -> Option<Option<u64>> {
-        let mut u = view;
-        while u > 0 {
-            u -= 1;
-            if self.block_at(u) == Some(block) {
-                return Some(Some(u));
-            }
-            let skippable =
-                self.round.nullifications.get(&u).is_some_and(|c| self.binds(c).is_none_or(|b| b == block));
-            if !skippable {
-                return None;
-            }
-        }
-        Some(None)
-    }
-
-    /// The certificates that justify a proposal in `view` re-proposing what view `justify` obliges (or a fresh
-    /// block): that view's notarization (or binding nullification) and the nullifications of the views in
-    /// between (the last `MAX_VIEW_AHEAD` of them), so a validator that missed one of them can still check it.
-    pub(super) fn justification_certs(&self, view: u64, justify: Option<u64>) -> Vec<Certificate> {
-        let start = justify.map_or(0, |p| p.saturating_add(1));
-        let start = start.max(view.saturating_sub(MAX_VIEW_AHEAD));
-        let mut certs: Vec<Certificate> = justify
-            .and_then(|p| {
-                self.round.notarizations.get(&p).or_else(|| self.round.nullifications.get(&p)).cloned()
-            })
-            .into_iter()
-            .collect();
-        certs.extend(self.round.nullifications.range(start..view).map(|(_, c)| c.clone()));
-        certs
-    }
-
     pub(super) fn try_propose(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let view = self.view;
         if self.leader_of(view) != Some(self.me) || self.my_index().is_none() {
@@ -210,6 +143,9 @@ impl BftEngine {
     ) {
         let Some(book) = self.round.book.as_mut() else { return };
         let added = book.add(index, vote, signature);
+        if added.counted && vote.kind == VoteKind::Nullify {
+            self.note_fullest(vote.view);
+        }
         if let Some(e) = added.evidence {
             fx.push(Effect::Evidence(e));
         }
@@ -350,17 +286,15 @@ impl BftEngine {
                 self.try_notarize(now, fx);
             }
             VoteKind::Nullify => {
-                if let Some(held) = self.round.nullifications.get(&view) {
-                    // One that binds nothing proves more than one that binds a block (nothing was finalized fast
-                    // in the view): keep it, so a fresh proposal it allows can be checked.
-                    if self.binds(held).is_some() && self.binds(&cert).is_none() {
-                        self.round.nullifications.insert(view, cert);
-                        self.try_propose(now, fx);
-                        self.try_notarize(now, fx);
-                    }
+                self.note_nullification(&cert);
+                if self.round.nullifications.contains_key(&view) {
+                    // Its votes were counted: our fullest nullification may bind less now.
+                    self.try_propose(now, fx);
+                    self.try_notarize(now, fx);
                     return;
                 }
                 self.round.nullifications.insert(view, cert);
+                self.note_fullest(view);
                 if view >= self.view {
                     // Only a view whose leader we have heard from says the timeout may be too short; a leader
                     // never heard from is presumably down, and waiting longer for it helps nobody.
