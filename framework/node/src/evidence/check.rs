@@ -251,8 +251,25 @@ mod tests {
         assert!(check(&many, 6, &[]).unwrap_err().contains("at most"));
     }
 
+    /// The fast path finalizes on notarize votes of all the weight: such a last commit passes, and notarize
+    /// votes of a mere quorum (a notarization, not a finalization) do not.
+    #[test]
+    fn a_unanimous_notarization_is_a_last_commit_and_a_quorum_of_notarizes_is_not() {
+        let all: Vec<u64> = (0..set().len() as u64).collect();
+        let c = commit_of_kind(VoteKind::Notarize, 4, b"p", &all);
+        assert_eq!(check_commit(&c).unwrap().unwrap().signers().count(), all.len());
+        let err = check_commit(&commit_of_kind(VoteKind::Notarize, 4, b"p", &all[1..])).unwrap_err();
+        assert!(err.contains("needs all of it"), "{err}");
+        let nullification = Certificate::new(vote(VoteKind::Nullify, 4, 0, b"p"), Vec::new());
+        assert!(LastCommit::from_certificate(&nullification, &set()).is_none());
+    }
+
     fn commit_of(height: u64, block: &[u8], signers: &[u64]) -> LastCommit {
-        let v = vote(VoteKind::Finalize, height, 0, block);
+        commit_of_kind(VoteKind::Finalize, height, block, signers)
+    }
+
+    fn commit_of_kind(kind: VoteKind, height: u64, block: &[u8], signers: &[u64]) -> LastCommit {
+        let v = vote(kind, height, 0, block);
         let cert = Certificate::new(
             v,
             signers
@@ -287,9 +304,9 @@ mod tests {
         assert!(err.contains("not a quorum"), "{err}");
 
         let err = check_commit(&commit_of(4, b"other", &[0, 1, 2])).unwrap_err();
-        assert!(err.contains("not a finalize of the parent"), "{err}");
+        assert!(err.contains("not a finalization of the parent"), "{err}");
         let err = check_commit(&commit_of(3, b"p", &[0, 1, 2])).unwrap_err();
-        assert!(err.contains("not a finalize of the parent"), "{err}");
+        assert!(err.contains("not a finalization of the parent"), "{err}");
 
         let mut bad_sig = commit_of(4, b"p", &[0, 1, 2]);
         bad_sig.signatures[1].1 = bad_sig.signatures[0].1;
