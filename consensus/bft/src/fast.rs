@@ -20,7 +20,7 @@ use cairn_primitives::{Hash, ValidatorSet};
 /// If a block was finalized fast in the view, every honest signer of every nullification claims it, so every
 /// nullification of that view binds to it; that is what keeps the fast path safe.
 pub fn binds(cert: &Certificate, validators: &ValidatorSet) -> Option<Hash> {
-    if cert.vote.kind != VoteKind::Nullify || cert.claims.is_empty() {
+    if cert.vote.kind != VoteKind::Nullify {
         return None;
     }
     let power = |i: u32| validators.validators().get(i as usize).map_or(0, |v| v.power);
@@ -77,6 +77,23 @@ mod tests {
         assert_eq!(binds(&nullification(&[a, a, None, None]), &four), None);
         assert_eq!(binds(&nullification(&[a, Some(b"b"), None]), &four), None);
         assert_eq!(binds(&nullification(&[None, None, None]), &four), None);
+    }
+
+    /// Exactly a third claiming otherwise is not "could all be Byzantine" (faulty weight is below a third).
+    #[test]
+    fn a_third_exactly_does_not_bind() {
+        let six = set(&[1, 1, 1, 1, 1, 1]);
+        let a: Option<&[u8]> = Some(b"a");
+        assert_eq!(binds(&nullification(&[a, a, a, None, None]), &six), None, "2 of 6 is a third");
+        assert_eq!(binds(&nullification(&[a, a, a, a, None]), &six), Some(Hash::digest(b"a")));
+    }
+
+    #[test]
+    fn only_nullifications_bind() {
+        let four = set(&[1, 1, 1, 1]);
+        let mut c = nullification(&[Some(b"a"), Some(b"a"), Some(b"a")]);
+        c.vote.kind = VoteKind::Finalize;
+        assert_eq!(binds(&c, &four), None);
     }
 
     #[test]

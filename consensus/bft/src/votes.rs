@@ -279,6 +279,60 @@ mod tests {
         }
     }
 
+    /// Nullify votes name what their signer notarized: the nullification keeps each claim, so it verifies (every
+    /// signature is over the signer's own claim), and the fullest one grows with every later vote.
+    #[test]
+    fn nullifications_keep_claims_and_grow() {
+        let chain: ChainId = "t".parse().unwrap();
+        let (ks, set) = keys(4);
+        let mut book = VoteBook::new(set.clone());
+        let a = Hash::digest(b"a");
+        let nullify = |block| Vote { kind: VoteKind::Nullify, height: Height(1), view: 0, block };
+        let claims = [a, Hash::ZERO, a, Hash::ZERO];
+        let mut formed = None;
+        for (i, claim) in claims.iter().enumerate().take(3) {
+            assert!(book.nullification(Height(1), 0).is_none() || formed.is_some(), "no quorum yet");
+            let v = nullify(*claim);
+            if let Some(c) = book.add(i as u32, v, v.sign(&chain, &ks[i])).certificate {
+                formed = Some(c);
+            }
+        }
+        let formed = formed.expect("three of four nullify votes form a nullification");
+        let with_claims: Vec<u32> = formed.claims.iter().map(|(i, _)| *i).collect();
+        assert_eq!(with_claims, vec![0, 2]);
+        formed.verify(&set, &chain).expect("the claims are what was signed");
+        assert!(book.counted_all(&formed));
+        // The fourth vote comes after the quorum: only the fullest nullification has it.
+        let v = nullify(claims[3]);
+        book.add(3, v, v.sign(&chain, &ks[3]));
+        let full = book.nullification(Height(1), 0).unwrap();
+        assert_eq!(full.signers.len(), 4);
+        full.verify(&set, &chain).unwrap();
+        assert!(!VoteBook::new(set.clone()).counted_all(&full), "nothing counted in a fresh book");
+        // The same signers with another claim is news.
+        let mut other = formed.clone();
+        other.claims.clear();
+        assert!(!book.counted_all(&other));
+    }
+
+    #[test]
+    fn counted_all_compares_blocks() {
+        let chain: ChainId = "t".parse().unwrap();
+        let (ks, set) = keys(4);
+        let mut book = VoteBook::new(set);
+        let v =
+            |b: &[u8]| Vote { kind: VoteKind::Notarize, height: Height(1), view: 0, block: Hash::digest(b) };
+        let mut cert = None;
+        for (i, k) in ks.iter().enumerate().take(3) {
+            cert = book.add(i as u32, v(b"a"), v(b"a").sign(&chain, k)).certificate.or(cert);
+        }
+        let cert = cert.unwrap();
+        assert!(book.counted_all(&cert));
+        let mut other_block = cert.clone();
+        other_block.vote.block = Hash::digest(b"b");
+        assert!(!book.counted_all(&other_block));
+    }
+
     #[test]
     fn two_blocks_cannot_both_certify_without_equivocation() {
         let chain: ChainId = "t".parse().unwrap();

@@ -155,3 +155,27 @@ fn two_nullifications_binding_different_blocks_free_the_view() {
     let fx = f.proposal(1, c, vec![to_a, to_b]);
     assert_eq!(voted(&fx, VoteKind::Notarize, 1), Some(c), "{fx:?}");
 }
+
+/// What a view binds is judged on every nullify vote counted, not only on the quorum that formed first: here the
+/// first quorum (us, claiming nothing, and two claiming `A`) binds `A`, and the late fourth vote (claiming
+/// nothing) shows that half the weight did not notarize `A`, so a fresh block may follow.
+#[test]
+fn a_late_nullify_vote_can_free_a_view() {
+    let (a, c) = (block(b"A"), block(b"C"));
+    let mut f = fixture();
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(voted(&fx, VoteKind::Nullify, 0), Some(Hash::ZERO));
+    let others: Vec<usize> = (0..4).filter(|i| *i != f.me).collect();
+    for (who, claim) in others.iter().zip([a, a, Hash::ZERO]) {
+        let (vote, signature) = f.signed(*who, VoteKind::Nullify, 0, claim);
+        f.from(*who, Message::Vote { vote, signature });
+        if claim == a && f.engine.status().view == 1 {
+            let (vote, signature) = f.signed(f.leader(1), VoteKind::Notarize, 1, c);
+            let fx = f.from(f.leader(1), Message::Proposal { vote, signature, justify: vec![] });
+            assert_eq!(voted(&fx, VoteKind::Notarize, 1), None, "the first quorum binds A");
+        }
+    }
+    assert_eq!(f.engine.status().view, 1);
+    let fx = f.proposal(1, c, vec![]);
+    assert_eq!(voted(&fx, VoteKind::Notarize, 1), Some(c), "{fx:?}");
+}

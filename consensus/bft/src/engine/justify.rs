@@ -19,8 +19,9 @@ impl BftEngine {
 
     /// Records what a valid nullification (received, formed, or our fullest) says about its view.
     pub(super) fn note_nullification(&mut self, cert: &Certificate) {
+        debug_assert_eq!(cert.vote.kind, VoteKind::Nullify);
         let view = cert.vote.view;
-        if cert.vote.kind != VoteKind::Nullify || self.round.free.contains_key(&view) {
+        if self.round.free.contains_key(&view) {
             return;
         }
         match self.binds(cert) {
@@ -40,9 +41,9 @@ impl BftEngine {
         }
     }
 
-    /// After counting a nullify vote: what our fullest nullification of `view` binds now.
+    /// After counting a nullify vote: what our fullest nullification of `view` (if it has a quorum) binds now.
     pub(super) fn note_fullest(&mut self, view: u64) {
-        if self.round.free.contains_key(&view) || !self.round.nullifications.contains_key(&view) {
+        if self.round.free.contains_key(&view) {
             return;
         }
         if let Some(full) = self.round.book.as_ref().and_then(|b| b.nullification(self.height, view)) {
