@@ -441,9 +441,14 @@ impl SnowEngine {
     /// A peer still runs the fallback of a height we finalized: we vote `Finalize` for our block in its view.
     /// Safe because we never vote for anything else at a finalized height; it lets a straggler gather a quorum
     /// certificate when the rest of the network decided that height by sampling and moved on.
+    ///
+    /// Only a `Notarize` or `Nullify` marks a straggler: a `Finalize` may itself be help from a node that finalized
+    /// the height, and answering it made two finalized nodes help each other forever (issue 11's stall: ≈ 97 % of
+    /// all messages at 500 nodes, growing with every height). A straggler still sends `Nullify` every view.
     fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
         let Some(block) = self.tree.finalized_at(vote.height) else { return };
         if block == Hash::ZERO
+            || vote.kind == VoteKind::Finalize
             || vote.view == 0
             || self.committee_of(vote.height).and_then(|c| c.me).is_none()
         {
