@@ -22,7 +22,7 @@ pub const MAX_VIEW_AHEAD: u64 = 64;
 /// Byzantine has probability ≈ 0.2³ under 20 % Byzantine weight, and the next round asks others.
 pub const PULL_FANOUT: usize = 3;
 /// Non-members a committee member remembers to send the certificate to (≈ 3n / committee size ask each).
-const MAX_PULLERS: usize = 4096;
+pub(crate) const MAX_PULLERS: usize = 4096;
 /// Fallback certificates kept for late pullers (heights finalized by the fallback, newest).
 pub(crate) const KEPT_CERTIFICATES: usize = 4;
 
@@ -47,7 +47,7 @@ pub(crate) struct Fallback {
     /// We are outside the committee and asking it for the certificate.
     pulling: bool,
     /// Non-members that asked us for this height's certificate.
-    pullers: BTreeSet<PublicKey>,
+    pub pullers: BTreeSet<PublicKey>,
     /// Validators seen voting in this height's fallback, and their weight (f + 1 of it pulls us in).
     joined: BTreeSet<u32>,
     joined_weight: u64,
@@ -192,7 +192,7 @@ impl SnowEngine {
     }
 
     /// A non-member asks for the certificate of `height`: sent now if we have it, or when we finalize.
-    pub(crate) fn fb_on_pull(&mut self, from: &PublicKey, height: Height, out: &mut Vec<Effect>) {
+    pub(crate) fn fb_on_pull(&mut self, now: Time, from: &PublicKey, height: Height, out: &mut Vec<Effect>) {
         if height == self.fb.height {
             if self.fb_me().is_some() && self.fb.pullers.len() < MAX_PULLERS {
                 self.fb.pullers.insert(*from);
@@ -204,6 +204,10 @@ impl SnowEngine {
                 to: *from,
                 bytes: Message::FbCert { header: Some(*header), certificate: c.clone() }.encode(),
             }),
+            // Finalized by sampling: no certificate yet, assemble one from the members' attestations.
+            None if self.tree.finalized_at(height).is_some() => {
+                self.att_start(now, height, std::iter::once(*from).collect(), out)
+            }
             None => self.dropped.stale += 1,
         }
     }
@@ -351,6 +355,13 @@ impl SnowEngine {
         {
             self.fb.ahead.retain(|v, _| *v > view);
             self.fb_start_view(now, view, out);
+        }
+    }
+
+    /// A `Finalize` certificate of the current height that is already checked (e.g. assembled from attestations).
+    pub(crate) fn fb_on_finalize_certificate(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
+        if c.vote.kind == VoteKind::Finalize && c.vote.height == self.fb.height {
+            self.fb_on_certificate(now, c, None, out);
         }
     }
 
@@ -526,6 +537,10 @@ impl SnowEngine {
         out: &mut Vec<Effect>,
     ) {
         let height = self.fb.height;
+        if vote.kind == VoteKind::Finalize && vote.view == crate::attest::ATTEST_VIEW {
+            self.att_on_vote(now, from, vote, signature, out);
+            return;
+        }
         if vote.height < height {
             self.dropped.stale += 1;
             self.fb_help_straggler(from, vote);
