@@ -45,9 +45,14 @@ pub(crate) struct Attestations {
 }
 
 impl SnowEngine {
-    /// The collection of `height`, created if the height is the current one or one we finalized (bounded).
+    /// The collection of `height`, created if the height is the current one or one we finalized and still remember
+    /// (so votes for other heights cannot push out the collections in use; at most `KEPT_CERTIFICATES` kept).
     fn att_collect(&mut self, height: Height) -> Option<&mut Collect> {
-        if height > self.height() || self.fallback_certs.contains_key(&height) {
+        let current = self.height();
+        if height > current
+            || (height < current && self.tree.finalized_at(height).is_none())
+            || self.fallback_certs.contains_key(&height)
+        {
             return None;
         }
         if !self.attest.heights.contains_key(&height) {
@@ -115,7 +120,6 @@ impl SnowEngine {
         if height < self.height() && self.tree.finalized_at(height) == Some(vote.block) {
             self.att_start(now, height, BTreeSet::new(), out);
         }
-        let verified = self.verify(&vote, from, &signature);
         let Some(collect) = self.att_collect(height) else {
             self.dropped.stale += 1;
             return;
@@ -124,10 +128,11 @@ impl SnowEngine {
             self.dropped.unknown_sender += 1;
             return;
         };
-        if !verified {
+        if !self.verify(&vote, from, &signature) {
             self.dropped.bad_signature += 1;
             return;
         }
+        let Some(collect) = self.attest.heights.get_mut(&height) else { return };
         let added = collect.book.add(index, vote, signature);
         if let Some(e) = added.evidence {
             out.push(Effect::Evidence(e));
