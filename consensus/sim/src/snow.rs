@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use cairn_consensus::{Certificate, Engine, VoteKind};
-use cairn_snow::{Config, Params, SamplerCache, SnowEngine};
+use cairn_snow::{ATTEST_VIEW, Config, Params, SamplerCache, SnowEngine};
 
 use crate::byzantine::{self, snow as bz};
 use crate::{Behaviour, Error, NodeContext, Protocol};
@@ -63,8 +63,10 @@ impl Protocol for Snow {
         self.params.validate().map_err(|e| Error::Config(e.to_string()))
     }
 
-    /// Blocks finalized by the quorum fallback carry a `Finalize` certificate; sampled ones a `Prefer` attestation.
+    /// Blocks finalized by the quorum fallback carry a `Finalize` certificate of a fallback view (≥ 1); sampled ones
+    /// a `Prefer` attestation, or — for a node that took a committee certificate of members' sampled
+    /// finalizations — a `Finalize` of `ATTEST_VIEW`: that height was decided by sampling, not by the fallback.
     fn is_fallback(&self, certificate: &Certificate) -> bool {
-        certificate.vote.kind == VoteKind::Finalize
+        certificate.vote.kind == VoteKind::Finalize && certificate.vote.view != ATTEST_VIEW
     }
 }

@@ -66,8 +66,10 @@ fn balance_attack_20pct_with_a_fallback_committee() {
     // 60 validators, a 24-seat committee per height: the fallback runs among the committee only and the other
     // nodes pull its certificate. Every honest node must still finalize every height, safely.
     let params = Params { committee_seats: 24, ..Params::default() };
+    // Most stuck heights now end with a certificate of the members' sampled finalizations (`ATTEST_VIEW`, not
+    // counted as a fallback); of seeds 1–10 only seed 8 still needs fallback views, so it is one of the two.
     let mut fallbacks = 0;
-    for seed in [5, 6] {
+    for seed in [5, 8] {
         let cfg = base(60, 3, seed).with_byzantine(12, Behaviour::Balance);
         let r = run(&Snow::new(params), &cfg, &mut |_| {}).expect("valid config");
         assert_safe_and_live(&r, &cfg);

@@ -14,6 +14,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::Error;
+use crate::attest::Attestations;
 use crate::fallback::Fallback;
 use crate::params::{Params, Scaled};
 use crate::poll::Poll;
@@ -101,6 +102,8 @@ pub struct SnowEngine {
     pub(crate) pending_help: Vec<(PublicKey, Message)>,
     /// Fallback messages for the next height, replayed when we reach it.
     pub(crate) future: Vec<(PublicKey, Message)>,
+    /// Attestations gathered into certificates for heights finalized by sampling (`attest.rs`).
+    pub(crate) attest: Attestations,
     sample_buf: Vec<u32>,
 }
 
@@ -130,6 +133,7 @@ impl SnowEngine {
             helped: BTreeMap::new(),
             pending_help: Vec::new(),
             future: Vec::new(),
+            attest: Attestations::default(),
             sample_buf: Vec::new(),
             cfg,
         })
@@ -228,6 +232,10 @@ impl SnowEngine {
         if headers.is_empty() {
             return;
         }
+        // Askers of a height we finalized by sampling are not dropped: they get a certificate of attestations.
+        let left = self.fb.height;
+        let askers =
+            if fallback.is_none() { std::mem::take(&mut self.fb.pullers) } else { Default::default() };
         for header in headers {
             let certificate = match &fallback {
                 Some(c) if c.vote.block == header.block => {
@@ -247,6 +255,9 @@ impl SnowEngine {
             }));
         }
         self.enter_height(now, out);
+        if !askers.is_empty() {
+            self.att_start(now, left, askers, out);
+        }
         self.top_up(now, out);
         let height = self.height();
         for (from, message) in std::mem::take(&mut self.future) {
@@ -579,7 +590,7 @@ impl SnowEngine {
             Message::FbCert { header, certificate } => {
                 self.fb_on_cert_message(now, &from, header, certificate, out)
             }
-            Message::FbPull { height } => self.fb_on_pull(&from, height, out),
+            Message::FbPull { height } => self.fb_on_pull(now, &from, height, out),
         }
     }
 }

@@ -22,7 +22,7 @@ pub const MAX_VIEW_AHEAD: u64 = 64;
 /// Byzantine has probability ≈ 0.2³ under 20 % Byzantine weight, and the next round asks others.
 pub const PULL_FANOUT: usize = 3;
 /// Non-members a committee member remembers to send the certificate to (≈ 3n / committee size ask each).
-const MAX_PULLERS: usize = 4096;
+pub(crate) const MAX_PULLERS: usize = 4096;
 /// Fallback certificates kept for late pullers (heights finalized by the fallback, newest).
 pub(crate) const KEPT_CERTIFICATES: usize = 4;
 
@@ -47,7 +47,7 @@ pub(crate) struct Fallback {
     /// We are outside the committee and asking it for the certificate.
     pulling: bool,
     /// Non-members that asked us for this height's certificate.
-    pullers: BTreeSet<PublicKey>,
+    pub pullers: BTreeSet<PublicKey>,
     /// Validators seen voting in this height's fallback, and their weight (f + 1 of it pulls us in).
     joined: BTreeSet<u32>,
     joined_weight: u64,
@@ -133,7 +133,7 @@ impl SnowEngine {
     }
 
     /// Our seat in the current height's committee.
-    fn fb_me(&self) -> Option<u32> {
+    pub(crate) fn fb_me(&self) -> Option<u32> {
         self.fb.committee.as_ref().and_then(|c| c.me)
     }
 
@@ -189,23 +189,6 @@ impl SnowEngine {
         }
         self.stats.fallback_pulls += 1;
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
-    }
-
-    /// A non-member asks for the certificate of `height`: sent now if we have it, or when we finalize.
-    pub(crate) fn fb_on_pull(&mut self, from: &PublicKey, height: Height, out: &mut Vec<Effect>) {
-        if height == self.fb.height {
-            if self.fb_me().is_some() && self.fb.pullers.len() < MAX_PULLERS {
-                self.fb.pullers.insert(*from);
-            }
-            return;
-        }
-        match self.fallback_certs.get(&height) {
-            Some((header, c)) => out.push(Effect::Send {
-                to: *from,
-                bytes: Message::FbCert { header: Some(*header), certificate: c.clone() }.encode(),
-            }),
-            None => self.dropped.stale += 1,
-        }
     }
 
     fn fb_start_view(&mut self, now: Time, view: u64, out: &mut Vec<Effect>) {
@@ -354,6 +337,13 @@ impl SnowEngine {
         }
     }
 
+    /// A `Finalize` certificate of the current height that is already checked (e.g. assembled from attestations).
+    pub(crate) fn fb_on_finalize_certificate(&mut self, now: Time, c: Certificate, out: &mut Vec<Effect>) {
+        if c.vote.kind == VoteKind::Finalize && c.vote.height == self.fb.height {
+            self.fb_on_certificate(now, c, None, out);
+        }
+    }
+
     fn fb_on_certificate(
         &mut self,
         now: Time,
@@ -438,34 +428,6 @@ impl SnowEngine {
         out.push(Effect::SetTimer { id: VIEW_TIMER, at: now + self.cfg.params.view_timeout });
     }
 
-    /// A peer still runs the fallback of a height we finalized: we vote `Finalize` for our block in its view.
-    /// Safe because we never vote for anything else at a finalized height; it lets a straggler gather a quorum
-    /// certificate when the rest of the network decided that height by sampling and moved on.
-    fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
-        let Some(block) = self.tree.finalized_at(vote.height) else { return };
-        if block == Hash::ZERO
-            || vote.view == 0
-            || self.committee_of(vote.height).and_then(|c| c.me).is_none()
-        {
-            return;
-        }
-        let key = (vote.height, vote.view);
-        let signature = match self.helped.get(&key) {
-            Some(s) => *s,
-            None => {
-                let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
-                let Ok(s) = self.cfg.signer.sign_vote(&self.cfg.chain_id, &mine) else { return };
-                if self.helped.len() >= 256 {
-                    self.helped.pop_first();
-                }
-                self.helped.insert(key, s);
-                s
-            }
-        };
-        let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
-        self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
-    }
-
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn fb_on_propose(
         &mut self,
@@ -521,6 +483,10 @@ impl SnowEngine {
         out: &mut Vec<Effect>,
     ) {
         let height = self.fb.height;
+        if vote.kind == VoteKind::Finalize && vote.view == crate::attest::ATTEST_VIEW {
+            self.att_on_vote(now, from, vote, signature, out);
+            return;
+        }
         if vote.height < height {
             self.dropped.stale += 1;
             self.fb_help_straggler(from, vote);

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod attest;
 mod committee;
 mod engine;
 mod error;
@@ -11,6 +12,7 @@ mod sets;
 mod tree;
 mod wire;
 
+pub use attest::ATTEST_VIEW;
 pub use committee::{CommitteeCache, fallback_committee, verify_fallback_certificate};
 pub use engine::{Config, PROPOSER_RANKS, SnowEngine, Stats, WalEntry};
 pub use error::Error;

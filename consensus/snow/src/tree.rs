@@ -161,6 +161,11 @@ impl Tree {
         self.finalized.iter().find(|(h, _, _)| *h == height).map(|(_, b, _)| *b)
     }
 
+    /// The header of the finalized block at `height`, if still remembered.
+    pub fn finalized_header(&self, height: Height) -> Option<Header> {
+        self.finalized.iter().find(|(h, _, _)| *h == height).and_then(|(_, _, header)| *header)
+    }
+
     /// What we answer a poll about `height`: the finalized block there, else the preferred block there, else the
     /// preferred tip (lower: a vote for an ancestor), else nothing (`Hash::ZERO`: the height is forgotten).
     pub fn answer(&self, height: Height) -> Hash {

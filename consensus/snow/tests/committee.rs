@@ -8,7 +8,8 @@ mod common;
 use cairn_consensus::{Certificate, Effect, Engine, Input, PlainVerifier, TimerId, Vote, VoteKind};
 use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
 use cairn_snow::{
-    Header, Message, PULL_FANOUT, Params, SnowEngine, fallback_committee, verify_fallback_certificate,
+    ATTEST_VIEW, Header, Message, PULL_FANOUT, Params, SnowEngine, fallback_committee,
+    verify_fallback_certificate,
 };
 
 const FALLBACK_TIMER: TimerId = TimerId(1);
@@ -49,7 +50,10 @@ impl Net {
     }
 
     fn engine(&self, me: usize) -> SnowEngine {
-        let params = Params { committee_seats: SEATS, ..Params::default() };
+        self.engine_with(me, Params { committee_seats: SEATS, ..Params::default() })
+    }
+
+    fn engine_with(&self, me: usize, params: Params) -> SnowEngine {
         common::started_engine(&self.chain, &self.keys[me], self.seed, params, &self.set)
     }
 
@@ -261,4 +265,99 @@ fn non_members_pull_the_certificate_instead_of_voting() {
     out.clear();
     e.handle(4_300, net.msg(helper_index, &Message::FbCert { header: Some(h), certificate }), &mut out);
     assert_eq!(finalized(&out), 1, "the outsider finalizes with the pulled certificate");
+}
+
+#[test]
+fn a_member_that_finalized_by_sampling_answers_a_pull_with_a_certificate_of_attestations() {
+    let net = Net::new();
+    let (members, others) = net.split();
+    let (outsider, helper) = (others[0], members[0]);
+    // β = 1: one successful poll finalizes, so the helper finalizes height 1 by sampling.
+    let params = Params { committee_seats: SEATS, beta: 1, concurrent: 1, ..Params::default() };
+    let mut m = net.engine_with(helper, params);
+    let header = Header::sign(
+        Height(1),
+        Hash::ZERO,
+        Hash::digest(b"b1"),
+        others[1] as u32,
+        &net.chain,
+        &net.keys[others[1]],
+    );
+    let mut out = Vec::new();
+    m.handle(10, net.msg(others[1], &Message::Propose(header)), &mut out);
+    m.handle(10, Input::PayloadVerdict { height: Height(1), payload: header.block, valid: true }, &mut out);
+    let queries: Vec<(PublicKey, u32)> = out
+        .iter()
+        .filter_map(|f| match f {
+            Effect::Send { to, bytes } => match Message::decode(bytes) {
+                Ok(Message::Query { poll, .. }) => Some((*to, poll)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert!(!queries.is_empty());
+    out.clear();
+    for (to, poll) in queries {
+        let chit = Message::Chit { poll, block: header.block };
+        m.handle(20, Input::Message { from: to, bytes: chit.encode() }, &mut out);
+    }
+    assert!(
+        out.iter().any(|f| matches!(f, Effect::Finalized(x) if x.certificate.vote.kind == VoteKind::Prefer)),
+        "finalized by sampling: {out:?}"
+    );
+
+    // Asked for the certificate it does not have, the helper sends its attestation to the committee.
+    out.clear();
+    m.handle(4_100, net.msg(outsider, &Message::FbPull { height: Height(1) }), &mut out);
+    let attested: Vec<PublicKey> = out
+        .iter()
+        .filter_map(|f| match f {
+            Effect::Send { to, bytes } => match Message::decode(bytes) {
+                Ok(Message::FbVote { vote, .. })
+                    if vote.kind == VoteKind::Finalize
+                        && vote.view == ATTEST_VIEW
+                        && vote.block == header.block =>
+                {
+                    Some(*to)
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    assert_eq!(attested.len(), net.committee.len() - 1, "to every other member: {out:?}");
+
+    // Other members' attestations complete > 2/3 of the seats: the asker gets a checkable certificate.
+    let (quorum, _) = quorum_without(&net, &members, Some(helper));
+    let vote = Vote { kind: VoteKind::Finalize, height: Height(1), view: ATTEST_VIEW, block: header.block };
+    out.clear();
+    for i in &quorum {
+        let v = Message::FbVote { vote, signature: vote.sign(&net.chain, &net.keys[*i]) };
+        m.handle(4_200, net.msg(*i, &v), &mut out);
+    }
+    let reply = out.iter().find_map(|f| match f {
+        Effect::Send { to, bytes } if *to == net.keys[outsider].public() => Message::decode(bytes).ok(),
+        _ => None,
+    });
+    let Some(Message::FbCert { header: Some(h), certificate }) = reply else {
+        panic!("no certificate sent: {out:?}")
+    };
+    assert!(
+        verify_fallback_certificate(&certificate, &net.set, &net.seed, SEATS, &net.chain, &PlainVerifier)
+            .is_ok()
+    );
+    let mut e = net.engine(outsider);
+    net.block(&mut e, others[1]);
+    out.clear();
+    e.handle(
+        4_300,
+        net.msg(helper, &Message::FbCert { header: Some(h), certificate: certificate.clone() }),
+        &mut out,
+    );
+    assert_eq!(finalized(&out), 1, "the outsider finalizes with it");
+    // A later asker gets the kept certificate at once.
+    out.clear();
+    m.handle(4_400, net.msg(others[2], &Message::FbPull { height: Height(1) }), &mut out);
+    assert!(out.iter().any(|f| matches!(f, Effect::Send { to, .. } if *to == net.keys[others[2]].public())));
 }

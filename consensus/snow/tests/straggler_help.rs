@@ -1,0 +1,95 @@
+//! Help for stragglers (a node that finalized a height answers a peer still in that height's fallback with its own
+//! `Finalize` vote) must stop at stragglers: two nodes that both finalized the height must not keep helping each
+//! other. Before this was pinned, each help reply looked like a straggler's vote to its receiver, so every pair of
+//! finalized members that ever met in a stale fallback exchanged `Finalize` votes forever (issue 11's stall).
+
+use std::sync::Arc;
+
+mod common;
+
+use cairn_consensus::{Certificate, Effect, Engine, Input, Vote, VoteKind};
+use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
+use cairn_snow::{Header, Message, Params, SnowEngine};
+
+struct Net {
+    keys: Vec<Keypair>,
+    set: Arc<ValidatorSet>,
+    chain: ChainId,
+    seed: Hash,
+}
+
+fn net() -> Net {
+    let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("help-test", i)).collect();
+    keys.sort_by_key(|k| k.public());
+    let set = Arc::new(
+        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
+            .unwrap(),
+    );
+    Net { keys, set, chain: "help-test".parse().unwrap(), seed: Hash::digest(b"seed") }
+}
+
+fn msg(net: &Net, from: usize, m: &Message) -> Input {
+    Input::Message { from: net.keys[from].public(), bytes: m.encode() }
+}
+
+/// An engine of validator `me` that finalized `header` at height 1 with a fallback certificate of validators 0–2.
+fn finalized_engine(net: &Net, me: usize, header: &Header) -> SnowEngine {
+    let mut e = common::started_engine(&net.chain, &net.keys[me], net.seed, Params::default(), &net.set);
+    let mut out = Vec::new();
+    e.handle(10, msg(net, 0, &Message::Propose(*header)), &mut out);
+    e.handle(10, Input::PayloadVerdict { height: Height(1), payload: header.block, valid: true }, &mut out);
+    let vote = Vote { kind: VoteKind::Finalize, height: Height(1), view: 1, block: header.block };
+    let signers = (0..3u32).map(|i| (i, vote.sign(&net.chain, &net.keys[i as usize]))).collect();
+    let certificate = Certificate { vote, signers };
+    e.handle(20, msg(net, 0, &Message::FbCert { header: Some(*header), certificate }), &mut out);
+    assert!(out.iter().any(|f| matches!(f, Effect::Finalized(_))), "height 1 finalized: {out:?}");
+    assert_eq!(e.height(), Height(2));
+    e
+}
+
+/// The fallback votes in `out` sent to `to`.
+fn votes_to(out: &[Effect], to: &PublicKey) -> Vec<(Vote, cairn_primitives::Signature)> {
+    out.iter()
+        .filter_map(|f| match f {
+            Effect::Send { to: t, bytes } if t == to => match Message::decode(bytes) {
+                Ok(Message::FbVote { vote, signature }) => Some((vote, signature)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_straggler_is_helped_but_finalized_nodes_do_not_help_each_other_forever() {
+    let net = net();
+    let header = Header::sign(Height(1), Hash::ZERO, Hash::digest(b"b1"), 0, &net.chain, &net.keys[0]);
+    let (a, b, straggler) = (1, 2, 3);
+    let mut ea = finalized_engine(&net, a, &header);
+    let mut eb = finalized_engine(&net, b, &header);
+
+    // A straggler still nullifying view 1 of height 1 gets A's `Finalize` for the block.
+    let nullify = Vote { kind: VoteKind::Nullify, height: Height(1), view: 1, block: Hash::ZERO };
+    let mut out = Vec::new();
+    let m = Message::FbVote { vote: nullify, signature: nullify.sign(&net.chain, &net.keys[straggler]) };
+    ea.handle(100, msg(&net, straggler, &m), &mut out);
+    let help = votes_to(&out, &net.keys[straggler].public());
+    assert_eq!(help.len(), 1, "the straggler is helped: {out:?}");
+    assert_eq!(help[0].0.kind, VoteKind::Finalize);
+    assert_eq!(help[0].0.block, header.block);
+
+    // The same help reaching B, which also finalized height 1, is not answered: relay A ⇄ B for a while.
+    let mut exchanged = 0;
+    let mut in_flight = vec![(a, help[0])];
+    for round in 0..10u64 {
+        let Some((from, (vote, signature))) = in_flight.pop() else { break };
+        let (to, engine) = if from == a { (b, &mut eb) } else { (a, &mut ea) };
+        let mut out = Vec::new();
+        engine.handle(200 + round, msg(&net, from, &Message::FbVote { vote, signature }), &mut out);
+        for v in votes_to(&out, &net.keys[from].public()) {
+            exchanged += 1;
+            in_flight.push((to, v));
+        }
+    }
+    assert_eq!(exchanged, 0, "two finalized nodes answered each other's help");
+}
