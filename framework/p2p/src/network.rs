@@ -126,14 +126,63 @@ impl std::fmt::Debug for Command {
     }
 }
 
+type Gossip = gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::WhitelistSubscriptionFilter>;
+
 #[derive(NetworkBehaviour)]
 struct Behaviour {
     blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
-    gossip: gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::WhitelistSubscriptionFilter>,
+    /// Consensus, blocks and bindings: signed by their author, whose identity the node judges them by.
+    gossip: Gossip,
+    /// Tx batches: unsigned (see [`GossipMode`]).
+    tx_gossip: Gossip,
     direct: request_response::Behaviour<FrameCodec>,
+}
+
+/// How a gossipsub instance authenticates its messages.
+///
+/// Consensus and block gossip keeps gossipsub's signature: the engines' votes name no signer (the transport
+/// vouches for the sender), a block's gossip author must be its proposer, and relayed bindings are checked
+/// against the author. Txs need none of that: each tx carries its own signature, checked by CheckTx before its
+/// batch is forwarded, and a batch's only author-like use (rate limits, blame for bad framing) is better served
+/// by the peer that relayed it. So tx batches travel on a second, anonymous instance: no author, sequence number
+/// or signature — no ed25519 signing per batch at its publisher and no verification per copy at each receiver.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GossipMode {
+    Signed,
+    Anonymous,
+}
+
+impl GossipMode {
+    fn of(topic: Topic) -> GossipMode {
+        if topic == Topic::Txs { GossipMode::Anonymous } else { GossipMode::Signed }
+    }
+}
+
+impl Behaviour {
+    fn gossip_mut(&mut self, mode: GossipMode) -> &mut Gossip {
+        match mode {
+            GossipMode::Signed => &mut self.gossip,
+            GossipMode::Anonymous => &mut self.tx_gossip,
+        }
+    }
+
+    fn gossip_ref(&self, mode: GossipMode) -> &Gossip {
+        match mode {
+            GossipMode::Signed => &self.gossip,
+            GossipMode::Anonymous => &self.tx_gossip,
+        }
+    }
+
+    /// The lower of a peer's two gossipsub scores (`None` when neither instance knows it).
+    fn gossip_score(&self, peer: &PeerId) -> Option<f64> {
+        match (self.gossip.peer_score(peer), self.tx_gossip.peer_score(peer)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 /// The entry point: builds the libp2p stack and spawns its task on the current tokio runtime.
@@ -163,7 +212,7 @@ impl Network {
             let t = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id));
             swarm
                 .behaviour_mut()
-                .gossip
+                .gossip_mut(GossipMode::of(topic))
                 .subscribe(&t)
                 .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
             topics.insert(t.hash(), topic);
@@ -254,7 +303,8 @@ fn build_swarm(
 ) -> Result<Swarm<Behaviour>, P2pError> {
     let setup = |e: &dyn std::fmt::Display| P2pError::Setup(e.to_string());
     let chain = &config.chain_id;
-    let gossip_config = gossip_config(config)?;
+    let signed = gossip_config(config, GossipMode::Signed)?;
+    let anonymous = gossip_config(config, GossipMode::Anonymous)?;
     let direct_protocol =
         StreamProtocol::try_from_owned(format!("/cairn/{chain}/direct/1")).map_err(|e| setup(&e))?;
     let limits = connection_limits::ConnectionLimits::default()
@@ -264,9 +314,6 @@ fn build_swarm(
         ))
         .with_max_pending_incoming(Some(64))
         .with_max_pending_outgoing(Some(64));
-    let mut chain_topics: Vec<gossipsub::TopicHash> =
-        Topic::ALL.iter().map(|t| gossipsub::IdentTopic::new(t.topic_string(chain)).hash()).collect();
-    chain_topics.push(relay::topic(chain).hash());
     let request_timeout = config.request_timeout;
     let max_message = config.max_message_bytes;
     let ping_interval = config.ping_interval;
@@ -278,11 +325,16 @@ fn build_swarm(
         .with_behaviour(|key| {
             let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
-                gossip_config.0,
-                gossip_config.1,
+                signed.0,
+                signed.1.clone(),
             )?;
-            let (params, thresholds) = gossip_scoring(&chain_topics);
-            gossip.with_peer_score(params, thresholds)?;
+            gossip.with_peer_score(gossip_scoring(&signed.1.0), GOSSIP_THRESHOLDS)?;
+            let mut tx_gossip = gossipsub::Behaviour::new_with_subscription_filter(
+                gossipsub::MessageAuthenticity::Anonymous,
+                anonymous.0,
+                anonymous.1.clone(),
+            )?;
+            tx_gossip.with_peer_score(gossip_scoring(&anonymous.1.0), GOSSIP_THRESHOLDS)?;
             Ok(Behaviour {
                 blocked: Default::default(),
                 limits: connection_limits::Behaviour::new(limits),
@@ -300,6 +352,7 @@ fn build_swarm(
                         .with_timeout(ping_interval.saturating_mul(2)),
                 ),
                 gossip,
+                tx_gossip,
                 direct: request_response::Behaviour::with_codec(
                     FrameCodec { max_payload: max_message },
                     [(direct_protocol, request_response::ProtocolSupport::Full)],
@@ -325,9 +378,7 @@ fn build_swarm(
 /// [`Task::check_gossip_scores`] turns a score at or below [`GOSSIP_SCORE_FLOOR`] into an offence. Delivery-rate
 /// and mesh-time terms are off: on a quiet chain an honest peer delivers nothing, and on loopback every peer
 /// shares one IP, so the IP-colocation term is off too.
-fn gossip_scoring(
-    topics: &[gossipsub::TopicHash],
-) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
+fn gossip_scoring(topics: &std::collections::HashSet<gossipsub::TopicHash>) -> gossipsub::PeerScoreParams {
     let mut params = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
     for hash in topics {
         let topic = gossipsub::TopicScoreParams {
@@ -342,15 +393,16 @@ fn gossip_scoring(
         };
         params.topics.insert(hash.clone(), topic);
     }
-    let thresholds = gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 5.0,
-    };
-    (params, thresholds)
+    params
 }
+
+const GOSSIP_THRESHOLDS: gossipsub::PeerScoreThresholds = gossipsub::PeerScoreThresholds {
+    gossip_threshold: -10.0,
+    publish_threshold: -50.0,
+    graylist_threshold: -80.0,
+    accept_px_threshold: 10.0,
+    opportunistic_graft_threshold: 5.0,
+};
 
 /// gossipsub reads messages up to this many times our own limit: one between our limit and that reaches
 /// `judge_gossip`, which drops it without blame (a peer whose limits are larger than ours, not an attacker);
@@ -367,12 +419,15 @@ fn protocol_version(config: &P2pConfig) -> String {
     format!("/cairn/{}/1", config.chain_id)
 }
 
+/// One gossipsub instance's settings: the topics of `mode` (see [`GossipMode`]), each with its size limit. The
+/// anonymous instance speaks a protocol id of its own, so the two never take each other's streams.
 fn gossip_config(
     config: &P2pConfig,
+    mode: GossipMode,
 ) -> Result<(gossipsub::Config, gossipsub::WhitelistSubscriptionFilter), P2pError> {
     let mut b = gossipsub::ConfigBuilder::default();
     let mut allowed = std::collections::HashSet::new();
-    for topic in Topic::ALL {
+    for topic in Topic::ALL.into_iter().filter(|t| GossipMode::of(*t) == mode) {
         let hash = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id)).hash();
         b.max_transmit_size_for_topic(
             MISMATCH_TOLERANCE * config.wire_limit(topic) + GOSSIP_ENVELOPE,
@@ -380,11 +435,19 @@ fn gossip_config(
         );
         allowed.insert(hash);
     }
-    let bindings = relay::topic(&config.chain_id).hash();
-    b.max_transmit_size_for_topic(relay::BINDING_MAX_BYTES + GOSSIP_ENVELOPE, bindings.clone());
-    allowed.insert(bindings);
+    match mode {
+        GossipMode::Signed => {
+            let bindings = relay::topic(&config.chain_id).hash();
+            b.max_transmit_size_for_topic(relay::BINDING_MAX_BYTES + GOSSIP_ENVELOPE, bindings.clone());
+            allowed.insert(bindings);
+            b.validation_mode(gossipsub::ValidationMode::Strict);
+        }
+        GossipMode::Anonymous => {
+            b.protocol_id_prefix(format!("/cairn/{}/txgossip", config.chain_id));
+            b.validation_mode(gossipsub::ValidationMode::Anonymous);
+        }
+    }
     b.max_transmit_size(MISMATCH_TOLERANCE * config.max_message_bytes + GOSSIP_ENVELOPE)
-        .validation_mode(gossipsub::ValidationMode::Strict)
         // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
         .validate_messages()
         // Publish to every subscribed peer at once, not just the mesh: one hop to everyone on small networks.
@@ -710,6 +773,7 @@ impl Task {
                 // Blocking closes existing connections and refuses new ones in both directions.
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
                 self.swarm.behaviour_mut().gossip.blacklist_peer(&peer);
+                self.swarm.behaviour_mut().tx_gossip.blacklist_peer(&peer);
             }
         }
     }
@@ -762,7 +826,7 @@ impl Task {
                 let peers = self
                     .swarm
                     .behaviour()
-                    .gossip
+                    .gossip_ref(GossipMode::of(topic))
                     .all_peers()
                     .filter(|(_, topics)| topics.contains(&&hash))
                     .filter_map(|(p, _)| self.peers.identity(p))
@@ -779,7 +843,10 @@ impl Task {
                     self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
-            Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),
+            // Only tx batches wait for the node's verdict.
+            Command::Validated { id, source, verdict } => {
+                self.report_gossip(GossipMode::Anonymous, &id, &source, verdict)
+            }
             Command::Shutdown(_) => {}
         }
     }
@@ -853,7 +920,7 @@ impl Task {
     fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
         let len = data.len();
         let t = gossipsub::IdentTopic::new(topic.topic_string(&self.config.chain_id));
-        match self.swarm.behaviour_mut().gossip.publish(t, data) {
+        match self.swarm.behaviour_mut().gossip_mut(GossipMode::of(topic)).publish(t, data) {
             Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
                 self.stats.broadcasts_without_peers.fetch_add(1, Ordering::Relaxed);
@@ -871,7 +938,8 @@ impl Task {
 
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(GossipMode::Signed, e),
+            SwarmEvent::Behaviour(BehaviourEvent::TxGossip(e)) => self.on_gossip(GossipMode::Anonymous, e),
             SwarmEvent::Behaviour(BehaviourEvent::Direct(e)) => self.on_direct(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -977,53 +1045,72 @@ impl Task {
         }
     }
 
-    fn on_gossip(&mut self, event: gossipsub::Event) {
+    fn on_gossip(&mut self, mode: GossipMode, event: gossipsub::Event) {
         let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
             return;
         };
-        if message.topic == self.peers.relayed.hash {
+        if mode == GossipMode::Signed && message.topic == self.peers.relayed.hash {
             let verdict = self.on_binding_gossip(&message);
-            self.validated(&message_id, &propagation_source, verdict);
+            self.validated(mode, &message_id, &propagation_source, verdict);
             return;
         }
-        if let Some(verdict) = self.judge_gossip(propagation_source, &message_id, message) {
-            self.report_gossip(&message_id, &propagation_source, verdict);
+        if let Some(verdict) = self.judge_gossip(mode, propagation_source, &message_id, message) {
+            self.report_gossip(mode, &message_id, &propagation_source, verdict);
         }
     }
 
     /// Tells gossipsub whether to forward a message (and whether its relayer did wrong).
-    fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
+    fn report_gossip(
+        &mut self,
+        mode: GossipMode,
+        id: &gossipsub::MessageId,
+        source: &PeerId,
+        verdict: GossipVerdict,
+    ) {
         if verdict != GossipVerdict::Accept {
             self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
         }
-        self.validated(id, source, verdict);
+        self.validated(mode, id, source, verdict);
     }
 
     /// Hands gossipsub the verdict (uncounted: bindings are the network's own business, not the node's gossip).
-    fn validated(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
+    fn validated(
+        &mut self,
+        mode: GossipMode,
+        id: &gossipsub::MessageId,
+        source: &PeerId,
+        verdict: GossipVerdict,
+    ) {
         let acceptance = match verdict {
             GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
             GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
             GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
         };
-        self.swarm.behaviour_mut().gossip.report_message_validation_result(id, source, acceptance);
+        self.swarm.behaviour_mut().gossip_mut(mode).report_message_validation_result(id, source, acceptance);
     }
 
     /// Checks one gossip message, hands it to the node if it is good, and says whether to forward it — or `None`
     /// when the node decides later (a tx batch it validates itself: [`crate::TxVerdict`]).
     fn judge_gossip(
         &mut self,
+        mode: GossipMode,
         propagation_source: PeerId,
         message_id: &gossipsub::MessageId,
         message: gossipsub::Message,
     ) -> Option<GossipVerdict> {
-        let Some(&topic) = self.topics.get(&message.topic) else {
+        let Some(&topic) = self.topics.get(&message.topic).filter(|t| GossipMode::of(**t) == mode) else {
             // The subscription filter means we never subscribed to this; a peer pushing it is off-protocol.
             self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
             return Some(GossipVerdict::Reject);
         };
+        // Signed gossip goes by its author (gossipsub checked the signature), anonymous tx batches by the peer that
+        // relayed them: a peer forwards a batch only after validating it, so what it relays is its own doing.
+        let author = match mode {
+            GossipMode::Signed => message.source,
+            GossipMode::Anonymous => Some(propagation_source),
+        };
         // The author goes by its proven validator key when it is a peer of ours that presented a binding.
-        let Some(from) = message.source.as_ref().and_then(|a| self.peers.identity(a)) else {
+        let Some((author, from)) = author.and_then(|a| self.peers.identity(&a).map(|from| (a, from))) else {
             self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
             return Some(GossipVerdict::Reject);
         };
@@ -1040,17 +1127,15 @@ impl Task {
             );
             return Some(GossipVerdict::Ignore);
         }
-        let author = message.source.unwrap_or(propagation_source);
         if !self.admit(author) {
             return Some(GossipVerdict::Ignore);
         }
         let txs = if topic == Topic::Txs {
             match batch::unpack(&message.data) {
                 Ok(txs) => Some(txs),
-                // Signed by its author, so the author (not the relayer) is at fault.
+                // Unsigned, so the relayer is at fault: an honest one never forwards a batch that does not parse.
                 Err(e) => {
-                    let culprit = message.source.unwrap_or(propagation_source);
-                    self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
+                    self.punish(propagation_source, Offence::Malformed, &format!("tx batch: {e}"));
                     return Some(GossipVerdict::Reject);
                 }
             }
@@ -1146,6 +1231,7 @@ impl Task {
         for peer in self.book.expire(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
+            self.swarm.behaviour_mut().tx_gossip.remove_blacklisted_peer(&peer);
         }
         self.publish_scores(now);
         let (main, txs) = self.events.queued_bytes();
@@ -1195,10 +1281,10 @@ impl Task {
     /// Turns invalid gossip (seen by gossipsub's scoring) into offences: a peer is punished when its score
     /// falls to the floor, and again only if it falls further by another invalid message.
     fn check_gossip_scores(&mut self) {
-        let gossip = &self.swarm.behaviour().gossip;
+        let behaviour = self.swarm.behaviour();
         let mut offenders = Vec::new();
         for peer in self.swarm.connected_peers() {
-            let Some(score) = gossip.peer_score(peer) else { continue };
+            let Some(score) = behaviour.gossip_score(peer) else { continue };
             if score > GOSSIP_SCORE_FLOOR {
                 continue;
             }
@@ -1210,7 +1296,7 @@ impl Task {
         }
         let Task { swarm, gossip_punished, .. } = self;
         gossip_punished
-            .retain(|p, _| swarm.behaviour().gossip.peer_score(p).is_some_and(|s| s <= GOSSIP_SCORE_FLOOR));
+            .retain(|p, _| swarm.behaviour().gossip_score(p).is_some_and(|s| s <= GOSSIP_SCORE_FLOOR));
         for (peer, score) in offenders {
             self.gossip_punished.insert(peer, score);
             self.punish(peer, Offence::Malformed, &format!("invalid gossip (gossipsub score {score:.0})"));
