@@ -183,6 +183,13 @@ mod tests {
             fn sign_vote(&self, _: &ChainId, v: &Vote) -> Result<Signature, cairn_consensus::SignError> {
                 Err(cairn_consensus::SignError::refused(v, "test"))
             }
+            fn sign_handshake(
+                &self,
+                _: &ChainId,
+                _: &[u8],
+            ) -> Result<Signature, cairn_consensus::HandshakeRefused> {
+                Err(cairn_consensus::HandshakeRefused("test".into()))
+            }
         }
         let mut s = Signer::new("t".parse().unwrap(), Arc::new(Refuses));
         let mut fx = Vec::new();

@@ -14,6 +14,6 @@ pub use engine::{
 };
 pub use error::Error;
 pub use evidence::{Evidence, EvidenceKind};
-pub use signer::{SignError, Signer};
+pub use signer::{HandshakeRefused, SignError, Signer};
 pub use verifier::{PlainVerifier, SignatureVerifier};
 pub use vote::{SignedVote, Vote, VoteKind};

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cairn_abci::{Application, ClientConfig, RemoteApp};
+use cairn_consensus::Signer as _;
 use cairn_mempool::{Mempool, MempoolConfig};
 use cairn_p2p::Binding;
 use cairn_primitives::{Hash, Keypair};
@@ -151,6 +152,10 @@ impl NodeBuilder {
         let store = Arc::new(BlockStore::open(&data.join("blocks.redb"), config.fsync)?);
         let wal = Wal::open(&data.join("wal.redb"))?;
 
+        // Every signature by the validator key goes through this signer: votes past its guard, the binding beside it.
+        let wal_heights: Vec<cairn_primitives::Height> = wal.records()?.into_iter().map(|(h, _)| h).collect();
+        let signer = GuardedSigner::open(key.clone(), &data, &wal_heights)?;
+
         // Handshake before the network: a node that cannot agree with its app must not take part.
         let (state, report) = handshake(&*app, &store, &genesis).await?;
         info!(height = %state.height, replayed = report.replayed, initialised = report.initialised,
@@ -164,7 +169,11 @@ impl NodeBuilder {
             None => {
                 let filter = gossip.clone();
                 // Our consensus key vouches for our p2p key, so peers treat this connection as our validator.
-                let binding = Binding::sign(&genesis.chain_id, &key, p2p_key.public());
+                let binding =
+                    Binding::sign_with(&genesis.chain_id, signer.public_key(), p2p_key.public(), |c, m| {
+                        signer.sign_handshake(c, m)
+                    })
+                    .map_err(|e| NodeError::Internal(e.to_string()))?;
                 let (t, rx, addr) = P2pTransport::start(
                     &p2p_key,
                     binding,
@@ -227,8 +236,6 @@ impl NodeBuilder {
         let ingest = intake::spawn(shared.clone(), ingest_rx);
 
         let genesis_hash: Hash = genesis.hash();
-        let wal_heights: Vec<cairn_primitives::Height> = wal.records()?.into_iter().map(|(h, _)| h).collect();
-        let signer = GuardedSigner::open(key.clone(), &data, &wal_heights)?;
         let factory = EngineFactory {
             chain_id: genesis.chain_id.clone(),
             signer: Arc::new(signer),

@@ -11,8 +11,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use cairn_consensus::{SignError, Signer, Vote};
-use cairn_primitives::{ChainId, Height, Keypair, PublicKey, Signature};
+use cairn_consensus::{HandshakeRefused, SignError, Signer, Vote};
+use cairn_primitives::{ChainId, Height, Keypair, PublicKey, Purpose, Signature};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -115,6 +115,12 @@ impl Signer for GuardedSigner {
         }
         Ok(vote.sign(chain_id, &self.key))
     }
+
+    /// The p2p binding: signed with the same key, outside the guard (it is no vote, so it can neither equivocate
+    /// nor be held back by a lost WAL).
+    fn sign_handshake(&self, chain_id: &ChainId, message: &[u8]) -> Result<Signature, HandshakeRefused> {
+        Ok(self.key.sign(chain_id, Purpose::Handshake, message))
+    }
 }
 
 #[cfg(test)]
@@ -166,6 +172,28 @@ mod tests {
             assert!(err.reason.contains("WAL lost"), "{err}");
         }
         assert!(lost.sign_vote(&chain, &vote(8, 0)).is_ok());
+    }
+
+    #[test]
+    fn the_p2p_binding_is_signed_outside_the_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let chain: ChainId = "t".parse().unwrap();
+        let key = Keypair::derived("g", 3);
+        GuardedSigner::open(key.clone(), dir.path(), &[]).unwrap().sign_vote(&chain, &vote(7, 0)).unwrap();
+        let before = std::fs::read(dir.path().join(STATE_FILE)).unwrap();
+        // The WAL lost height 7: votes up to it are refused, the binding is not, and the state file does not move.
+        let s = GuardedSigner::open(key.clone(), dir.path(), &[]).unwrap();
+        let peer = Keypair::derived("g", 4).public();
+        let b = cairn_p2p::Binding::sign_with(&chain, s.public_key(), peer, |c, m| s.sign_handshake(c, m))
+            .unwrap();
+        assert_eq!(b.verify(&chain, &peer), Ok(()));
+        assert_eq!(
+            b,
+            cairn_p2p::Binding::sign(&chain, &key, peer),
+            "the same signature as with the key itself"
+        );
+        assert_eq!(std::fs::read(dir.path().join(STATE_FILE)).unwrap(), before);
+        assert!(s.sign_vote(&chain, &vote(7, 0)).is_err());
     }
 
     #[test]

@@ -47,11 +47,28 @@ pub enum BindingError {
 }
 
 impl Binding {
-    /// Signs a binding of `peer` (our p2p public key) to `validator` for `chain_id`.
+    /// Signs a binding of `peer` (our p2p public key) to `validator` for `chain_id`, with the key in memory.
     pub fn sign(chain_id: &ChainId, validator: &Keypair, peer: PublicKey) -> Binding {
-        let signature =
-            validator.sign(chain_id, Purpose::Handshake, &Binding::message(&validator.public(), &peer));
-        Binding { validator: validator.public(), peer, signature }
+        let signed = Binding::sign_with(chain_id, validator.public(), peer, |chain, message| {
+            Ok::<_, std::convert::Infallible>(validator.sign(chain, Purpose::Handshake, message))
+        });
+        match signed {
+            Ok(binding) => binding,
+            Err(never) => match never {},
+        }
+    }
+
+    /// Signs a binding through `sign`, which must sign the message it is given on the chain it is given with
+    /// `validator`'s key for [`Purpose::Handshake`]: a validator key that lives behind a signer (the node's
+    /// guarded signer, a remote one) never reaches this crate.
+    pub fn sign_with<E>(
+        chain_id: &ChainId,
+        validator: PublicKey,
+        peer: PublicKey,
+        sign: impl FnOnce(&ChainId, &[u8]) -> Result<Signature, E>,
+    ) -> Result<Binding, E> {
+        let signature = sign(chain_id, &Binding::message(&validator, &peer))?;
+        Ok(Binding { validator, peer, signature })
     }
 
     /// The signed bytes: a label, then both keys.

@@ -26,10 +26,11 @@ pub const PEER_SHARE_DIVISOR: usize = 4;
 /// Something the network tells the node.
 #[derive(Debug)]
 pub enum NetEvent {
-    /// Gossip published by `from` (the original author, authenticated by its libp2p signature — not merely
-    /// the peer that forwarded it). A node never receives its own broadcasts.
+    /// Gossip published by `from`: for consensus and blocks the original author, authenticated by its libp2p
+    /// signature — not merely the peer that forwarded it; for txs (anonymous gossip, each tx signed itself) the
+    /// peer that relayed the batch. A node never receives its own broadcasts.
     Gossip { from: PublicKey, topic: Topic, data: Vec<u8> },
-    /// A gossiped batch of txs by `from`, held back from forwarding until the node reports on `verdict` (only
+    /// A gossiped batch of txs relayed by `from`, held back from forwarding until the node reports on `verdict` (only
     /// when the [`crate::GossipFilter`] `validates_txs`; otherwise each tx arrives as [`NetEvent::Gossip`]).
     TxBatch { from: PublicKey, txs: Vec<Vec<u8>>, verdict: TxVerdict },
     /// A one-way direct message.

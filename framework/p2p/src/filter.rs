@@ -24,7 +24,8 @@ pub enum GossipVerdict {
 
 /// Decides, synchronously and cheaply (it runs on the network task), whether gossip is forwarded.
 pub trait GossipFilter: Send + Sync + 'static {
-    /// `author` is the message's authenticated author; `data` its payload (for txs, the whole batch).
+    /// `author` is the message's authenticated author (for txs, which are gossiped anonymously, the peer that
+    /// relayed the batch); `data` its payload (for txs, the whole batch).
     fn check(&self, topic: Topic, author: &PublicKey, data: &[u8]) -> GossipVerdict;
 
     /// Whether `peer` always gets a connection slot (a validator): reserved peers do not count against

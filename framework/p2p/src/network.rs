@@ -1,140 +1,49 @@
 //! The network task: one libp2p swarm driven by one tokio task, talked to through a bounded command queue
 //! ([`NetworkHandle`]) and talking back through a bounded event queue ([`NetEvent`]).
+//!
+//! Split by concern: the handle and its commands (`handle.rs`), the libp2p stack and gossipsub settings
+//! (`swarm.rs`), gossip in and out (`gossip.rs`), the direct protocol (`direct.rs`), who each peer is
+//! (`peers.rs`) and relayed validator bindings (`relay.rs`); this file holds the task's state, its loop,
+//! connections, bootstrap redial and punishment.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use cairn_primitives::{Keypair, PublicKey};
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
-use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{
-    PeerId, StreamProtocol, Swarm, allow_block_list, connection_limits, gossipsub, identify, noise, ping,
-    request_response, tcp, yamux,
-};
+use libp2p::swarm::{ConnectionId, SwarmEvent};
+use libp2p::{PeerId, Swarm, gossipsub, identify, ping, request_response};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::batch::{self, TxBatch};
-use crate::binding::Binding;
-use crate::codec::{Frame, FrameCodec, Violation, violation_of};
-use crate::config::MAX_MESSAGE_CEILING;
-use crate::events::{Lanes, NetEvent, NetEvents, Refused, ResponseHandle};
-use crate::filter::{AcceptAll, GossipFilter, GossipVerdict, TxVerdict};
+use crate::batch::TxBatch;
+use crate::codec::Frame;
+use crate::events::{Lanes, NetEvent, NetEvents, Refused};
+use crate::filter::{AcceptAll, GossipFilter};
 use crate::identity::{libp2p_keypair, peer_id_of, public_key_of};
 use crate::rate::RateLimiter;
 use crate::score::{Offence, PeerBook, Verdict};
 use crate::{P2pConfig, P2pError, PeerAddr, Topic, addr};
 
+mod direct;
+mod gossip;
+mod handle;
 mod peers;
 mod relay;
+mod swarm;
 
-/// Bytes a gossipsub envelope adds around the payload (topic, seqno, source, key, signature, protobuf tags).
-const GOSSIP_ENVELOPE: usize = 1024;
+use direct::{MAX_IN_FLIGHT, PeerOut};
+pub(crate) use handle::Command;
+use handle::HandleInner;
+pub use handle::{NetStats, NetworkHandle};
+use swarm::{Behaviour, BehaviourEvent, GossipMode, build_swarm, protocol_version};
+
 /// How long `start` waits for the listen socket to come up.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Counters for what the network dropped or punished (monotonic, for metrics and tests).
-#[derive(Debug, Default)]
-pub struct NetStats {
-    /// Events dropped because the node's main event lane (consensus, direct, requests, blocks) was full.
-    pub events_dropped: AtomicU64,
-    /// Tx gossip events dropped because the txs lane was full (their txs stay in the peers' mempools).
-    pub tx_events_dropped: AtomicU64,
-    /// Offences recorded against peers (malformed, oversized, wrong network, reported).
-    pub offences: AtomicU64,
-    /// Bans issued.
-    pub bans: AtomicU64,
-    /// Broadcasts that reached no peer (nobody subscribed yet).
-    pub broadcasts_without_peers: AtomicU64,
-    /// Tx batches that could not be gossiped (send queues full); their txs stay in the mempools.
-    pub broadcasts_failed: AtomicU64,
-    /// Inbound messages dropped because their peer exceeded `max_peer_msgs_per_sec`.
-    pub rate_limited: AtomicU64,
-    /// Queued one-way messages dropped because their peer disconnected before they could be sent.
-    pub sends_dropped: AtomicU64,
-    /// Gossip the node's filter did not accept (neither delivered nor forwarded).
-    pub gossip_not_forwarded: AtomicU64,
-    /// Connections closed because every ordinary peer slot was taken.
-    pub peers_refused: AtomicU64,
-    /// Messages over our size limit but under the protocol ceiling, dropped without blame (limit mismatch).
-    pub oversized_dropped: AtomicU64,
-    /// Payload bytes waiting in the main lane for the node (a gauge, refreshed every second).
-    pub queued_main_bytes: AtomicU64,
-    /// Payload bytes waiting in the txs lane (a gauge, refreshed every second).
-    pub queued_tx_bytes: AtomicU64,
-    /// Validator bindings refused (undecodable, for another peer key, or a bad signature).
-    pub bad_bindings: AtomicU64,
-    /// Peers whose score is below 0 (0 is clean; a ban comes at -100), refreshed on every offence and every
-    /// second — what `cairn status` and `cairn_p2p_peer_score` show.
-    scores: std::sync::Mutex<BTreeMap<PublicKey, i64>>,
-}
-
-impl NetStats {
-    pub fn get(counter: &AtomicU64) -> u64 {
-        counter.load(Ordering::Relaxed)
-    }
-
-    /// Peers with a score below 0, by key (everyone else is at 0).
-    pub fn peer_scores(&self) -> BTreeMap<PublicKey, i64> {
-        self.scores.lock().unwrap_or_else(|p| p.into_inner()).clone()
-    }
-}
-
-pub(crate) enum Command {
-    Broadcast {
-        topic: Topic,
-        data: Vec<u8>,
-        reply: oneshot::Sender<Result<(), P2pError>>,
-    },
-    Send {
-        to: PublicKey,
-        data: Vec<u8>,
-        reply: oneshot::Sender<Result<(), P2pError>>,
-    },
-    Request {
-        to: PublicKey,
-        data: Vec<u8>,
-        reply: oneshot::Sender<Result<Vec<u8>, P2pError>>,
-    },
-    Respond {
-        channel: request_response::ResponseChannel<Vec<u8>>,
-        data: Vec<u8>,
-    },
-    Peers(oneshot::Sender<Vec<PublicKey>>),
-    GossipPeers(Topic, oneshot::Sender<Vec<PublicKey>>),
-    ReportBad {
-        peer: PublicKey,
-        reason: String,
-    },
-    IsBanned(PublicKey, oneshot::Sender<bool>),
-    /// The node's verdict on a tx batch held back for it (see [`crate::TxVerdict`]).
-    Validated {
-        id: gossipsub::MessageId,
-        source: PeerId,
-        verdict: GossipVerdict,
-    },
-    Shutdown(oneshot::Sender<()>),
-}
-
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Command")
-    }
-}
-
-#[derive(NetworkBehaviour)]
-struct Behaviour {
-    blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    limits: connection_limits::Behaviour,
-    identify: identify::Behaviour,
-    ping: ping::Behaviour,
-    gossip: gossipsub::Behaviour<gossipsub::IdentityTransform, gossipsub::WhitelistSubscriptionFilter>,
-    direct: request_response::Behaviour<FrameCodec>,
-}
 
 /// The entry point: builds the libp2p stack and spawns its task on the current tokio runtime.
 pub struct Network;
@@ -163,7 +72,7 @@ impl Network {
             let t = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id));
             swarm
                 .behaviour_mut()
-                .gossip
+                .gossip_mut(GossipMode::of(topic))
                 .subscribe(&t)
                 .map_err(|e| P2pError::Setup(format!("subscribe: {e}")))?;
             topics.insert(t.hash(), topic);
@@ -248,307 +157,8 @@ impl Network {
     }
 }
 
-fn build_swarm(
-    identity: libp2p::identity::Keypair,
-    config: &P2pConfig,
-) -> Result<Swarm<Behaviour>, P2pError> {
-    let setup = |e: &dyn std::fmt::Display| P2pError::Setup(e.to_string());
-    let chain = &config.chain_id;
-    let gossip_config = gossip_config(config)?;
-    let direct_protocol =
-        StreamProtocol::try_from_owned(format!("/cairn/{chain}/direct/1")).map_err(|e| setup(&e))?;
-    let limits = connection_limits::ConnectionLimits::default()
-        .with_max_established_per_peer(Some(2))
-        .with_max_established(Some(
-            u32::try_from((config.max_peers + config.reserved_peers).saturating_mul(2)).unwrap_or(u32::MAX),
-        ))
-        .with_max_pending_incoming(Some(64))
-        .with_max_pending_outgoing(Some(64));
-    let mut chain_topics: Vec<gossipsub::TopicHash> =
-        Topic::ALL.iter().map(|t| gossipsub::IdentTopic::new(t.topic_string(chain)).hash()).collect();
-    chain_topics.push(relay::topic(chain).hash());
-    let request_timeout = config.request_timeout;
-    let max_message = config.max_message_bytes;
-    let ping_interval = config.ping_interval;
-    let dial_timeout = config.dial_timeout;
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
-        .with_tokio()
-        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
-        .map_err(|e| setup(&e))?
-        .with_behaviour(|key| {
-            let mut gossip = gossipsub::Behaviour::new_with_subscription_filter(
-                gossipsub::MessageAuthenticity::Signed(key.clone()),
-                gossip_config.0,
-                gossip_config.1,
-            )?;
-            let (params, thresholds) = gossip_scoring(&chain_topics);
-            gossip.with_peer_score(params, thresholds)?;
-            Ok(Behaviour {
-                blocked: Default::default(),
-                limits: connection_limits::Behaviour::new(limits),
-                identify: identify::Behaviour::new(
-                    identify::Config::new(protocol_version(config), key.public()).with_agent_version(
-                        Binding::agent_version(
-                            config.binding.as_ref(),
-                            &format!("cairn/{}", env!("CARGO_PKG_VERSION")),
-                        ),
-                    ),
-                ),
-                ping: ping::Behaviour::new(
-                    ping::Config::new()
-                        .with_interval(ping_interval)
-                        .with_timeout(ping_interval.saturating_mul(2)),
-                ),
-                gossip,
-                direct: request_response::Behaviour::with_codec(
-                    FrameCodec { max_payload: max_message },
-                    [(direct_protocol, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(request_timeout)
-                        .with_max_concurrent_streams(256),
-                ),
-            })
-        })
-        .map_err(|e| setup(&e))?
-        .with_swarm_config(|c| {
-            c.with_idle_connection_timeout(Duration::from_secs(24 * 3600))
-                .with_substream_upgrade_protocol_override(libp2p::core::upgrade::Version::V1Lazy)
-        })
-        // A dial into a black hole (a partitioned link) must fail soon, or redial waits behind it.
-        .with_connection_timeout(dial_timeout)
-        .build();
-    Ok(swarm)
-}
-
-/// Gossipsub's own peer scoring, used only to see invalid gossip (bad signature, over the topic's size limit,
-/// undecodable): such a message costs its relayer `INVALID_GOSSIP_WEIGHT` (squared per extra message), and
-/// [`Task::check_gossip_scores`] turns a score at or below [`GOSSIP_SCORE_FLOOR`] into an offence. Delivery-rate
-/// and mesh-time terms are off: on a quiet chain an honest peer delivers nothing, and on loopback every peer
-/// shares one IP, so the IP-colocation term is off too.
-fn gossip_scoring(
-    topics: &[gossipsub::TopicHash],
-) -> (gossipsub::PeerScoreParams, gossipsub::PeerScoreThresholds) {
-    let mut params = gossipsub::PeerScoreParams { ip_colocation_factor_weight: 0.0, ..Default::default() };
-    for hash in topics {
-        let topic = gossipsub::TopicScoreParams {
-            topic_weight: 1.0,
-            time_in_mesh_weight: 0.0,
-            first_message_deliveries_weight: 0.0,
-            mesh_message_deliveries_weight: 0.0,
-            mesh_failure_penalty_weight: 0.0,
-            invalid_message_deliveries_weight: INVALID_GOSSIP_WEIGHT,
-            invalid_message_deliveries_decay: 0.5,
-            ..Default::default()
-        };
-        params.topics.insert(hash.clone(), topic);
-    }
-    let thresholds = gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
-        publish_threshold: -50.0,
-        graylist_threshold: -80.0,
-        accept_px_threshold: 10.0,
-        opportunistic_graft_threshold: 5.0,
-    };
-    (params, thresholds)
-}
-
-/// gossipsub reads messages up to this many times our own limit: one between our limit and that reaches
-/// `judge_gossip`, which drops it without blame (a peer whose limits are larger than ours, not an attacker);
-/// beyond it gossipsub refuses it unread and counts it invalid (an offence).
-const MISMATCH_TOLERANCE: usize = 2;
-
-/// Penalty for one invalid gossip message.
-const INVALID_GOSSIP_WEIGHT: f64 = -100.0;
-/// A gossipsub score at or below this is an offence (one invalid message reaches it).
-const GOSSIP_SCORE_FLOOR: f64 = -100.0;
-
-/// Identify's protocol version carries the chain id: a peer of another chain is told apart at connect time.
-fn protocol_version(config: &P2pConfig) -> String {
-    format!("/cairn/{}/1", config.chain_id)
-}
-
-fn gossip_config(
-    config: &P2pConfig,
-) -> Result<(gossipsub::Config, gossipsub::WhitelistSubscriptionFilter), P2pError> {
-    let mut b = gossipsub::ConfigBuilder::default();
-    let mut allowed = std::collections::HashSet::new();
-    for topic in Topic::ALL {
-        let hash = gossipsub::IdentTopic::new(topic.topic_string(&config.chain_id)).hash();
-        b.max_transmit_size_for_topic(
-            MISMATCH_TOLERANCE * config.wire_limit(topic) + GOSSIP_ENVELOPE,
-            hash.clone(),
-        );
-        allowed.insert(hash);
-    }
-    let bindings = relay::topic(&config.chain_id).hash();
-    b.max_transmit_size_for_topic(relay::BINDING_MAX_BYTES + GOSSIP_ENVELOPE, bindings.clone());
-    allowed.insert(bindings);
-    b.max_transmit_size(MISMATCH_TOLERANCE * config.max_message_bytes + GOSSIP_ENVELOPE)
-        .validation_mode(gossipsub::ValidationMode::Strict)
-        // Nothing is forwarded until `on_gossip` reports a verdict (validate before forwarding).
-        .validate_messages()
-        // Publish to every subscribed peer at once, not just the mesh: one hop to everyone on small networks.
-        .flood_publish(true)
-        .heartbeat_interval(config.heartbeat)
-        .heartbeat_initial_delay(config.heartbeat)
-        // Sane for 4..100 peers: a full mesh up to 6, never more than 12.
-        .mesh_n(6)
-        .mesh_n_low(4)
-        .mesh_n_high(12)
-        .mesh_outbound_min(2)
-        .gossip_lazy(6)
-        .history_length(5)
-        .history_gossip(3)
-        .duplicate_cache_time(config.dedup_window)
-        // A peer that restarts is grafted again soon (the default minute is for big public networks).
-        .prune_backoff(Duration::from_secs(5))
-        .unsubscribe_backoff(Duration::from_secs(2))
-        // Content addressing: the same bytes on the same topic are one message, whoever relays them.
-        .message_id_fn(|m: &gossipsub::Message| {
-            let mut h = blake3::Hasher::new();
-            h.update(m.topic.as_str().as_bytes());
-            h.update(&[0]);
-            h.update(&m.data);
-            gossipsub::MessageId::from(h.finalize().as_bytes().to_vec())
-        });
-    let built = b.build().map_err(|e| P2pError::Setup(format!("gossipsub config: {e}")))?;
-    Ok((built, gossipsub::WhitelistSubscriptionFilter(allowed)))
-}
-
-#[derive(Debug)]
-struct HandleInner {
-    commands: mpsc::Sender<Command>,
-    local_addr: SocketAddr,
-    local_key: PublicKey,
-    config: P2pConfig,
-    stats: Arc<NetStats>,
-}
-
-/// Talks to the network task. Cheap to clone; the task stops on [`NetworkHandle::shutdown`] or when every
-/// handle (and every unanswered [`ResponseHandle`]) is dropped.
-#[derive(Clone, Debug)]
-pub struct NetworkHandle {
-    inner: Arc<HandleInner>,
-}
-
-impl NetworkHandle {
-    /// The socket address we listen on (the real port when the config said 0).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.inner.local_addr
-    }
-
-    /// Our p2p key (the libp2p identity). Peers that verified our [`P2pConfig::binding`] name us by its
-    /// validator key instead; both reach us.
-    pub fn local_peer(&self) -> PublicKey {
-        self.inner.local_key
-    }
-
-    /// How others should name us in their bootstrap lists (`KEYHEX@ip:port`).
-    pub fn local_peer_addr(&self) -> PeerAddr {
-        PeerAddr::new(Some(self.inner.local_key), self.inner.local_addr)
-    }
-
-    pub fn config(&self) -> &P2pConfig {
-        &self.inner.config
-    }
-
-    pub fn stats(&self) -> &NetStats {
-        &self.inner.stats
-    }
-
-    async fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, P2pError> {
-        let (tx, rx) = oneshot::channel();
-        self.inner.commands.send(make(tx)).await.map_err(|_| P2pError::Shutdown)?;
-        rx.await.map_err(|_| P2pError::Shutdown)
-    }
-
-    /// Gossips `data` on `topic` to every subscribed peer at once. Returns when the message is queued on the
-    /// connections (or refused). Having no peers yet is not an error (counted in
-    /// [`NetStats::broadcasts_without_peers`]); re-broadcasting identical bytes within the dedup window is a
-    /// no-op. We do not receive our own broadcast: the node handles its own messages locally.
-    ///
-    /// Txs are batched (see `tx_batch_delay`): `Ok` means queued, and a batch that later fails to go out is
-    /// counted in [`NetStats::broadcasts_failed`]. A tx may then reach a peer twice in different batches —
-    /// the mempool deduplicates by hash.
-    pub async fn broadcast(&self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
-        let max = self.inner.config.topic_limit(topic);
-        if data.len() > max {
-            return Err(P2pError::TooLarge { len: data.len(), max });
-        }
-        self.call(|reply| Command::Broadcast { topic, data, reply }).await?
-    }
-
-    /// A one-way direct message to a connected peer (each on its own stream, so not ordered with others).
-    /// Returns once it is queued: at most 64 messages per peer are on the wire at once and up to 8192 more
-    /// wait behind them (beyond that: [`P2pError::Busy`]). Delivery failures later are logged, not reported
-    /// (consensus retransmits by its own timers).
-    pub async fn send(&self, to: PublicKey, data: Vec<u8>) -> Result<(), P2pError> {
-        let max = self.inner.config.max_message_bytes;
-        if data.len() > max {
-            return Err(P2pError::TooLarge { len: data.len(), max });
-        }
-        self.call(|reply| Command::Send { to, data, reply }).await?
-    }
-
-    /// A request to a connected peer, answered through its [`NetEvent::Request`]'s [`ResponseHandle`].
-    pub async fn request(
-        &self,
-        to: PublicKey,
-        data: Vec<u8>,
-        timeout: Duration,
-    ) -> Result<Vec<u8>, P2pError> {
-        let max = self.inner.config.max_message_bytes;
-        if data.len() > max {
-            return Err(P2pError::TooLarge { len: data.len(), max });
-        }
-        match tokio::time::timeout(timeout, self.call(|reply| Command::Request { to, data, reply })).await {
-            Ok(result) => result?,
-            Err(_) => Err(P2pError::Timeout(to)),
-        }
-    }
-
-    /// Connected peers the node was told of ([`NetEvent::PeerConnected`]), by identity: a validator key for a
-    /// peer that proved one with its binding, else the peer's p2p key.
-    pub async fn peers(&self) -> Vec<PublicKey> {
-        self.call(Command::Peers).await.unwrap_or_default()
-    }
-
-    /// Peers known to be subscribed to `topic` (those a broadcast reaches directly).
-    pub async fn gossip_peers(&self, topic: Topic) -> Vec<PublicKey> {
-        self.call(|reply| Command::GossipPeers(topic, reply)).await.unwrap_or_default()
-    }
-
-    /// Disconnects `peer` and refuses it for `ban_duration` — for a peer whose messages the node found bad
-    /// (undecodable consensus message, invalid signature, …).
-    pub async fn report_bad(&self, peer: PublicKey, reason: &str) {
-        let _ = self.inner.commands.send(Command::ReportBad { peer, reason: reason.to_string() }).await;
-    }
-
-    pub async fn is_banned(&self, peer: PublicKey) -> bool {
-        self.call(|reply| Command::IsBanned(peer, reply)).await.unwrap_or(false)
-    }
-
-    /// Stops the network task and waits until its sockets are closed (so the port can be reused at once).
-    pub async fn shutdown(&self) {
-        let _ = self.call(Command::Shutdown).await;
-    }
-}
-
-/// Direct streams one peer may have open to another at once, per kind. The receiver refuses streams beyond
-/// its per-connection limit (256) without telling anyone, so a burst must queue here instead.
-const MAX_IN_FLIGHT: usize = 64;
 /// Connection events held while the node's event queue is full.
 const MAX_BACKLOG: usize = 1024;
-/// One-way messages queued per peer behind the window; beyond it `send` answers [`P2pError::Busy`].
-const MAX_QUEUED: usize = 8192;
-
-/// The sending side of the direct protocol towards one peer.
-#[derive(Debug, Default)]
-struct PeerOut {
-    one_way_in_flight: usize,
-    requests_in_flight: usize,
-    queue: std::collections::VecDeque<Vec<u8>>,
-}
 
 /// A bootstrap peer and its redial state.
 struct Bootstrap {
@@ -684,17 +294,6 @@ impl Task {
         *self.stats.scores.lock().unwrap_or_else(|p| p.into_inner()) = scores;
     }
 
-    /// A direct-protocol violation: punished, or (a frame over our limit only) dropped and counted.
-    fn violation(&mut self, peer: PeerId, v: &Violation) {
-        match classify(v) {
-            Some((offence, why)) => self.punish(peer, offence, &why),
-            None => {
-                self.stats.oversized_dropped.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(%peer, violation = %v, "dropping a frame over our limit (the peer's may be larger)");
-            }
-        }
-    }
-
     fn punish(&mut self, peer: PeerId, offence: Offence, why: &str) {
         self.stats.offences.fetch_add(1, Ordering::Relaxed);
         let verdict = self.book.offence(peer, offence, Instant::now());
@@ -710,6 +309,7 @@ impl Task {
                 // Blocking closes existing connections and refuses new ones in both directions.
                 self.swarm.behaviour_mut().blocked.block_peer(peer);
                 self.swarm.behaviour_mut().gossip.blacklist_peer(&peer);
+                self.swarm.behaviour_mut().tx_gossip.blacklist_peer(&peer);
             }
         }
     }
@@ -762,7 +362,7 @@ impl Task {
                 let peers = self
                     .swarm
                     .behaviour()
-                    .gossip
+                    .gossip_ref(GossipMode::of(topic))
                     .all_peers()
                     .filter(|(_, topics)| topics.contains(&&hash))
                     .filter_map(|(p, _)| self.peers.identity(p))
@@ -779,7 +379,10 @@ impl Task {
                     self.peers.resolve(&peer).is_ok_and(|id| self.book.is_banned(&id, Instant::now()));
                 let _ = reply.send(banned);
             }
-            Command::Validated { id, source, verdict } => self.report_gossip(&id, &source, verdict),
+            // Only tx batches wait for the node's verdict.
+            Command::Validated { id, source, verdict } => {
+                self.report_gossip(GossipMode::Anonymous, &id, &source, verdict)
+            }
             Command::Shutdown(_) => {}
         }
     }
@@ -789,89 +392,10 @@ impl Task {
         if self.swarm.is_connected(&peer) { Ok(peer) } else { Err(P2pError::NotConnected(to)) }
     }
 
-    /// Sends a one-way message now if the peer's window has room, else queues it behind the window.
-    fn send_one_way(&mut self, peer: PeerId, data: Vec<u8>) -> Result<(), P2pError> {
-        let out = self.outbox.entry(peer).or_default();
-        if out.one_way_in_flight < MAX_IN_FLIGHT && out.queue.is_empty() {
-            out.one_way_in_flight += 1;
-            let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
-            self.in_flight.insert(id, (peer, true));
-            Ok(())
-        } else if out.queue.len() < MAX_QUEUED {
-            out.queue.push_back(data);
-            Ok(())
-        } else {
-            Err(P2pError::Busy(MAX_QUEUED))
-        }
-    }
-
-    /// A direct stream finished (answered or failed): frees its slot in the window and sends what waited.
-    fn release(&mut self, id: request_response::OutboundRequestId) {
-        let Some((peer, one_way)) = self.in_flight.remove(&id) else { return };
-        let Some(out) = self.outbox.get_mut(&peer) else { return };
-        if one_way {
-            out.one_way_in_flight = out.one_way_in_flight.saturating_sub(1);
-        } else {
-            out.requests_in_flight = out.requests_in_flight.saturating_sub(1);
-        }
-        while out.one_way_in_flight < MAX_IN_FLIGHT {
-            let Some(data) = out.queue.pop_front() else { break };
-            out.one_way_in_flight += 1;
-            let id = self.swarm.behaviour_mut().direct.send_request(&peer, Frame::OneWay(data));
-            self.in_flight.insert(id, (peer, true));
-        }
-    }
-
-    /// Adds a tx to the pending batch, sending the batch when it is full (or at once with no batch delay).
-    fn queue_tx(&mut self, data: Vec<u8>) -> Result<(), P2pError> {
-        let max = self.config.topic_limit(Topic::Txs);
-        if data.len() > max {
-            return Err(P2pError::TooLarge { len: data.len(), max });
-        }
-        let target = self.config.tx_batch_bytes.min(self.config.wire_limit(Topic::Txs));
-        if !self.tx_batch.is_empty() && self.tx_batch.size_with(data.len()) > target {
-            self.flush_txs();
-        }
-        self.tx_batch.push(&data, Instant::now() + self.config.tx_batch_delay);
-        if self.tx_batch.len_bytes() >= target || self.config.tx_batch_delay.is_zero() {
-            self.flush_txs();
-        }
-        Ok(())
-    }
-
-    fn flush_txs(&mut self) {
-        if self.tx_batch.is_empty() {
-            return;
-        }
-        let wire = self.tx_batch.take();
-        if let Err(e) = self.publish(Topic::Txs, wire) {
-            self.stats.broadcasts_failed.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(error = %e, "tx batch not gossiped");
-        }
-    }
-
-    fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), P2pError> {
-        let len = data.len();
-        let t = gossipsub::IdentTopic::new(topic.topic_string(&self.config.chain_id));
-        match self.swarm.behaviour_mut().gossip.publish(t, data) {
-            Ok(_) | Err(gossipsub::PublishError::Duplicate) => Ok(()),
-            Err(gossipsub::PublishError::NoPeersSubscribedToTopic) => {
-                self.stats.broadcasts_without_peers.fetch_add(1, Ordering::Relaxed);
-                Ok(())
-            }
-            Err(gossipsub::PublishError::MessageTooLarge) => {
-                Err(P2pError::TooLarge { len, max: self.config.wire_limit(topic) })
-            }
-            Err(gossipsub::PublishError::AllQueuesFull(n)) => {
-                Err(P2pError::Publish(format!("the send queues of all {n} peers are full")))
-            }
-            Err(e) => Err(P2pError::Publish(e.to_string())),
-        }
-    }
-
     fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
-            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(e),
+            SwarmEvent::Behaviour(BehaviourEvent::Gossip(e)) => self.on_gossip(GossipMode::Signed, e),
+            SwarmEvent::Behaviour(BehaviourEvent::TxGossip(e)) => self.on_gossip(GossipMode::Anonymous, e),
             SwarmEvent::Behaviour(BehaviourEvent::Direct(e)) => self.on_direct(e),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
@@ -977,175 +501,13 @@ impl Task {
         }
     }
 
-    fn on_gossip(&mut self, event: gossipsub::Event) {
-        let gossipsub::Event::Message { propagation_source, message_id, message } = event else {
-            return;
-        };
-        if message.topic == self.peers.relayed.hash {
-            let verdict = self.on_binding_gossip(&message);
-            self.validated(&message_id, &propagation_source, verdict);
-            return;
-        }
-        if let Some(verdict) = self.judge_gossip(propagation_source, &message_id, message) {
-            self.report_gossip(&message_id, &propagation_source, verdict);
-        }
-    }
-
-    /// Tells gossipsub whether to forward a message (and whether its relayer did wrong).
-    fn report_gossip(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
-        if verdict != GossipVerdict::Accept {
-            self.stats.gossip_not_forwarded.fetch_add(1, Ordering::Relaxed);
-        }
-        self.validated(id, source, verdict);
-    }
-
-    /// Hands gossipsub the verdict (uncounted: bindings are the network's own business, not the node's gossip).
-    fn validated(&mut self, id: &gossipsub::MessageId, source: &PeerId, verdict: GossipVerdict) {
-        let acceptance = match verdict {
-            GossipVerdict::Accept => gossipsub::MessageAcceptance::Accept,
-            GossipVerdict::Ignore => gossipsub::MessageAcceptance::Ignore,
-            GossipVerdict::Reject => gossipsub::MessageAcceptance::Reject,
-        };
-        self.swarm.behaviour_mut().gossip.report_message_validation_result(id, source, acceptance);
-    }
-
-    /// Checks one gossip message, hands it to the node if it is good, and says whether to forward it — or `None`
-    /// when the node decides later (a tx batch it validates itself: [`crate::TxVerdict`]).
-    fn judge_gossip(
-        &mut self,
-        propagation_source: PeerId,
-        message_id: &gossipsub::MessageId,
-        message: gossipsub::Message,
-    ) -> Option<GossipVerdict> {
-        let Some(&topic) = self.topics.get(&message.topic) else {
-            // The subscription filter means we never subscribed to this; a peer pushing it is off-protocol.
-            self.punish(propagation_source, Offence::Malformed, "gossip on a topic we do not serve");
-            return Some(GossipVerdict::Reject);
-        };
-        // The author goes by its proven validator key when it is a peer of ours that presented a binding.
-        let Some(from) = message.source.as_ref().and_then(|a| self.peers.identity(a)) else {
-            self.punish(propagation_source, Offence::Malformed, "gossip without an ed25519 author");
-            return Some(GossipVerdict::Reject);
-        };
-        let max = self.config.wire_limit(topic);
-        if message.data.len() > max {
-            // Within what gossipsub let through, so under the ceiling: perhaps a peer with larger limits than
-            // ours. Not forwarded, no blame.
-            self.stats.oversized_dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                len = message.data.len(),
-                max,
-                topic = topic.name(),
-                "dropping gossip over our limit"
-            );
-            return Some(GossipVerdict::Ignore);
-        }
-        let author = message.source.unwrap_or(propagation_source);
-        if !self.admit(author) {
-            return Some(GossipVerdict::Ignore);
-        }
-        let txs = if topic == Topic::Txs {
-            match batch::unpack(&message.data) {
-                Ok(txs) => Some(txs),
-                // Signed by its author, so the author (not the relayer) is at fault.
-                Err(e) => {
-                    let culprit = message.source.unwrap_or(propagation_source);
-                    self.punish(culprit, Offence::Malformed, &format!("tx batch: {e}"));
-                    return Some(GossipVerdict::Reject);
-                }
-            }
-        } else {
-            None
-        };
-        let verdict = self.filter.check(topic, &from, &message.data);
-        if verdict != GossipVerdict::Accept {
-            return Some(verdict);
-        }
-        match txs {
-            Some(txs) if self.filter.validates_txs() => {
-                let verdict = TxVerdict::new(message_id.clone(), propagation_source, self.commands.clone());
-                // Dropped with a full lane, the verdict reports Ignore itself.
-                self.emit(NetEvent::TxBatch { from, txs, verdict });
-                return None;
-            }
-            Some(txs) => {
-                for data in txs {
-                    self.emit(NetEvent::Gossip { from, topic, data });
-                }
-            }
-            None => self.emit(NetEvent::Gossip { from, topic, data: message.data }),
-        }
-        Some(GossipVerdict::Accept)
-    }
-
-    fn on_direct(&mut self, event: request_response::Event<Frame, Vec<u8>>) {
-        use request_response::{Event, InboundFailure, Message, OutboundFailure};
-        match event {
-            Event::Message { peer, message: Message::Request { request, channel, .. }, .. } => {
-                let Some(from) = self.peers.identity(&peer) else { return };
-                if !matches!(request, Frame::Invalid(_)) && !self.admit(peer) {
-                    // Dropping the channel fails the peer's request; a one-way message gets no receipt.
-                    return;
-                }
-                match request {
-                    Frame::OneWay(data) => {
-                        // The empty answer is the delivery receipt that closes the stream.
-                        let _ = self.swarm.behaviour_mut().direct.send_response(channel, Vec::new());
-                        self.emit(NetEvent::Direct { from, data });
-                    }
-                    Frame::Request(data) => match self.commands.upgrade() {
-                        Some(commands) => {
-                            let reply =
-                                ResponseHandle { channel, commands, max: self.config.max_message_bytes };
-                            self.emit(NetEvent::Request { from, data, reply });
-                        }
-                        None => drop(channel),
-                    },
-                    Frame::Invalid(v) => {
-                        drop(channel);
-                        self.violation(peer, &v);
-                    }
-                }
-            }
-            Event::Message { message: Message::Response { request_id, response }, .. } => {
-                self.release(request_id);
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let _ = reply.send(Ok(response));
-                }
-            }
-            Event::OutboundFailure { peer, request_id, error, .. } => {
-                self.release(request_id);
-                if let OutboundFailure::Io(e) = &error
-                    && let Some(v) = violation_of(e)
-                {
-                    self.violation(peer, v);
-                }
-                if let Some(reply) = self.pending.remove(&request_id) {
-                    let pk = self.peers.identity(&peer).unwrap_or_default();
-                    let _ = reply.send(Err(P2pError::RequestFailed { peer: pk, reason: error.to_string() }));
-                } else {
-                    tracing::debug!(%peer, %error, "direct message not delivered");
-                }
-            }
-            Event::InboundFailure { peer, error, .. } => {
-                if let InboundFailure::Io(e) = &error
-                    && let Some(v) = violation_of(e)
-                {
-                    self.violation(peer, v);
-                } else {
-                    tracing::debug!(%peer, %error, "inbound direct message failed");
-                }
-            }
-            Event::ResponseSent { .. } => {}
-        }
-    }
-
     /// Periodic work: redial lost bootstrap peers, lift expired bans, forget abandoned requests.
     fn maintain(&mut self) {
         let now = Instant::now();
         for peer in self.book.expire(now) {
             self.swarm.behaviour_mut().blocked.unblock_peer(peer);
             self.swarm.behaviour_mut().gossip.remove_blacklisted_peer(&peer);
+            self.swarm.behaviour_mut().tx_gossip.remove_blacklisted_peer(&peer);
         }
         self.publish_scores(now);
         let (main, txs) = self.events.queued_bytes();
@@ -1188,42 +550,5 @@ impl Task {
                 }
             }
         }
-    }
-}
-
-impl Task {
-    /// Turns invalid gossip (seen by gossipsub's scoring) into offences: a peer is punished when its score
-    /// falls to the floor, and again only if it falls further by another invalid message.
-    fn check_gossip_scores(&mut self) {
-        let gossip = &self.swarm.behaviour().gossip;
-        let mut offenders = Vec::new();
-        for peer in self.swarm.connected_peers() {
-            let Some(score) = gossip.peer_score(peer) else { continue };
-            if score > GOSSIP_SCORE_FLOOR {
-                continue;
-            }
-            let worse =
-                self.gossip_punished.get(peer).is_none_or(|last| score < last + INVALID_GOSSIP_WEIGHT / 2.0);
-            if worse {
-                offenders.push((*peer, score));
-            }
-        }
-        let Task { swarm, gossip_punished, .. } = self;
-        gossip_punished
-            .retain(|p, _| swarm.behaviour().gossip.peer_score(p).is_some_and(|s| s <= GOSSIP_SCORE_FLOOR));
-        for (peer, score) in offenders {
-            self.gossip_punished.insert(peer, score);
-            self.punish(peer, Offence::Malformed, &format!("invalid gossip (gossipsub score {score:.0})"));
-        }
-    }
-}
-
-/// The offence behind a protocol violation, if it is one: a frame over our limit but under the protocol ceiling
-/// may come from a peer whose limits are larger (dropped without blame, counted in `oversized_dropped`).
-fn classify(v: &Violation) -> Option<(Offence, String)> {
-    match v {
-        Violation::Oversized { len, .. } if *len <= MAX_MESSAGE_CEILING => None,
-        Violation::Oversized { .. } => Some((Offence::Oversized, v.to_string())),
-        Violation::Malformed(_) => Some((Offence::Malformed, v.to_string())),
     }
 }

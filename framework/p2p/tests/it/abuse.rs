@@ -365,25 +365,35 @@ async fn a_bootstrap_address_pinned_to_another_key_is_never_connected() -> Resul
     Ok(())
 }
 
-/// A bare gossipsub client: publishes exactly the bytes it is given on the chain's txs topic.
-async fn publish_raw_txs(i: u64, target: &Node, payloads: Vec<Vec<u8>>) -> Result<()> {
+type TxClient = libp2p::Swarm<cairn_p2p::libp2p::gossipsub::Behaviour>;
+
+/// A bare gossipsub client of the node's tx gossip (its own protocol id, anonymous: no author, sequence number or
+/// signature), connected and subscribed. `signed` makes it sign its messages anyway, as a Strict peer would.
+async fn tx_client(i: u64, target: &Node, signed: bool) -> Result<TxClient> {
     use cairn_p2p::libp2p::gossipsub;
     let identity = libp2p_keypair(&key(i))?;
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(identity)
         .with_tokio()
         .with_tcp(tcp::Config::default(), noise::Config::new, yamux::Config::default)?
         .with_behaviour(|key| -> Result<gossipsub::Behaviour, Box<dyn std::error::Error + Send + Sync>> {
-            let cfg =
-                gossipsub::ConfigBuilder::default().heartbeat_interval(Duration::from_millis(50)).build()?;
-            Ok(gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)?)
+            let (auth, mode) = if signed {
+                (gossipsub::MessageAuthenticity::Signed(key.clone()), gossipsub::ValidationMode::Strict)
+            } else {
+                (gossipsub::MessageAuthenticity::Anonymous, gossipsub::ValidationMode::Anonymous)
+            };
+            let cfg = gossipsub::ConfigBuilder::default()
+                .protocol_id_prefix(format!("/cairn/{}/txgossip", chain()))
+                .validation_mode(mode)
+                .heartbeat_interval(Duration::from_millis(50))
+                .build()?;
+            Ok(gossipsub::Behaviour::new(auth, cfg)?)
         })?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(30)))
         .build();
-    let topic = gossipsub::IdentTopic::new(cairn_p2p::Topic::Txs.topic_string(&chain()));
-    swarm.behaviour_mut().subscribe(&topic)?;
+    swarm.behaviour_mut().subscribe(&txs_topic())?;
     swarm.dial(target.addr().to_multiaddr())?;
     let target_id = peer_id_of(&target.pk())?;
-    // Wait until the node has told us it subscribes to the topic, then publish.
+    // Wait until the node has told us it subscribes to the topic (on the tx-gossip protocol).
     tokio::time::timeout(WAIT, async {
         loop {
             if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) =
@@ -395,31 +405,51 @@ async fn publish_raw_txs(i: u64, target: &Node, payloads: Vec<Vec<u8>>) -> Resul
         }
     })
     .await?;
-    for p in payloads {
-        swarm.behaviour_mut().publish(topic.clone(), p)?;
-    }
-    // Keep driving the swarm briefly so the messages leave.
-    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+    Ok(swarm)
+}
+
+fn txs_topic() -> cairn_p2p::libp2p::gossipsub::IdentTopic {
+    cairn_p2p::libp2p::gossipsub::IdentTopic::new(cairn_p2p::Topic::Txs.topic_string(&chain()))
+}
+
+/// Drives the client for `time` (so what it published leaves), returning the messages it received.
+async fn drive(client: &mut TxClient, time: Duration) -> Vec<cairn_p2p::libp2p::gossipsub::Message> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(time, async {
         loop {
-            swarm.select_next_some().await;
+            if let SwarmEvent::Behaviour(cairn_p2p::libp2p::gossipsub::Event::Message { message, .. }) =
+                client.select_next_some().await
+            {
+                got.push(message);
+            }
         }
     })
     .await;
+    got
+}
+
+/// Publishes exactly the bytes it is given on the txs topic, from a fresh anonymous client.
+async fn publish_raw_txs(i: u64, target: &Node, payloads: Vec<Vec<u8>>) -> Result<()> {
+    let mut client = tx_client(i, target, false).await?;
+    for p in payloads {
+        client.behaviour_mut().publish(txs_topic(), p)?;
+    }
+    drive(&mut client, Duration::from_millis(500)).await;
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_malformed_tx_batch_punishes_its_author() -> Result<()> {
+async fn a_malformed_tx_batch_punishes_the_peer_that_relayed_it() -> Result<()> {
     init_tracing();
     let mut node = Node::start(200, config(any_port(), vec![])).await?;
-    // A well-formed batch of two txs from the bare client is unpacked into two events…
+    // A well-formed batch of two txs from the bare client is unpacked into two events, from the relaying peer…
     let good = [&[0u8, 0, 0, 2][..], &[0, 0, 0, 1, 7], &[0, 0, 0, 2, 8, 9]].concat();
     publish_raw_txs(201, &node, vec![good]).await?;
     let first = node.next_gossip().await?;
     let second = node.next_gossip().await?;
     assert_eq!((first.0, first.2, second.2), (key(201).public(), vec![7], vec![8, 9]));
     assert_eq!(NetStats::get(&node.net.stats().offences), 0);
-    // …a batch that claims more than it holds is an offence of its (signature-proven) author.
+    // …a batch that claims more than it holds carries no author: the peer that relayed it is punished.
     publish_raw_txs(202, &node, vec![vec![0, 0, 0, 9, 0, 0, 0, 1]]).await?;
     eventually("the malformed batch is punished", || async {
         NetStats::get(&node.net.stats().offences) >= 1
@@ -427,6 +457,46 @@ async fn a_malformed_tx_batch_punishes_its_author() -> Result<()> {
     .await?;
     let no_event = tokio::time::timeout(Duration::from_millis(200), node.next_gossip()).await;
     assert!(no_event.is_err(), "a malformed batch produced an event: {no_event:?}");
+    node.net.shutdown().await;
+    Ok(())
+}
+
+/// Tx gossip is anonymous: what a node publishes has no author, sequence number or signature; identical batches
+/// from two peers are still one message (ids are content hashes); and a signed message on it is invalid — its
+/// peer is charged through gossipsub's score, by propagation source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tx_gossip_carries_no_author_and_is_still_deduplicated_and_validated() -> Result<()> {
+    init_tracing();
+    let mut node = Node::start(210, config(any_port(), vec![])).await?;
+    let mut watcher = tx_client(211, &node, false).await?;
+    let pw = key(211).public();
+    eventually("the node sees the watcher subscribed", || async {
+        node.net.gossip_peers(cairn_p2p::Topic::Txs).await.contains(&pw)
+    })
+    .await?;
+    node.net.broadcast(cairn_p2p::Topic::Txs, vec![5; 40]).await?;
+    let got = drive(&mut watcher, Duration::from_millis(500)).await;
+    assert_eq!(got.len(), 1, "the node's batch: {got:?}");
+    assert_eq!((got[0].source, got[0].sequence_number), (None, None), "an anonymous message");
+
+    // The same batch from two peers is delivered once.
+    let batch = [&[0u8, 0, 0, 1][..], &[0, 0, 0, 3, 1, 2, 3]].concat();
+    publish_raw_txs(212, &node, vec![batch.clone()]).await?;
+    publish_raw_txs(213, &node, vec![batch]).await?;
+    let (_, _, data) = node.next_gossip().await?;
+    assert_eq!(data, vec![1, 2, 3]);
+    let again = tokio::time::timeout(Duration::from_millis(300), node.next_gossip()).await;
+    assert!(again.is_err(), "a duplicate was delivered: {again:?}");
+    assert_eq!(NetStats::get(&node.net.stats().offences), 0);
+
+    // A signed message is refused before it reaches the node, and its peer punished.
+    let mut signer = tx_client(214, &node, true).await?;
+    signer.behaviour_mut().publish(txs_topic(), [&[0u8, 0, 0, 1][..], &[0, 0, 0, 1, 9]].concat())?;
+    drive(&mut signer, Duration::from_millis(300)).await;
+    eventually("the signed message is punished", || async { NetStats::get(&node.net.stats().offences) >= 1 })
+        .await?;
+    let none = tokio::time::timeout(Duration::from_millis(200), node.next_gossip()).await;
+    assert!(none.is_err(), "a signed tx batch was delivered: {none:?}");
     node.net.shutdown().await;
     Ok(())
 }
