@@ -40,7 +40,7 @@ fn finalized_engine(net: &Net, me: usize, header: &Header) -> SnowEngine {
     e.handle(10, Input::PayloadVerdict { height: Height(1), payload: header.block, valid: true }, &mut out);
     let vote = Vote { kind: VoteKind::Finalize, height: Height(1), view: 1, block: header.block };
     let signers = (0..3u32).map(|i| (i, vote.sign(&net.chain, &net.keys[i as usize]))).collect();
-    let certificate = Certificate { vote, signers };
+    let certificate = Certificate::new(vote, signers);
     e.handle(20, msg(net, 0, &Message::FbCert { header: Some(*header), certificate }), &mut out);
     assert!(out.iter().any(|f| matches!(f, Effect::Finalized(_))), "height 1 finalized: {out:?}");
     assert_eq!(e.height(), Height(2));
