@@ -59,23 +59,40 @@ impl Default for Prices {
 }
 
 impl Prices {
+    /// Every price by its genesis name, mutable: the one list of names (genesis validation, governance, docs).
+    fn fields_mut(&mut self) -> [(&'static str, &mut u64); 13] {
+        [
+            ("call_base", &mut self.call_base),
+            ("per_byte", &mut self.per_byte),
+            ("storage_read", &mut self.storage_read),
+            ("storage_write", &mut self.storage_write),
+            ("storage_write_per_byte", &mut self.storage_write_per_byte),
+            ("storage_next", &mut self.storage_next),
+            ("storage_next_skip", &mut self.storage_next_skip),
+            ("event", &mut self.event),
+            ("ed25519", &mut self.ed25519),
+            ("blake3", &mut self.blake3),
+            ("module_call", &mut self.module_call),
+            ("entry", &mut self.entry),
+            ("upload_per_byte", &mut self.upload_per_byte),
+        ]
+    }
+
     /// Every price with its genesis name, for validation and docs.
     pub fn named(&self) -> [(&'static str, u64); 13] {
-        [
-            ("call_base", self.call_base),
-            ("per_byte", self.per_byte),
-            ("storage_read", self.storage_read),
-            ("storage_write", self.storage_write),
-            ("storage_write_per_byte", self.storage_write_per_byte),
-            ("storage_next", self.storage_next),
-            ("storage_next_skip", self.storage_next_skip),
-            ("event", self.event),
-            ("ed25519", self.ed25519),
-            ("blake3", self.blake3),
-            ("module_call", self.module_call),
-            ("entry", self.entry),
-            ("upload_per_byte", self.upload_per_byte),
-        ]
+        let mut copy = *self;
+        copy.fields_mut().map(|(name, v)| (name, *v))
+    }
+
+    /// Sets the price called `name` (a governance `SetParam` of `prices.<name>`); `false` if there is none.
+    pub fn set(&mut self, name: &str, value: u64) -> bool {
+        match self.fields_mut().into_iter().find(|(n, _)| *n == name) {
+            Some((_, v)) => {
+                *v = value;
+                true
+            }
+            None => false,
+        }
     }
 
     /// The first price that is zero, by its genesis name.
@@ -94,6 +111,18 @@ mod tests {
         assert_eq!(p.storage_read, 7);
         assert_eq!(Prices { storage_read: 1_000, ..p }, Prices::default());
         assert!(serde_json::from_str::<Prices>(r#"{"storage_reed": 7}"#).is_err(), "a typo is an error");
+    }
+
+    #[test]
+    fn every_named_price_can_be_set_by_its_name() {
+        for (i, (name, _)) in Prices::default().named().into_iter().enumerate() {
+            let mut p = Prices::default();
+            assert!(p.set(name, 7_000 + i as u64), "{name}");
+            assert_eq!(p.named()[i], (name, 7_000 + i as u64));
+            let changed = p.named().iter().zip(Prices::default().named()).filter(|(a, b)| **a != *b).count();
+            assert_eq!(changed, 1, "setting {name} changed only it");
+        }
+        assert!(!Prices::default().set("storage_reed", 1));
     }
 
     #[test]

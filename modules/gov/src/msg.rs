@@ -9,8 +9,25 @@ use borsh::{BorshDeserialize, BorshSerialize};
 /// A 32-byte ed25519 public key (an account, a validator) or a module address.
 pub type Address = [u8; 32];
 
-/// Chain parameters a proposal may change, and the borsh type of their value.
-pub const SETTABLE_PARAMS: &[(&str, &str)] = &[("max_tx_fuel", "u64"), ("max_block_fuel", "u64")];
+/// Chain parameters a proposal may change, and the borsh type of their value: the fuel limits and every host-call
+/// price (the host's `Prices`, by its genesis names; a host test checks the two lists agree).
+pub const SETTABLE_PARAMS: &[(&str, &str)] = &[
+    ("max_tx_fuel", "u64"),
+    ("max_block_fuel", "u64"),
+    ("prices.call_base", "u64"),
+    ("prices.per_byte", "u64"),
+    ("prices.storage_read", "u64"),
+    ("prices.storage_write", "u64"),
+    ("prices.storage_write_per_byte", "u64"),
+    ("prices.storage_next", "u64"),
+    ("prices.storage_next_skip", "u64"),
+    ("prices.event", "u64"),
+    ("prices.ed25519", "u64"),
+    ("prices.blake3", "u64"),
+    ("prices.module_call", "u64"),
+    ("prices.entry", "u64"),
+    ("prices.upload_per_byte", "u64"),
+];
 
 #[derive(Clone, Debug, PartialEq, Eq, BorshSerialize, BorshDeserialize)]
 pub struct Params {

@@ -421,7 +421,11 @@ impl Inner {
                 match key.as_str() {
                     "max_tx_fuel" => params.max_tx_fuel = v,
                     "max_block_fuel" => params.max_block_fuel = v,
-                    other => return Ok(Err(format!("unknown parameter {other:?}"))),
+                    // A host-call price (`prices.storage_read`, …): every node charges it from the next block.
+                    other => match other.strip_prefix("prices.") {
+                        Some(name) if params.limits.prices.set(name, v) => {}
+                        _ => return Ok(Err(format!("unknown parameter {other:?}"))),
+                    },
                 }
                 if v == 0 || params.max_tx_fuel > params.max_block_fuel {
                     return Ok(Err(format!(

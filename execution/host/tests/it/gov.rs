@@ -615,6 +615,39 @@ fn parameters_and_upload_permission_change_from_the_next_block() {
     assert!(!r.is_ok(), "uploads are governance-only now");
 }
 
+/// A host-call price changes by governance like any parameter, from the next block: an `Execute` pays the new
+/// `entry` price. Gov's list of settable keys names exactly the host's prices.
+#[test]
+fn governance_sets_host_call_prices_from_the_next_block() {
+    let mut s = stub_chain();
+    let set = |k: &str, v: u64| GovAction::SetParam { key: k.into(), value: v.to_le_bytes().to_vec() };
+    assert_eq!(s.refusal(set("prices.entree", 5)), "unknown parameter \"prices.entree\"");
+    assert!(s.refusal(set("prices.entry", 0)).contains("or zero"));
+    let increment = |s: &mut Stub| {
+        let counter = s.counter;
+        let r = s.c.chain.exec(&key(53), counter, vec![0]);
+        assert!(r.is_ok(), "{}", r.log);
+        r.gas_used
+    };
+    let before = increment(&mut s);
+    let entry = cairn_execution::prices::Prices::default().entry;
+    let r = s.queue(vec![set("prices.entry", entry + 500_000)]);
+    assert_eq!(events(&r, "gov_applied").count(), 1, "{:?}", r.events);
+    assert_eq!(increment(&mut s) - before, 500_000, "the counter pays the new entry price");
+
+    let host: Vec<String> = cairn_execution::prices::Prices::default()
+        .named()
+        .iter()
+        .map(|(name, _)| format!("prices.{name}"))
+        .collect();
+    let gov_prices: Vec<String> = gov::SETTABLE_PARAMS
+        .iter()
+        .filter(|(k, _)| k.starts_with("prices."))
+        .map(|(k, _)| k.to_string())
+        .collect();
+    assert_eq!(gov_prices, host, "gov's settable prices and the host's");
+}
+
 /// The host's mirror of gov's messages encodes exactly as the module's own types.
 #[test]
 fn the_host_speaks_gov_messages_byte_for_byte() {
