@@ -178,7 +178,7 @@ impl NetworkHandle {
         self.call(|reply| Command::Send { to, data, reply }).await?
     }
 
-    /// A request to a connected peer, answered through its [`NetEvent::Request`]'s [`ResponseHandle`](crate::ResponseHandle).
+    /// A request to a connected peer, answered through its [`NetEvent::Request`](crate::NetEvent::Request)'s [`ResponseHandle`](crate::ResponseHandle).
     pub async fn request(
         &self,
         to: PublicKey,
@@ -195,7 +195,7 @@ impl NetworkHandle {
         }
     }
 
-    /// Connected peers the node was told of ([`NetEvent::PeerConnected`]), by identity: a validator key for a
+    /// Connected peers the node was told of ([`NetEvent::PeerConnected`](crate::NetEvent::PeerConnected)), by identity: a validator key for a
     /// peer that proved one with its binding, else the peer's p2p key.
     pub async fn peers(&self) -> Vec<PublicKey> {
         self.call(Command::Peers).await.unwrap_or_default()
