@@ -59,7 +59,7 @@ impl Certificate {
 
     /// Whether this could prove finality by its kind (what [`Certificate::verify_finality`] then checks).
     pub fn is_finality_kind(&self) -> bool {
-        matches!(self.vote.kind, VoteKind::Finalize | VoteKind::Notarize)
+        self.vote.kind.can_finalize()
     }
     /// Checks every signature against `validators` (the set of `vote.height`) and that the signers hold a quorum.
     pub fn verify(&self, validators: &ValidatorSet, chain_id: &ChainId) -> Result<(), Error> {

@@ -43,6 +43,12 @@ impl VoteKind {
         }
     }
 
+    /// Whether a certificate of this kind can prove a block final: a `Finalize` quorum, or BFT's fast path
+    /// (`Notarize` votes of all the weight; see `Certificate::verify_finality`).
+    pub fn can_finalize(self) -> bool {
+        matches!(self, VoteKind::Finalize | VoteKind::Notarize)
+    }
+
     /// Whether two votes of this kind for different blocks in one (height, view) is misbehaviour.
     pub fn is_equivocable(self) -> bool {
         matches!(self, VoteKind::Propose | VoteKind::Notarize | VoteKind::Finalize)

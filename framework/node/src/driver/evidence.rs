@@ -1,7 +1,7 @@
 //! The driver's side of evidence and last commits: the pool the engine's evidence goes to, what our proposals
 //! carry, the checks on a peer's proposal, and what a committed block changes (see `crate::evidence`).
 
-use cairn_consensus::{Certificate, Evidence, VoteKind};
+use cairn_consensus::{Certificate, Evidence};
 use cairn_primitives::{Block, Height};
 use tracing::warn;
 
@@ -88,6 +88,5 @@ impl Driver {
 /// unanimous `Notarize` votes); `None` for a sampling engine's attestation.
 fn quorum_certificate(bytes: &[u8], height: Height) -> Option<Certificate> {
     let cert: Certificate = cairn_primitives::decode(bytes, MAX_CERTIFICATE_BYTES).ok()?;
-    let finalizing = matches!(cert.vote.kind, VoteKind::Finalize | VoteKind::Notarize);
-    (finalizing && cert.vote.height == height).then_some(cert)
+    (cert.is_finality_kind() && cert.vote.height == height).then_some(cert)
 }

@@ -46,8 +46,7 @@ pub fn check_last_commit(
         .map_err(|e| format!("last commit does not decode: {e}"))?;
     let vote = commit.vote;
     // BFT finalizes by a quorum of `Finalize` votes, or on its fast path by `Notarize` votes of all the weight.
-    let finalizing = matches!(vote.kind, VoteKind::Finalize | VoteKind::Notarize);
-    if !finalizing || vote.height != parent_height || vote.block != parent_id {
+    if !vote.kind.can_finalize() || vote.height != parent_height || vote.block != parent_id {
         return Err(format!(
             "last commit is a {:?} vote for {:?} at height {}, not a finalization of the parent {parent_id:?} \
              at height {parent_height}",

@@ -1,7 +1,7 @@
 //! The parent's finalization certificate as a block carries it.
 
 use borsh::{BorshDeserialize, BorshSerialize};
-use cairn_consensus::{Certificate, Vote, VoteKind};
+use cairn_consensus::{Certificate, Vote};
 use cairn_primitives::{PublicKey, Signature, ValidatorSet};
 
 /// A finalization certificate keyed by public key instead of by index into the validator set: the block alone
@@ -18,7 +18,7 @@ impl LastCommit {
     /// kind of certificate than BFT's finalizations (`Finalize` quorum, or fast-path unanimous `Notarize`; a
     /// sampling engine's attestation proves no quorum) or an index outside the set.
     pub fn from_certificate(cert: &Certificate, validators: &ValidatorSet) -> Option<LastCommit> {
-        if !matches!(cert.vote.kind, VoteKind::Finalize | VoteKind::Notarize) {
+        if !cert.is_finality_kind() {
             return None;
         }
         let mut signatures = Vec::with_capacity(cert.signers.len());
