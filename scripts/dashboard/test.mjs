@@ -32,12 +32,14 @@ try {
     validators: document.querySelectorAll("#validators tr").length,
     finality: document.querySelector("#finality").textContent,
     conn: document.querySelector("#conn").textContent,
+    peerId: document.querySelector("#peer-id").textContent,
   }));
   await page.waitForTimeout(2500); // one more status poll, so CPU shows a figure in the screenshot
   await page.screenshot({ path: shot });
   const problems = [];
   if (!seen.chain || seen.chain === "–") problems.push("no chain id shown");
   if (seen.validators < 1) problems.push("no validators listed");
+  if (!/^12D3Koo/.test(seen.peerId)) problems.push(`no libp2p peer id shown (${seen.peerId})`);
   if (!/ms$/.test(seen.finality)) problems.push(`no finality figure (${seen.finality})`);
   if (seen.conn !== "live") problems.push(`event stream not live (${seen.conn})`);
   if (errors.length) problems.push(`console errors: ${errors.join(" | ")}`);

@@ -77,8 +77,14 @@ fn bad(msg: impl Into<String>) -> ApiErr {
     ApiErr(StatusCode::BAD_REQUEST, msg.into())
 }
 
+/// The node's status, plus `peer_id` (derived from `p2p_key`: what operators put in `/p2p/…` addresses).
 async fn status<B: Backend>(State(b): State<Arc<B>>) -> axum::Json<Value> {
-    axum::Json(serde_json::to_value(b.status()).unwrap_or(Value::Null))
+    let s = b.status();
+    let mut v = serde_json::to_value(&s).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("peer_id".into(), Value::String(s.peer_id()));
+    }
+    axum::Json(v)
 }
 
 async fn counters<B: Backend>(State(b): State<Arc<B>>) -> axum::Json<Value> {

@@ -253,6 +253,9 @@ async fn http_routes() {
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["height"], 7);
+    // The dashboard shows the libp2p peer id operators need for `/p2p/…` addresses.
+    let peer_id = cairn_p2p::peer_id_of(&Keypair::derived("p2p", 0).public()).unwrap().to_string();
+    assert_eq!(v["peer_id"], peer_id.as_str());
 
     let (code, body) = http_request(servers.http, "POST", "/tx", b"6b3d76").await; // hex of "k=v"
     assert_eq!(code, 200, "{body}");

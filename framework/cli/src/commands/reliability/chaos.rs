@@ -15,25 +15,8 @@ use super::super::chain::{self, LocalnetSpec};
 use super::super::localnet::parse_duration;
 use super::super::procs::Processes;
 use super::super::{bank, client, template};
-use super::{chain_dir, check_identical_blocks, heights, load, metric, wait_all};
+use super::{chain_dir, check_identical_blocks, heights, load, metric, txs_in_blocks, wait_all};
 
-/// Senders of the background load (`--load`).
-const LOAD_SENDERS: u64 = 16;
-
-/// Transactions in the blocks `from..=to` of the node at `url`.
-async fn txs_in_blocks(url: &str, from: u64, to: u64) -> Result<u64> {
-    let mut c = client::connect(url).await?;
-    let mut n = 0u64;
-    for h in from..=to {
-        let b = c
-            .get_block(pb::GetBlockRequest { height: h })
-            .await
-            .map_err(|s| client::rpc_error(&format!("GetBlock({h})"), url, s))?
-            .into_inner();
-        n += u64::from(b.num_txs);
-    }
-    Ok(n)
-}
 
 #[derive(clap::Args)]
 pub struct ChaosArgs {
@@ -74,7 +57,7 @@ pub fn chaos(a: ChaosArgs) -> Result<()> {
     client::runtime()?.block_on(async {
         let (dir, _tmp) = chain_dir(&a.dir)?;
         let mut t = template::load("small")?;
-        t.accounts.users = a.senders.max(2) + if a.load > 0 { LOAD_SENDERS } else { 0 };
+        t.accounts.users = a.senders.max(2) + if a.load > 0 { load::SENDERS } else { 0 };
         let chain_id = ChainId::new(t.chain_id.clone())?;
         let spec =
             LocalnetSpec { validators: 4, chain_id: chain_id.clone(), fsync: true, derived_keys: false };
@@ -242,11 +225,7 @@ async fn chaos_body(
     }
     let run_s = t0.elapsed().as_secs_f64();
     let load_report = match load {
-        Some(l) => {
-            let (submitted, accepted) = (l.submitted.clone(), l.accepted.clone());
-            l.join().await;
-            Some((submitted.load(Ordering::Relaxed), accepted.load(Ordering::Relaxed)))
-        }
+        Some(l) => Some(l.finish(a.load).await),
         None => None,
     };
     // Everyone must converge on the top height.
@@ -305,11 +284,7 @@ async fn chaos_body(
         "at_once": a.at_once,
         "slow_app_ms": a.slow_app.as_millis() as u64,
         "worst_resume_after_restart_ms": worst_resume_ms,
-        "load": load_report.map(|(submitted, accepted)| serde_json::json!({
-            "offered_tx_per_s": a.load,
-            "submitted": submitted,
-            "accepted": accepted,
-        })),
+        "load": load_report,
         "chain_txs": chain_txs,
         "chain_tx_per_s": (chain_txs as f64 / run_s * 10.0).round() / 10.0,
         "kills": kills.len(),

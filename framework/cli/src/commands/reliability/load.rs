@@ -17,11 +17,13 @@ use super::super::{bank, client};
 
 /// How often each load sender submits a batch.
 const TICK: Duration = Duration::from_millis(200);
+/// Senders of a background load: template users of their own, after the scenario's senders.
+pub(super) const SENDERS: u64 = 16;
 
 /// The running load and what it managed.
 pub(super) struct Load {
-    pub submitted: Arc<AtomicU64>,
-    pub accepted: Arc<AtomicU64>,
+    submitted: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -110,10 +112,15 @@ impl Load {
         Load { submitted, accepted, tasks }
     }
 
-    /// Waits for the senders (after `stop`).
-    pub async fn join(self) {
+    /// Waits for the senders (after `stop`) and reports what the load did, beside the chain's own count.
+    pub async fn finish(self, offered: u64) -> serde_json::Value {
         for t in self.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        serde_json::json!({
+            "offered_tx_per_s": offered,
+            "submitted": self.submitted.load(Ordering::Relaxed),
+            "accepted": self.accepted.load(Ordering::Relaxed),
+        })
     }
 }

@@ -80,6 +80,21 @@ pub(super) async fn check_identical_blocks(procs: &Processes, top: u64) -> Resul
     Ok(top)
 }
 
+/// Transactions in the blocks `from..=to` of the node at `url`.
+pub(super) async fn txs_in_blocks(url: &str, from: u64, to: u64) -> Result<u64> {
+    let mut c = client::connect(url).await?;
+    let mut n = 0u64;
+    for h in from..=to {
+        let b = c
+            .get_block(pb::GetBlockRequest { height: h })
+            .await
+            .map_err(|s| client::rpc_error(&format!("GetBlock({h})"), url, s))?
+            .into_inner();
+        n += u64::from(b.num_txs);
+    }
+    Ok(n)
+}
+
 /// A Prometheus gauge/counter value from a node's `/metrics`.
 pub(super) async fn metric(addr: SocketAddr, name: &str) -> Result<f64> {
     let body = client::http_get(addr, "/metrics").await?;

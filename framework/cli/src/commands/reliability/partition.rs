@@ -2,7 +2,8 @@
 //! process controls, so links can be cut and healed: a 2|2 split, a 3|1 split, or a 2|2 split that flaps.
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -13,8 +14,8 @@ use super::super::chain::{self, LocalnetSpec};
 use super::super::demo;
 use super::super::localnet::parse_duration;
 use super::super::procs::Processes;
-use super::super::{client, template};
-use super::{chain_dir, check_identical_blocks, heights, metric};
+use super::super::{bank, client, template};
+use super::{chain_dir, check_identical_blocks, heights, load, metric, txs_in_blocks};
 
 /// Which links a partition cuts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,6 +63,10 @@ pub struct PartitionArgs {
     /// Finality must resume within this long after healing.
     #[arg(long, default_value = "2s", value_parser = parse_duration)]
     resume_limit: Duration,
+    /// Background open-loop load in tx/s through the whole run (batched transfers from 16 senders, sent to
+    /// random nodes on both sides of the cut; not checked for loss): partitions and heals under real load. 0 = off.
+    #[arg(long, default_value_t = 0)]
+    load: u64,
     /// Keep the chain directory (node logs) here.
     #[arg(long)]
     dir: Option<std::path::PathBuf>,
@@ -107,9 +112,14 @@ impl Proxy {
 pub fn partition(a: PartitionArgs) -> Result<()> {
     client::runtime()?.block_on(async {
         let (dir, _tmp) = chain_dir(&a.dir)?;
-        let t = template::load("small")?;
+        let mut t = template::load("small")?;
+        // The load's senders are template users of their own, after the template's.
+        let load_from = t.accounts.users;
+        if a.load > 0 {
+            t.accounts.users += load::SENDERS;
+        }
         let chain_id = ChainId::new(t.chain_id.clone())?;
-        let spec = LocalnetSpec { validators: 4, chain_id, fsync: true, derived_keys: false };
+        let spec = LocalnetSpec { validators: 4, chain_id: chain_id.clone(), fsync: true, derived_keys: false };
         // Node i reaches node j only through proxy (i, j).
         let pending: Mutex<Vec<(usize, usize, std::net::TcpListener, SocketAddr)>> = Mutex::default();
         let redirect = |i: usize, j: usize, target: SocketAddr| -> SocketAddr {
@@ -138,7 +148,7 @@ pub fn partition(a: PartitionArgs) -> Result<()> {
         let mut procs = Processes::new(nodes)?;
         procs.start_all()?;
         let r = tokio::select! {
-            r = partition_body(&mut procs, &proxies, &cross, &a) => r,
+            r = partition_body(&mut procs, &proxies, &cross, &a, &chain_id, load_from..t.accounts.users) => r,
             _ = super::client::interrupted() => Err(anyhow::anyhow!("interrupted")),
         };
         procs.stop_all().await;
@@ -154,8 +164,31 @@ async fn partition_body(
     proxies: &[Proxy],
     cross: &[usize],
     a: &PartitionArgs,
+    chain_id: &ChainId,
+    load_users: std::ops::Range<u64>,
 ) -> Result<serde_json::Value> {
     procs.wait_for_height(2, Duration::from_secs(60)).await?;
+    let urls: Vec<String> = procs.nodes.iter().map(|n| n.grpc_url()).collect();
+    let start_height = heights(procs).await.into_iter().flatten().max().unwrap_or(0);
+    let started = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let load = if a.load > 0 {
+        let mut c0 = client::connect(&urls[0]).await?;
+        let target = Arc::new(load::Target {
+            chain_id: chain_id.clone(),
+            bank: bank::module_address(&mut c0, &urls[0], bank::BANK_LABEL).await?,
+            urls: urls.clone(),
+            up: Arc::new(Mutex::new(vec![true; urls.len()])),
+            stop: stop.clone(),
+        });
+        let keys = load_users.map(|i| template::user_key(chain_id.as_str(), i)).collect();
+        let l = load::Load::spawn(a.load, keys, target);
+        // Let the load fill the pipeline before the cut.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        Some(l)
+    } else {
+        None
+    };
     let cut = |blocked: bool| {
         for &k in cross {
             proxies[k].set_blocked(blocked);
@@ -216,8 +249,14 @@ async fn partition_body(
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    stop.store(true, Ordering::Relaxed);
+    let load_report = match load {
+        Some(l) => Some(l.finish(a.load).await),
+        None => None,
+    };
     let final_top = demo::common_height(procs).await?;
     let checked = check_identical_blocks(procs, final_top).await?;
+    let chain_txs = txs_in_blocks(&urls[0], start_height + 1, final_top).await?;
     let v = serde_json::json!({
         "scenario": a.shape.name(),
         "partition_s": a.partition.as_secs_f64(),
@@ -227,6 +266,9 @@ async fn partition_body(
         "finalized_during_partition": finalized_during,
         "resumed_after_heal_ms": resumed_ms,
         "resume_limit_ms": a.resume_limit.as_millis() as u64,
+        "load": load_report,
+        "chain_txs": chain_txs,
+        "chain_tx_per_s": (chain_txs as f64 / started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
         "heights_checked_identical": checked,
         "cut_to_heal_ms": healed_at.duration_since(cut_at).as_millis() as u64,
         "ok": resumed_ms <= a.resume_limit.as_millis() as u64,
