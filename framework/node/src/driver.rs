@@ -1077,11 +1077,23 @@ impl Driver {
             EngineKind::Bft => cert.verify_finality(&self.state.next, &self.shared.chain_id, &PlainVerifier),
         }
         .map_err(|e| bad(e.to_string()))?;
-        // Under BFT the certificate names the view, so the proposer the engine required is known here too.
+        // Under BFT the certificate names the view that finalized the block, and the block was proposed by the
+        // leader of that view or, re-proposed there (a view bound by an earlier notarization keeps the block and
+        // its header), by the leader of an earlier view of the height.
         if self.state.engine() == EngineKind::Bft {
-            let leader =
-                self.factory.bft_leader(&self.state.next, self.state.engine_epoch, height, cert.vote.view);
-            check_proposer(block, Some(leader)).map_err(|reason| SyncError::BadBlock { height, reason })?;
+            let (set, epoch) = (&self.state.next, self.state.engine_epoch);
+            let led = proposer_led_a_view(&block.header.proposer, cert.vote.view, |view| {
+                self.factory.bft_leader(set, epoch, height, view)
+            });
+            if !led {
+                return Err(SyncError::BadBlock {
+                    height,
+                    reason: format!(
+                        "proposer {} led none of the views 0..={} of this height",
+                        block.header.proposer, cert.vote.view
+                    ),
+                });
+            }
         }
         self.check_synced_header(block)
     }
@@ -1212,10 +1224,34 @@ fn check_proposer(block: &Block, leader: Option<PublicKey>) -> Result<(), String
     }
 }
 
+/// Views of a height scanned for the proposer of a synced block (a quorum certified the view, so a larger one is
+/// not an attack on us; past this we check the latest views only).
+const MAX_VIEWS_SCANNED: u64 = 4096;
+
+/// Whether `proposer` is the leader (`leader_of`) of `view` or of an earlier view of the height: a block is
+/// finalized in the view where it was proposed, or in a later one that had to re-propose it unchanged.
+fn proposer_led_a_view(proposer: &PublicKey, view: u64, leader_of: impl Fn(u64) -> PublicKey) -> bool {
+    (0..=view).rev().take(MAX_VIEWS_SCANNED as usize).any(|v| leader_of(v) == *proposer)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use cairn_primitives::{ChainId, Header, Keypair};
+
+    #[test]
+    fn a_synced_block_may_be_a_re_proposal_of_an_earlier_views_leader() {
+        // Leaders by view: 0 → key 0, 1 → key 1, 2 → key 2, 3 → key 3.
+        let leader_of = |v: u64| Keypair::derived("t", v).public();
+        let original = Keypair::derived("t", 0).public();
+        // Finalized in view 3 after a re-proposal of view 0's block: allowed (a loaded 2|2 partition made a
+        // node ban every honest peer over this before).
+        assert!(proposer_led_a_view(&original, 3, leader_of));
+        assert!(proposer_led_a_view(&Keypair::derived("t", 3).public(), 3, leader_of));
+        // A leader of a *later* view than the certificate's, or nobody's, did not propose it.
+        assert!(!proposer_led_a_view(&Keypair::derived("t", 4).public(), 3, leader_of));
+        assert!(!proposer_led_a_view(&Keypair::derived("u", 0).public(), 3, leader_of));
+    }
 
     #[test]
     fn a_block_must_name_the_views_leader_as_proposer() {
