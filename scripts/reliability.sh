@@ -12,7 +12,8 @@
 #        scripts/reliability.sh --long    (minutes of chaos, repeated partitions)
 # Each step prints one JSON object; the script exits non-zero on the first violation. Node logs of a failed
 # scenario are kept under $OUT (printed at the end). Environment: SEED (victims), PARTITION (e.g. 5s),
-# RESUME_LIMIT (default 4s short, 2s long), LOAD (tx/s, --long only), RELEASE=1 (release build), OUT (logs).
+# RESUME_LIMIT (default 4s short, 2s long; a 3-1 heal adds 100 ms per block the isolated node must sync), LOAD (tx/s,
+# --long only), RELEASE=1 (release build), OUT (logs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
