@@ -17,7 +17,6 @@ use super::super::procs::Processes;
 use super::super::{bank, client, template};
 use super::{chain_dir, check_identical_blocks, heights, load, metric, txs_in_blocks, wait_all};
 
-
 #[derive(clap::Args)]
 pub struct ChaosArgs {
     /// How long transfers flow and validators get killed.

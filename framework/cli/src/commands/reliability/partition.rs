@@ -124,7 +124,8 @@ pub fn partition(a: PartitionArgs) -> Result<()> {
             t.accounts.users += load::SENDERS;
         }
         let chain_id = ChainId::new(t.chain_id.clone())?;
-        let spec = LocalnetSpec { validators: 4, chain_id: chain_id.clone(), fsync: true, derived_keys: false };
+        let spec =
+            LocalnetSpec { validators: 4, chain_id: chain_id.clone(), fsync: true, derived_keys: false };
         // Node i reaches node j only through proxy (i, j).
         let pending: Mutex<Vec<(usize, usize, std::net::TcpListener, SocketAddr)>> = Mutex::default();
         let redirect = |i: usize, j: usize, target: SocketAddr| -> SocketAddr {
