@@ -9,6 +9,7 @@ use std::sync::Arc;
 use cairn_bft::{BftEngine, Config, MAX_FUTURE_MESSAGES, MAX_VIEW_AHEAD, Message};
 use cairn_consensus::{
     Certificate, DropCounters, Effect, Engine, Input, MAX_MESSAGE_BYTES, PlainVerifier, Vote, VoteKind,
+    WalRecord,
 };
 use cairn_primitives::{Hash, Height, Keypair, Validator, ValidatorSet};
 use common::*;
@@ -37,6 +38,11 @@ fn finalize_height_1(f: &mut Fx) {
 
 /// Replaces the engine by a fresh one (same key) that knows the validator sets of `heights` only.
 fn restart_with_sets(f: &mut Fx, sets: Vec<(u64, Arc<ValidatorSet>)>) {
+    restart_with_wal(f, sets, vec![]);
+}
+
+/// The same, restoring our votes from `wal`.
+fn restart_with_wal(f: &mut Fx, sets: Vec<(u64, Arc<ValidatorSet>)>, wal: Vec<WalRecord>) {
     f.engine = BftEngine::new(Config {
         chain_id: f.chain.clone(),
         signer: Arc::new(f.keys[f.me].clone()),
@@ -48,7 +54,7 @@ fn restart_with_sets(f: &mut Fx, sets: Vec<(u64, Arc<ValidatorSet>)>) {
     for (h, s) in sets {
         f.engine.handle(0, Input::ValidatorSet { height: Height(h), validators: s }, &mut fx);
     }
-    f.engine.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal: vec![] }, &mut fx);
+    f.engine.handle(0, Input::Start { last_finalized: (Height(0), Hash::ZERO), wal }, &mut fx);
 }
 
 fn sends(fx: &[Effect]) -> Vec<Message> {
@@ -355,4 +361,44 @@ fn a_notarizer_without_a_certificate_nullifies_on_the_second_timeout() {
     assert_eq!(voted(&fx, VoteKind::Nullify, 0), None, "{fx:?}");
     let fx = f.input(Input::Timer(VIEW_TIMER));
     assert_eq!(voted(&fx, VoteKind::Nullify, 0), Some(a), "{fx:?}");
+}
+
+/// The nullify vote that completes a nullification moves us to the next view, whose timer (backed off: the
+/// failed view's leader was heard) must not be overwritten by the old view's re-arm.
+#[test]
+fn the_timeout_that_completes_a_nullification_leaves_the_next_views_timer() {
+    let mut f = fixture();
+    let l = f.leader(0);
+    let third = (0..4).find(|i| *i != f.me && *i != l).unwrap();
+    for who in [l, third] {
+        let m = vote_at(&f, who, VoteKind::Nullify, 1, 0, Hash::ZERO);
+        f.from(who, m);
+    }
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(f.engine.status().view, 1);
+    assert_eq!(view_timer_at(&fx), Some(f.now + 1000), "{fx:?}");
+}
+
+/// After a restart our WAL says we voted finalize in the view, but the notarization is gone with the old
+/// process: the first timeout asks peers for the finalization (a finalize `Retry`), it does not fall back to
+/// re-sending the notarize vote.
+#[test]
+fn after_a_restart_with_our_finalize_vote_the_first_timeout_asks_for_the_finalization() {
+    let mut f = fixture();
+    let a = block(b"A");
+    let mut all = f.proposal(0, a, vec![]);
+    all.extend(f.certificate(VoteKind::Notarize, 0, a));
+    assert_eq!(voted(&all, VoteKind::Finalize, 0), Some(a));
+    let wal: Vec<_> = all
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Persist(r) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    let set = f.set.clone();
+    restart_with_wal(&mut f, vec![(1, set)], wal);
+    let fx = f.input(Input::Timer(VIEW_TIMER));
+    assert_eq!(voted(&fx, VoteKind::Finalize, 0), Some(a), "{fx:?}");
+    assert_eq!(f.engine.status().view, 0);
 }
