@@ -38,7 +38,7 @@ impl Purpose {
 }
 
 /// The exact bytes that get signed.
-fn signing_bytes(chain_id: &ChainId, purpose: Purpose, message: &[u8]) -> Vec<u8> {
+pub(crate) fn signing_bytes(chain_id: &ChainId, purpose: Purpose, message: &[u8]) -> Vec<u8> {
     const PREFIX: &[u8] = b"cairn/v1";
     let mut out = Vec::with_capacity(PREFIX.len() + 24 + chain_id.as_str().len() + message.len() + 16);
     for part in [PREFIX, chain_id.as_str().as_bytes(), purpose.tag().as_bytes(), message] {

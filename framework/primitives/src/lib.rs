@@ -5,6 +5,7 @@ mod chain;
 mod crypto;
 mod error;
 mod hash;
+pub mod sigcheck;
 mod tx;
 mod validator;
 
