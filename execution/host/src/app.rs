@@ -427,6 +427,11 @@ impl Inner {
     }
 
     fn check_tx(&mut self, bytes: &[u8]) -> CheckTxResponse {
+        self.check_tx_with(bytes, false)
+    }
+
+    /// CheckTx; `signature_checked` says the caller already checked this tx's signature (in a batch).
+    fn check_tx_with(&mut self, bytes: &[u8], signature_checked: bool) -> CheckTxResponse {
         let reject = |code: u32, log: String| CheckTxResponse { code, log, ..CheckTxResponse::default() };
         if bytes.len() > MAX_TX_BYTES {
             return reject(
@@ -510,12 +515,12 @@ impl Inner {
         }
         // A tx verified before (a recheck after a commit, or a resubmission) is not verified again.
         let hash = Hash::digest(bytes);
-        if !self.verified.contains(&hash) {
+        if !signature_checked && !self.verified.contains(&hash) {
             if let Err(e) = tx.verify() {
                 return reject(codes::BAD_SIGNATURE, e.to_string());
             }
-            self.verified.put(hash, ());
         }
+        self.verified.put(hash, ());
         CheckTxResponse {
             code: 0,
             log: String::new(),
@@ -692,6 +697,19 @@ impl Inner {
     }
 }
 
+/// For each request: whether it is a tx whose signature holds, all checked in one batch
+/// ([`Tx::verify_all`]; the verdict is the one [`Tx::verify`] gives). A `false` is checked again, alone, by CheckTx,
+/// which then says why it fails.
+fn signatures_hold(reqs: &[CheckTxRequest]) -> Vec<bool> {
+    let txs: Vec<Option<Tx>> = reqs
+        .iter()
+        .map(|r| (r.tx.len() <= MAX_TX_BYTES).then(|| Tx::from_bytes(&r.tx).ok()).flatten())
+        .collect();
+    let decoded: Vec<&Tx> = txs.iter().flatten().collect();
+    let mut verdicts = Tx::verify_all(&decoded).into_iter();
+    txs.iter().map(|t| t.is_some() && verdicts.next().is_some_and(|v| v.is_ok())).collect()
+}
+
 #[async_trait]
 impl Application for ExecApp {
     async fn info(&self, _req: InfoRequest) -> AppResult<InfoResponse> {
@@ -704,6 +722,19 @@ impl Application for ExecApp {
 
     async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse> {
         self.blocking(move |i| i.check_tx(&req.tx)).await
+    }
+
+    /// The signatures of the batch are checked together first (about half the cost of one by one), on the
+    /// blocking pool and without the app's lock, which FinalizeBlock and Commit wait on.
+    async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+        let (reqs, checked) = tokio::task::spawn_blocking(move || {
+            let checked = signatures_hold(&reqs);
+            (reqs, checked)
+        })
+        .await
+        .map_err(internal)?;
+        self.blocking(move |i| reqs.iter().zip(checked).map(|(r, ok)| i.check_tx_with(&r.tx, ok)).collect())
+            .await
     }
 
     async fn prepare_proposal(&self, req: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {

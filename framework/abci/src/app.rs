@@ -48,6 +48,17 @@ pub trait Application: Send + Sync + 'static {
     /// Validates a tx for the mempool without executing it.
     async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse>;
 
+    /// `check_tx` for several txs, answered in order, each as `check_tx` would answer it alone (earlier txs of
+    /// the batch are not yet in the mempool). An app overrides it to share work across the batch (ExecApp checks
+    /// the signatures in one batch); the default asks one at a time, which is what a remote app gets.
+    async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+        let mut out = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            out.push(self.check_tx(req).await?);
+        }
+        Ok(out)
+    }
+
     /// The proposer may reorder, drop or add txs.
     async fn prepare_proposal(&self, req: PrepareProposalRequest) -> AppResult<PrepareProposalResponse>;
 
@@ -102,6 +113,9 @@ impl<A: Application + ?Sized> Application for std::sync::Arc<A> {
     }
     async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse> {
         (**self).check_tx(req).await
+    }
+    async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+        (**self).check_txs(reqs).await
     }
     async fn prepare_proposal(&self, req: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {
         (**self).prepare_proposal(req).await

@@ -193,16 +193,26 @@ impl Mempool {
             // Unknown (the app does not answer nonce queries): the lowest pending nonce starts the run.
             None => *pending.keys().next()?,
         };
-        while pending.contains_key(&next) {
+        for &n in pending.range(next..).map(|(n, _)| n) {
+            if n != next || n == u64::MAX {
+                break;
+            }
             next += 1;
         }
         Some(next)
     }
 
-    /// Whether the entry waits for an earlier nonce (a gap before it): reaping skips it.
-    fn is_future(&self, e: &Entry) -> bool {
-        match (e.nonce, self.ready_end(&e.sender)) {
-            (Some(n), Some(end)) => n >= end,
+    /// [`Mempool::ready_end`] of every sender with pending txs: one pass over the pool, for the loops that ask
+    /// about every entry (asking per entry would walk a sender's run once per tx: quadratic in a full pool).
+    fn ready_ends(&self) -> BTreeMap<&[u8], u64> {
+        self.nonces.keys().filter_map(|s| self.ready_end(s).map(|end| (s.as_slice(), end))).collect()
+    }
+
+    /// Whether the entry waits for an earlier nonce (a gap before it): reaping skips it. `ends` is
+    /// [`Mempool::ready_ends`].
+    fn is_future(e: &Entry, ends: &BTreeMap<&[u8], u64>) -> bool {
+        match (e.nonce, ends.get(e.sender.as_slice())) {
+            (Some(n), Some(end)) => n >= *end,
             _ => false,
         }
     }
@@ -327,7 +337,10 @@ impl Mempool {
         // Future-nonce txs wait in the side queue: a proposal could not include them (their nonce is not next).
         let mut queues: BTreeMap<&[u8], VecDeque<&Entry>> = BTreeMap::new();
         let mut singles: Vec<&Entry> = Vec::new();
-        for e in self.order.values().filter_map(|h| self.by_hash.get(h)).filter(|e| !self.is_future(e)) {
+        let ends = self.ready_ends();
+        for e in
+            self.order.values().filter_map(|h| self.by_hash.get(h)).filter(|e| !Self::is_future(e, &ends))
+        {
             match e.nonce {
                 Some(_) => queues.entry(e.sender.as_slice()).or_default().push_back(e),
                 None => singles.push(e),
@@ -421,21 +434,23 @@ impl Mempool {
         }
         // Stale nonces (below the sender's next) can never be included; future ones whose gap stays open expire.
         let future_ttl = self.config.future_ttl_blocks;
-        let dead: Vec<Hash> = self
+        let ends = self.ready_ends();
+        let dead: Vec<(Hash, bool)> = self
             .by_hash
             .iter()
-            .filter(|(_, e)| {
+            .filter_map(|(h, e)| {
                 let stale =
                     matches!((e.nonce, self.next_nonce.get(&e.sender)), (Some(n), Some(next)) if n < *next);
-                let expired = self.is_future(e) && height.0.saturating_sub(e.height.0) > future_ttl;
-                stale || expired
+                let future = Self::is_future(e, &ends);
+                let expired = future && height.0.saturating_sub(e.height.0) > future_ttl;
+                (stale || expired).then_some((*h, future))
             })
-            .map(|(h, _)| *h)
             .collect();
-        for h in dead {
+        drop(ends);
+        for (h, future) in dead {
             if let Some(e) = self.by_hash.get(&h) {
                 tracing::debug!(hash = %h, nonce = ?e.nonce, next = ?self.next_nonce.get(&e.sender),
-                    future = self.is_future(e), "dropping a stale or expired tx");
+                    future, "dropping a stale or expired tx");
             }
             self.remove(&h);
         }
@@ -462,19 +477,67 @@ pub async fn add_tx<A: Application + ?Sized>(
 ) -> Result<(Hash, CheckTxResponse), MempoolError> {
     pool.lock().await.precheck(&tx)?;
     let check = app.check_tx(CheckTxRequest { tx: tx.clone(), kind: CheckTxKind::New }).await?;
-    // The first tx of a sender: ask the app for the sender's next nonce, so a gap is seen as one.
-    if check.is_ok() && !check.sender.is_empty() && !pool.lock().await.knows_next_nonce(&check.sender) {
-        let path = format!("nonce/{}", hex_of(&check.sender));
-        let req = QueryRequest { path, data: Vec::new(), height: Height(0), prove: false };
-        if let Ok(r) = app.query(req).await
-            && r.code == 0
-            && let Ok(bytes) = <[u8; 8]>::try_from(r.value.as_slice())
-        {
-            pool.lock().await.learn_next_nonce(&check.sender, u64::from_le_bytes(bytes));
-        }
-    }
+    learn_sender_nonce(pool, app, &check).await;
     let hash = pool.lock().await.insert(tx, &check)?;
     Ok((hash, check))
+}
+
+/// [`add_tx`] for several txs, in order, with one [`Application::check_txs`] call for those that pass the
+/// pool's own checks (ExecApp checks their signatures in one batch). One result per tx.
+pub async fn add_txs<A: Application + ?Sized>(
+    pool: &Mutex<Mempool>,
+    app: &A,
+    txs: Vec<Vec<u8>>,
+) -> Vec<Result<(Hash, CheckTxResponse), MempoolError>> {
+    let mut out: Vec<Option<Result<(Hash, CheckTxResponse), MempoolError>>> = Vec::with_capacity(txs.len());
+    let mut asked = Vec::new();
+    {
+        let p = pool.lock().await;
+        for tx in txs {
+            match p.precheck(&tx) {
+                Ok(_) => {
+                    asked.push((out.len(), tx));
+                    out.push(None);
+                }
+                Err(e) => out.push(Some(Err(e))),
+            }
+        }
+    }
+    let reqs =
+        asked.iter().map(|(_, tx)| CheckTxRequest { tx: tx.clone(), kind: CheckTxKind::New }).collect();
+    match app.check_txs(reqs).await {
+        Ok(checks) if checks.len() == asked.len() => {
+            for ((i, tx), check) in asked.into_iter().zip(checks) {
+                learn_sender_nonce(pool, app, &check).await;
+                out[i] = Some(pool.lock().await.insert(tx, &check).map(|hash| (hash, check)));
+            }
+        }
+        Ok(checks) => {
+            let e = AppError::Internal(format!("check_txs answered {} of {} txs", checks.len(), asked.len()));
+            asked.iter().for_each(|(i, _)| out[*i] = Some(Err(e.clone().into())));
+        }
+        Err(e) => asked.iter().for_each(|(i, _)| out[*i] = Some(Err(e.clone().into()))),
+    }
+    out.into_iter().map(|r| r.expect("every tx has a result")).collect()
+}
+
+/// The first tx of a sender: ask the app for the sender's next nonce, so a gap is seen as one.
+async fn learn_sender_nonce<A: Application + ?Sized>(
+    pool: &Mutex<Mempool>,
+    app: &A,
+    check: &CheckTxResponse,
+) {
+    if !check.is_ok() || check.sender.is_empty() || pool.lock().await.knows_next_nonce(&check.sender) {
+        return;
+    }
+    let path = format!("nonce/{}", hex_of(&check.sender));
+    let req = QueryRequest { path, data: Vec::new(), height: Height(0), prove: false };
+    if let Ok(r) = app.query(req).await
+        && r.code == 0
+        && let Ok(bytes) = <[u8; 8]>::try_from(r.value.as_slice())
+    {
+        pool.lock().await.learn_next_nonce(&check.sender, u64::from_le_bytes(bytes));
+    }
 }
 
 /// Re-checks `txs` (from [`Mempool::update`]) and evicts those the app now rejects. Returns how many were evicted.

@@ -337,3 +337,24 @@ async fn reaping_prefers_higher_prices_within_each_senders_nonce_order() {
     assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![b0.clone(), a0.clone(), a1, c0]);
     assert_eq!(pool.lock().await.reap(usize::MAX, 1), vec![b0]);
 }
+
+/// A batch gets what one-by-one submission gets: a tx the pool refuses up front, a tx CheckTx refuses, a
+/// duplicate inside the batch, a gap parked in the side queue, each with its own result and in order.
+#[tokio::test]
+async fn a_batch_gets_one_result_per_tx_in_order() {
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    let first = signed(7, 0);
+    add_tx(&pool, &TxApp, first.clone()).await.expect("admitted alone");
+    let batch = vec![first, signed(7, 1), b"junk".to_vec(), signed(7, 1), signed(8, 3), signed(8, 0)];
+    let results = add_txs(&pool, &TxApp, batch).await;
+    assert_eq!(results.len(), 6);
+    assert!(matches!(results[0], Err(MempoolError::Duplicate(_))), "{:?}", results[0]);
+    assert!(results[1].is_ok(), "{:?}", results[1]);
+    assert!(matches!(results[2], Err(MempoolError::Rejected { code: 1, .. })), "{:?}", results[2]);
+    assert!(matches!(results[3], Err(MempoolError::Duplicate(_))), "{:?}", results[3]);
+    assert!(results[4].is_ok() && results[5].is_ok());
+    let p = pool.lock().await;
+    assert_eq!(p.len(), 4);
+    assert_eq!(p.future_count(&cairn_primitives::Keypair::derived("mempool-test", 8).public().0), 1);
+    assert_eq!(p.reap(usize::MAX, usize::MAX).len(), 3, "sender 8's nonce 3 waits for 1 and 2");
+}

@@ -83,22 +83,22 @@ impl NodeHandle {
     }
 
     /// [`NodeHandle::broadcast_tx`] for several txs in order, under one hold of the admission lock (so a batch
-    /// is not interleaved with other submissions) and one wake-up of the driver.
+    /// is not interleaved with other submissions), one CheckTx call for the batch (the app checks the signatures
+    /// together) and one wake-up of the driver.
     pub async fn broadcast_txs(&self, txs: Vec<Vec<u8>>) -> Vec<Result<(Hash, CheckTxResponse), NodeError>> {
         if *self.shared.shutdown.borrow() {
             return txs.iter().map(|_| Err(NodeError::ShuttingDown)).collect();
         }
-        let mut out = Vec::with_capacity(txs.len());
+        let gossip = self.shared.config.mempool.gossip.then(|| txs.clone());
         let order = self.shared.admission.lock().await;
-        for tx in txs {
-            let gossip = self.shared.config.mempool.gossip.then(|| tx.clone());
-            let result = cairn_mempool::add_tx(&self.shared.mempool, &*self.shared.app, tx).await;
-            if let (Ok(_), Some(bytes)) = (&result, gossip) {
+        let results = cairn_mempool::add_txs(&self.shared.mempool, &*self.shared.app, txs).await;
+        for (result, bytes) in results.iter().zip(gossip.into_iter().flatten()) {
+            if result.is_ok() {
                 self.shared.net.broadcast(crate::net::Topic::Txs, bytes);
             }
-            out.push(result.map_err(NodeError::from));
         }
         drop(order);
+        let out = results.into_iter().map(|r| r.map_err(NodeError::from)).collect();
         self.shared.tx_notify.notify_one();
         out
     }

@@ -55,7 +55,9 @@ impl Signed<'_> {
         let s = Option::<Scalar>::from(Scalar::from_canonical_bytes(s_bytes));
         let (Some(a), Some(r), Some(s)) = (a, r, s) else { return Err(self.error()) };
         let signed = signing_bytes(self.chain_id, self.purpose, self.message);
-        let k = Scalar::from_hash(Sha512::new().chain_update(r_bytes).chain_update(self.key.0).chain_update(&signed));
+        let k = Scalar::from_hash(
+            Sha512::new().chain_update(r_bytes).chain_update(self.key.0).chain_update(&signed),
+        );
         Ok(Prepared { a, r, s, k })
     }
 }
@@ -147,14 +149,20 @@ mod tests {
 
     fn items<'a>(chain: &'a ChainId, v: &'a [(PublicKey, Vec<u8>, Signature)]) -> Vec<Signed<'a>> {
         v.iter()
-            .map(|(key, message, signature)| Signed { key, chain_id: chain, purpose: Purpose::Tx, message, signature })
+            .map(|(key, message, signature)| Signed {
+                key,
+                chain_id: chain,
+                purpose: Purpose::Tx,
+                message,
+                signature,
+            })
             .collect()
     }
 
     /// A point of order 8 (the y coordinate of a torsion point; ed25519's small-order list).
     const TORSION_8: [u8; 32] = [
-        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a, 0x20,
-        0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
+        0xc7, 0x17, 0x6a, 0x70, 0x3d, 0x4d, 0xd8, 0x4f, 0xba, 0x3c, 0x0b, 0x76, 0x0d, 0x10, 0x67, 0x0f, 0x2a,
+        0x20, 0x53, 0xfa, 0x2c, 0x39, 0xcc, 0xc6, 0x4e, 0xc7, 0xfd, 0x77, 0x92, 0xac, 0x03, 0x7a,
     ];
 
     #[test]
@@ -166,6 +174,21 @@ mod tests {
         assert!(verify_batch(&items).iter().all(Result::is_ok));
     }
 
+    /// The batch equation itself: a wrong equation would still give right verdicts (every signature is then
+    /// checked alone), at twice the cost, so it is tested on its own.
+    #[test]
+    fn the_batch_equation_holds_for_honest_batches_and_only_for_them() {
+        let c = chain();
+        let mut v = signed(6);
+        let holds = |v: &[(PublicKey, Vec<u8>, Signature)]| {
+            let prepared: Vec<Prepared> = items(&c, v).iter().map(|i| i.prepare().unwrap()).collect();
+            batch_holds(&prepared.iter().collect::<Vec<_>>())
+        };
+        assert!(holds(&v));
+        v[4].1 = b"another message".to_vec();
+        assert!(!holds(&v));
+    }
+
     #[test]
     fn a_bad_signature_in_a_batch_is_found_and_the_others_pass() {
         let c = chain();
@@ -173,7 +196,8 @@ mod tests {
         v[3].1 = b"another message".to_vec();
         v[6].2.0[40] ^= 1;
         let verdicts = verify_batch(&items(&c, &v));
-        let bad: Vec<usize> = verdicts.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
+        let bad: Vec<usize> =
+            verdicts.iter().enumerate().filter(|(_, r)| r.is_err()).map(|(i, _)| i).collect();
         assert_eq!(bad, vec![3, 6]);
     }
 
@@ -223,7 +247,8 @@ mod tests {
             // ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian; added to s byte by byte.
             let mut l = [0u8; 32];
             l[..16].copy_from_slice(&[
-                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+                0x14,
             ]);
             l[31] = 0x10;
             let mut out = [0u8; 32];

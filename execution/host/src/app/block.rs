@@ -166,6 +166,31 @@ impl Inner {
         kept
     }
 
+    /// Checks in one batch the signatures of the block's txs that CheckTx did not see here (a block from sync, or
+    /// txs that reached only the proposer), so that `run_tx` finds them verified. The verdicts are those of
+    /// [`Tx::verify`], so a node that checks a tx alone decides it the same way.
+    fn verify_unseen(&mut self, txs: &[Vec<u8>]) {
+        let unseen: Vec<(Hash, Tx)> = txs
+            .iter()
+            .filter_map(|bytes| {
+                let hash = Hash::digest(bytes);
+                if self.verified.contains(&hash) {
+                    return None;
+                }
+                Tx::from_bytes(bytes).ok().map(|tx| (hash, tx))
+            })
+            .collect();
+        if unseen.len() < 2 {
+            return;
+        }
+        let refs: Vec<&Tx> = unseen.iter().map(|(_, tx)| tx).collect();
+        for ((hash, _), verdict) in unseen.iter().zip(Tx::verify_all(&refs)) {
+            if verdict.is_ok() {
+                self.verified.put(*hash, ());
+            }
+        }
+    }
+
     pub(super) fn finalize_block(&mut self, req: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
         let expected = self.host.base.version().next();
         if req.height != expected {
@@ -183,6 +208,7 @@ impl Inner {
             BlockEnv { chain_id: params.chain_id.clone(), height: req.height.0, time_ms: req.time_ms };
         let mut budget = Budget::of(&params);
         let mode = Mode::Finalize { proposer: Address::from(req.proposer) };
+        self.verify_unseen(&req.txs);
         // The previous block's signers and this block's evidence, before any tx (a double-signer cannot unbond
         // first).
         let (o, mut events) = self.begin_block(&params, overlay, &block, &req, &mut budget).map_err(local)?;

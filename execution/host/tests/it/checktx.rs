@@ -84,3 +84,34 @@ fn fuel_limit_over_the_chain_maximum_is_rejected() {
     assert_eq!(r.code, codes::FUEL_LIMIT);
     assert!(r.log.contains("maximum of 1000"), "{}", r.log);
 }
+
+/// `check_txs` (one signature batch) answers what `check_tx` answers one by one, on a chain that never saw the
+/// txs: a forged signature among good txs is found and named, bytes that do not decode are refused as such.
+#[test]
+fn a_batch_gets_the_verdicts_of_one_by_one() {
+    use cairn_abci::{Application, CheckTxKind, CheckTxRequest};
+    let mut chain = Chain::new(json!({}));
+    let mut txs: Vec<Vec<u8>> = (1..=6).map(|i| chain.tx(&key(i), noop())).collect();
+    let mut forged = Tx::from_bytes(&txs[3]).expect("tx");
+    forged.signature.0[40] ^= 1;
+    txs[3] = forged.to_bytes();
+    txs.push(b"not a tx".to_vec());
+    let reqs = txs.iter().map(|tx| CheckTxRequest { tx: tx.clone(), kind: CheckTxKind::New }).collect();
+    let rt = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+    let batch = rt.block_on(chain.app.check_txs(reqs)).expect("check_txs");
+    let alone = Chain::new(json!({}));
+    let one_by_one: Vec<_> = txs.iter().map(|tx| alone.check(tx.clone())).collect();
+    let codes_of =
+        |v: &[cairn_abci::CheckTxResponse]| v.iter().map(|r| (r.code, r.log.clone())).collect::<Vec<_>>();
+    assert_eq!(codes_of(&batch), codes_of(&one_by_one));
+    assert_eq!(batch[3].code, codes::BAD_SIGNATURE);
+    assert!(batch.iter().enumerate().all(|(i, r)| (r.code == 0) == !matches!(i, 3 | 6)));
+    // FinalizeBlock agrees, on a chain that checked them in the batch and on one that never saw them.
+    let block = chain.block(txs[..6].to_vec());
+    let mut fresh = Chain::new(json!({}));
+    let unseen = fresh.block(txs[..6].to_vec());
+    let results =
+        |r: &cairn_abci::FinalizeBlockResponse| r.tx_results.iter().map(|t| t.code).collect::<Vec<_>>();
+    assert_eq!(results(&block), results(&unseen));
+    assert_eq!(results(&block)[3], codes::BAD_SIGNATURE);
+}
