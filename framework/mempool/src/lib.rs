@@ -403,8 +403,9 @@ impl Mempool {
     }
 
     /// After a block is committed at `height`: drop its txs (and remember them for dedup) and expired txs.
-    /// Returns the remaining txs, which the caller rechecks.
-    pub fn update(&mut self, height: Height, committed: &[Vec<u8>]) -> Vec<(Hash, Vec<u8>)> {
+    /// Returns the oldest `recheck` remaining txs, which the caller rechecks (a copy of only those: copying a full
+    /// pool after every block would cost more than the recheck).
+    pub fn update(&mut self, height: Height, committed: &[Vec<u8>], recheck: usize) -> Vec<(Hash, Vec<u8>)> {
         self.height = height;
         for tx in committed {
             let hash = Hash::digest(tx);
@@ -465,7 +466,11 @@ impl Mempool {
                 self.remove(&h);
             }
         }
-        self.order.values().filter_map(|h| self.by_hash.get(h).map(|e| (*h, e.tx.clone()))).collect()
+        self.order
+            .values()
+            .filter_map(|h| self.by_hash.get(h).map(|e| (*h, e.tx.clone())))
+            .take(recheck)
+            .collect()
     }
 }
 

@@ -104,16 +104,18 @@ async fn update_removes_committed_expires_old_and_recheck_evicts() {
 
     // a:1 is committed; afterwards every nonce < 6 is used, so b:5 must be evicted by recheck.
     app.committed_nonce.store(6, Ordering::SeqCst);
-    let rest = pool.lock().await.update(Height(1), &[b"a:1".to_vec()]);
+    let rest = pool.lock().await.update(Height(1), &[b"a:1".to_vec()], 1);
+    assert_eq!(rest, vec![(Hash::digest(b"b:5"), b"b:5".to_vec())], "the oldest, up to the recheck limit");
+    let rest = pool.lock().await.update(Height(1), &[], usize::MAX);
     assert_eq!(rest.len(), 2);
     assert_eq!(recheck(&pool, &app, rest).await.unwrap(), 1);
     assert_eq!(pool.lock().await.reap(1000, 10), vec![b"c:9".to_vec()]);
     // A committed tx gossiped again later is a duplicate.
     assert!(matches!(add_tx(&pool, &app, b"a:1".to_vec()).await, Err(MempoolError::Duplicate(_))));
     // TTL: c:9 entered at height 0 and is dropped once more than 3 blocks pass.
-    pool.lock().await.update(Height(3), &[]);
+    pool.lock().await.update(Height(3), &[], usize::MAX);
     assert_eq!(pool.lock().await.len(), 1);
-    pool.lock().await.update(Height(4), &[]);
+    pool.lock().await.update(Height(4), &[], usize::MAX);
     assert!(pool.lock().await.is_empty());
     assert_eq!(pool.lock().await.bytes(), 0);
 }
@@ -225,9 +227,9 @@ async fn the_side_queue_is_capped_per_sender_filled_gaps_become_ready_and_old_on
 
     // Another sender's parked txs are dropped once the gap stays open past future_ttl_blocks.
     add_tx(&pool, &TxApp, signed(2, 3)).await.expect("parked");
-    pool.lock().await.update(Height(3), &[]);
+    pool.lock().await.update(Height(3), &[], usize::MAX);
     assert_eq!(pool.lock().await.future_count(&signed_sender(2)), 1);
-    pool.lock().await.update(Height(4), &[]);
+    pool.lock().await.update(Height(4), &[], usize::MAX);
     assert_eq!(pool.lock().await.future_count(&signed_sender(2)), 0);
     assert_eq!(pool.lock().await.len(), 6, "ready txs stay");
 }
@@ -239,7 +241,7 @@ async fn committing_a_senders_tx_moves_its_next_nonce_and_drops_stale_ones() {
     for tx in [&a0, &a1, &a2] {
         add_tx(&pool, &TxApp, tx.clone()).await.expect("ready");
     }
-    pool.lock().await.update(Height(1), &[a0.clone(), a1.clone()]);
+    pool.lock().await.update(Height(1), &[a0.clone(), a1.clone()], usize::MAX);
     assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a2]);
 }
 
@@ -255,7 +257,7 @@ async fn a_committed_tx_the_pool_already_dropped_still_moves_the_next_nonce() {
     }
     // The recheck evicts a0 (committed in the app already), then the block with a0 reaches the pool.
     assert!(pool.lock().await.remove(&Hash::digest(&a0)));
-    pool.lock().await.update(Height(1), std::slice::from_ref(&a0));
+    pool.lock().await.update(Height(1), std::slice::from_ref(&a0), usize::MAX);
     assert_eq!(pool.lock().await.reap(usize::MAX, 10), vec![a1, a2], "a1 and a2 are ready, not parked");
     assert_eq!(pool.lock().await.future_count(&signed_sender(4)), 0);
 }

@@ -696,10 +696,9 @@ impl Driver {
         }
 
         // Mempool: drop the block's txs, recheck the rest in the background.
-        let mut remaining = self.shared.mempool.lock().await.update(height, &block.txs);
         // Recheck the txs next in line, not a full pool after every block: under load that would be a CheckTx per
         // pooled tx per block. Txs further back are rechecked after later blocks or fail harmlessly in a block.
-        remaining.truncate(MAX_RECHECK_PER_BLOCK);
+        let remaining = self.shared.mempool.lock().await.update(height, &block.txs, MAX_RECHECK_PER_BLOCK);
         if !remaining.is_empty() {
             let shared = self.shared.clone();
             self.recheck = Some(tokio::spawn(async move {
