@@ -515,10 +515,11 @@ impl Inner {
         }
         // A tx verified before (a recheck after a commit, or a resubmission) is not verified again.
         let hash = Hash::digest(bytes);
-        if !signature_checked && !self.verified.contains(&hash) {
-            if let Err(e) = tx.verify() {
-                return reject(codes::BAD_SIGNATURE, e.to_string());
-            }
+        if !signature_checked
+            && !self.verified.contains(&hash)
+            && let Err(e) = tx.verify()
+        {
+            return reject(codes::BAD_SIGNATURE, e.to_string());
         }
         self.verified.put(hash, ());
         CheckTxResponse {

@@ -67,7 +67,9 @@ impl Signed<'_> {
 /// Keys decompressed recently, by a direct-mapped slot per key: a sender signs many txs, and decompressing its
 /// key is about a fifth of a batched check. A pure function's memo, so verdicts do not depend on it.
 const KEY_SLOTS: usize = 1024;
-static KEYS: std::sync::Mutex<Vec<Option<([u8; 32], EdwardsPoint)>>> = std::sync::Mutex::new(Vec::new());
+/// A slot: the key's bytes and its point.
+type KeySlot = Option<([u8; 32], EdwardsPoint)>;
+static KEYS: std::sync::Mutex<Vec<KeySlot>> = std::sync::Mutex::new(Vec::new());
 
 fn decompress_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
     // Keys that share a slot (by chance or crafted) only cost each other a miss.
