@@ -22,6 +22,9 @@ pub enum AppError {
     /// A call arrived out of order (e.g. FinalizeBlock for a height the app is not at).
     #[error("out of order: {0}")]
     OutOfOrder(String),
+    /// The app does not offer this call (an optional one, such as `CheckTxs`, on an older app).
+    #[error("the application does not implement {0}")]
+    Unimplemented(String),
     /// Anything else the app reports.
     #[error("application error: {0}")]
     Internal(String),

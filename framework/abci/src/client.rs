@@ -50,6 +50,8 @@ pub struct RemoteApp {
     client: ApplicationClient<Channel>,
     addr: String,
     config: ClientConfig,
+    /// Set once the app answered `CheckTxs` with UNIMPLEMENTED: batches go as `CheckTx` calls from then on.
+    no_check_txs: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn endpoint(addr: &str, config: &ClientConfig) -> AppResult<Endpoint> {
@@ -92,7 +94,7 @@ impl RemoteApp {
         let client = ApplicationClient::new(channel)
             .max_decoding_message_size(config.max_message_bytes)
             .max_encoding_message_size(config.max_message_bytes);
-        RemoteApp { client, addr, config }
+        RemoteApp { client, addr, config, no_check_txs: Default::default() }
     }
 
     /// The address this client talks to, as given.
@@ -146,7 +148,7 @@ impl RemoteApp {
             }
             Code::FailedPrecondition => AppError::OutOfOrder(message),
             Code::Unimplemented => {
-                AppError::Internal(format!("the application at {} does not implement {call}", self.addr))
+                AppError::Unimplemented(format!("{call} (the application at {})", self.addr))
             }
             code => AppError::Internal(if message.is_empty() {
                 format!("{call} failed with {code:?}")
@@ -187,6 +189,56 @@ impl Application for RemoteApp {
             .call("CheckTx", pb::CheckTxRequest::from(req), |mut c, r| async move { c.check_tx(r).await })
             .await?;
         r.try_into().map_err(|e| self.bad_response("CheckTx", e))
+    }
+
+    /// One `CheckTxs` call per run of requests that fits the message limit; an app without `CheckTxs` (older)
+    /// gets `CheckTx` calls from then on.
+    async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+        use std::sync::atomic::Ordering;
+        let mut out = Vec::with_capacity(reqs.len());
+        let budget = self.config.max_message_bytes.saturating_sub(64 * 1024).max(1);
+        let mut reqs = reqs.into_iter().peekable();
+        while reqs.peek().is_some() {
+            let mut chunk = Vec::new();
+            let mut bytes = 0;
+            while let Some(next) = reqs.peek() {
+                if !chunk.is_empty() && bytes + next.tx.len() > budget {
+                    break;
+                }
+                bytes += next.tx.len();
+                chunk.extend(reqs.next());
+            }
+            if self.no_check_txs.load(Ordering::Relaxed) || chunk.len() == 1 {
+                for req in chunk {
+                    out.push(self.check_tx(req).await?);
+                }
+                continue;
+            }
+            let n = chunk.len();
+            let msg = pb::CheckTxsRequest { txs: chunk.iter().cloned().map(Into::into).collect() };
+            match self.call("CheckTxs", msg, |mut c, r| async move { c.check_txs(r).await }).await {
+                Ok(r) if r.results.len() == n => {
+                    for result in r.results {
+                        out.push(result.try_into().map_err(|e| self.bad_response("CheckTxs", e))?);
+                    }
+                }
+                Ok(r) => {
+                    return Err(AppError::Internal(format!(
+                        "CheckTxs from the application at {} answered {} of {n} txs",
+                        self.addr,
+                        r.results.len()
+                    )));
+                }
+                Err(AppError::Unimplemented(_)) => {
+                    self.no_check_txs.store(true, Ordering::Relaxed);
+                    for req in chunk {
+                        out.push(self.check_tx(req).await?);
+                    }
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     async fn prepare_proposal(&self, req: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {

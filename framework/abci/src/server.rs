@@ -82,6 +82,7 @@ pub fn status_from_error(err: AppError) -> Status {
         AppError::ResourceExhausted(m) => Status::resource_exhausted(m),
         AppError::Deadline { .. } => Status::deadline_exceeded(err.to_string()),
         AppError::OutOfOrder(m) => Status::failed_precondition(m),
+        AppError::Unimplemented(m) => Status::unimplemented(m),
         AppError::Internal(m) => Status::internal(m),
     }
 }
@@ -138,6 +139,18 @@ impl<A: Application> GrpcApplication for Handler<A> {
         let req = request.into_inner().try_into().map_err(invalid)?;
         let resp = self.app.check_tx(req).await.map_err(status_from_error)?;
         self.respond("CheckTx", resp.into())
+    }
+
+    async fn check_txs(
+        &self,
+        request: Request<pb::CheckTxsRequest>,
+    ) -> Result<Response<pb::CheckTxsResponse>, Status> {
+        let reqs = request.into_inner().txs.into_iter().map(TryInto::try_into).collect::<Result<Vec<_>, _>>();
+        let resps = self.app.check_txs(reqs.map_err(invalid)?).await.map_err(status_from_error)?;
+        self.respond(
+            "CheckTxs",
+            pb::CheckTxsResponse { results: resps.into_iter().map(Into::into).collect() },
+        )
     }
 
     async fn prepare_proposal(

@@ -483,3 +483,89 @@ async fn consensus_calls_are_serialized() {
     }
     assert_eq!(app.max_in_consensus.load(Ordering::SeqCst), 1);
 }
+
+/// [`TestApp`] that counts `CheckTxs` and `CheckTx` calls, and may answer `CheckTxs` as an older app would.
+struct Batching {
+    inner: TestApp,
+    batches: std::sync::Arc<AtomicUsize>,
+    singles: std::sync::Arc<AtomicUsize>,
+    implements_batches: bool,
+}
+
+#[async_trait]
+impl Application for Batching {
+    async fn info(&self, req: InfoRequest) -> AppResult<InfoResponse> {
+        self.inner.info(req).await
+    }
+    async fn init_chain(&self, req: InitChainRequest) -> AppResult<InitChainResponse> {
+        self.inner.init_chain(req).await
+    }
+    async fn check_tx(&self, req: CheckTxRequest) -> AppResult<CheckTxResponse> {
+        self.singles.fetch_add(1, Ordering::SeqCst);
+        self.inner.check_tx(req).await
+    }
+    async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+        if !self.implements_batches {
+            return Err(AppError::Unimplemented("CheckTxs".into()));
+        }
+        self.batches.fetch_add(1, Ordering::SeqCst);
+        let mut out = Vec::new();
+        for req in reqs {
+            out.push(self.inner.check_tx(req).await?);
+        }
+        Ok(out)
+    }
+    async fn prepare_proposal(&self, req: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {
+        self.inner.prepare_proposal(req).await
+    }
+    async fn process_proposal(&self, req: ProcessProposalRequest) -> AppResult<ProposalStatus> {
+        self.inner.process_proposal(req).await
+    }
+    async fn finalize_block(&self, req: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
+        self.inner.finalize_block(req).await
+    }
+    async fn commit(&self) -> AppResult<CommitResponse> {
+        self.inner.commit().await
+    }
+    async fn query(&self, req: QueryRequest) -> AppResult<QueryResponse> {
+        self.inner.query(req).await
+    }
+}
+
+/// A batch crosses the wire as `CheckTxs` calls that fit the message limit, answered in order as `CheckTx` would
+/// answer each; an app that does not implement `CheckTxs` gets `CheckTx` calls instead, and keeps getting them.
+#[tokio::test]
+async fn check_txs_is_one_call_per_fitting_run_and_falls_back_for_older_apps() {
+    let reqs: Vec<CheckTxRequest> = (0..10u8)
+        .map(|i| CheckTxRequest { tx: if i == 4 { vec![] } else { vec![i; 300] }, kind: CheckTxKind::New })
+        .collect();
+    let local = TestApp::default();
+    let mut expected = Vec::new();
+    for req in &reqs {
+        expected.push(local.check_tx(req.clone()).await.unwrap());
+    }
+    for implements_batches in [true, false] {
+        let (batches, singles) =
+            (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+        let app = Batching {
+            inner: TestApp::default(),
+            batches: batches.clone(),
+            singles: singles.clone(),
+            implements_batches,
+        };
+        let server =
+            server::spawn(app, "127.0.0.1:0".parse().unwrap(), ServerConfig::default()).await.unwrap();
+        // 1,000 bytes of txs per call once the 64 KiB reserve is taken off: [0 1 2] [3 4 5 6] [7 8 9] (4 is empty).
+        let config = ClientConfig { max_message_bytes: 64 * 1024 + 1000, ..ClientConfig::default() };
+        let remote = remote(&server, config).await;
+        assert_eq!(remote.check_txs(reqs.clone()).await.unwrap(), expected);
+        if implements_batches {
+            assert_eq!((batches.load(Ordering::SeqCst), singles.load(Ordering::SeqCst)), (3, 0));
+        } else {
+            assert_eq!(singles.load(Ordering::SeqCst), 10, "every tx asked alone");
+            assert_eq!(remote.check_txs(reqs.clone()).await.unwrap(), expected);
+            assert_eq!(singles.load(Ordering::SeqCst), 20, "and CheckTxs not tried again");
+        }
+        server.shutdown().await.unwrap();
+    }
+}
