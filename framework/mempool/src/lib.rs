@@ -1,6 +1,6 @@
 #![doc = include_str!("../README.md")]
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use cairn_abci::{AppError, Application, CheckTxKind, CheckTxRequest, CheckTxResponse, QueryRequest};
 use cairn_primitives::{Hash, Height};
@@ -94,6 +94,19 @@ pub struct Mempool {
     nonces: BTreeMap<Vec<u8>, BTreeMap<u64, Hash>>,
     /// Each sender's next nonce on chain, as far as the pool knows (from the app, then from committed blocks).
     next_nonce: BTreeMap<Vec<u8>, u64>,
+    /// The txs a full pool may evict — each sender's highest pending nonce and every tx without a nonce — cheapest
+    /// first, latest arrival first among equals. Kept as an index because a full pool consults it for every
+    /// arriving tx: a scan of the pool each time would make a flood cost O(pool) per tx.
+    tails: BTreeSet<TailKey>,
+    /// Each sender's entry in `tails` (txs with a nonce only).
+    sender_tail: BTreeMap<Vec<u8>, TailKey>,
+}
+
+/// A tail's place in the eviction order: priority, then latest arrival first.
+type TailKey = (i64, std::cmp::Reverse<u64>, Hash);
+
+fn tail_key(hash: Hash, e: &Entry) -> TailKey {
+    (e.priority, std::cmp::Reverse(e.seq), hash)
 }
 
 /// A cairn tx's nonce, or `None` for bytes that are not one.
@@ -154,18 +167,27 @@ impl Mempool {
     /// The cheapest tx that can be evicted without opening a nonce gap: a sender's highest pending nonce (or a tx
     /// without a nonce), lowest priority first, then the latest to arrive.
     fn cheapest_tail(&self) -> Option<(i64, Hash)> {
-        self.by_hash
-            .iter()
-            .filter(|(_, e)| self.is_tail(e))
-            .min_by_key(|(_, e)| (e.priority, std::cmp::Reverse(e.seq)))
-            .map(|(h, e)| (e.priority, *h))
+        self.tails.first().map(|(p, _, h)| (*p, *h))
     }
 
-    /// Whether evicting `e` leaves its sender's other txs without a gap.
-    fn is_tail(&self, e: &Entry) -> bool {
-        match e.nonce {
-            Some(n) => self.nonces.get(&e.sender).and_then(|p| p.keys().next_back()) == Some(&n),
-            None => true,
+    /// Puts `sender`'s highest pending nonce (if its tx is in the pool) in `tails`, in place of the one before.
+    fn sync_tail(&mut self, sender: &[u8]) {
+        let want = self
+            .nonces
+            .get(sender)
+            .and_then(|p| p.values().next_back())
+            .and_then(|h| self.by_hash.get(h).map(|e| tail_key(*h, e)));
+        let have = self.sender_tail.get(sender).copied();
+        if want == have {
+            return;
+        }
+        if let Some(k) = have {
+            self.tails.remove(&k);
+            self.sender_tail.remove(sender);
+        }
+        if let Some(k) = want {
+            self.tails.insert(k);
+            self.sender_tail.insert(sender.to_vec(), k);
         }
     }
 
@@ -262,14 +284,11 @@ impl Mempool {
         let mut evict = Vec::new();
         let (mut txs, mut bytes) = (self.by_hash.len() - usize::from(replaced.is_some()), self.bytes - freed);
         if !self.fits(tx.len(), freed) {
-            let mut candidates: Vec<(i64, u64, Hash, usize)> = self
-                .by_hash
-                .iter()
-                .filter(|(h, e)| e.sender != check.sender && Some(**h) != replaced && self.is_tail(e))
-                .map(|(h, e)| (e.priority, e.seq, *h, e.tx.len()))
-                .collect();
-            candidates.sort_by_key(|&(p, seq, _, _)| (p, std::cmp::Reverse(seq)));
-            for (p, _, h, len) in candidates {
+            let candidates = self.tails.iter().filter_map(|&(p, _, h)| {
+                let e = self.by_hash.get(&h)?;
+                (e.sender != check.sender && Some(h) != replaced).then_some((p, h, e.tx.len()))
+            });
+            for (p, h, len) in candidates {
                 if txs < self.config.max_txs && bytes + tx.len() <= self.config.max_bytes {
                     break;
                 }
@@ -315,17 +334,21 @@ impl Mempool {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.order.insert(seq, hash);
-        self.by_hash.insert(
-            hash,
-            Entry {
-                tx,
-                sender: check.sender.clone(),
-                priority: check.priority,
-                height: self.height,
-                seq,
-                nonce,
-            },
-        );
+        let entry = Entry {
+            tx,
+            sender: check.sender.clone(),
+            priority: check.priority,
+            height: self.height,
+            seq,
+            nonce,
+        };
+        if nonce.is_none() {
+            self.tails.insert(tail_key(hash, &entry));
+        }
+        self.by_hash.insert(hash, entry);
+        if nonce.is_some() {
+            self.sync_tail(&check.sender);
+        }
         Ok(hash)
     }
 
@@ -391,6 +414,12 @@ impl Mempool {
             p.remove(&n);
             if p.is_empty() {
                 self.nonces.remove(&e.sender);
+            }
+        }
+        match e.nonce {
+            Some(_) => self.sync_tail(&e.sender),
+            None => {
+                self.tails.remove(&tail_key(*hash, &e));
             }
         }
         if let Some(c) = self.per_sender.get_mut(&e.sender) {

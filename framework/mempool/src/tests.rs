@@ -360,3 +360,55 @@ async fn a_batch_gets_one_result_per_tx_in_order() {
     assert_eq!(p.future_count(&cairn_primitives::Keypair::derived("mempool-test", 8).public().0), 1);
     assert_eq!(p.reap(usize::MAX, usize::MAX).len(), 3, "sender 8's nonce 3 waits for 1 and 2");
 }
+
+/// The eviction index (`tails`) equals what a scan of the pool finds, through a pseudo-random workload of
+/// arrivals with gaps, replacements, evictions by a full pool, commits and removals.
+#[tokio::test]
+async fn the_eviction_index_matches_a_scan_of_the_pool() {
+    let config =
+        MempoolConfig { max_txs: 16, max_per_sender: 30, max_future_per_sender: 5, ..side_queue_config() };
+    let pool = Mutex::new(Mempool::new(config));
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut evictions = 0;
+    for step in 0..3_000u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let r = x;
+        match r % 10 {
+            0..=6 => {
+                let (sender, nonce, price) = ((r >> 8) % 8, (r >> 16) % 12, u128::from((r >> 24) % 5));
+                let before = pool.lock().await.len();
+                let added = add_tx(&pool, &TxApp, priced(sender, nonce, price)).await.is_ok();
+                evictions += usize::from(added && pool.lock().await.len() <= before);
+            }
+            7 => {
+                let mut p = pool.lock().await;
+                let reaped = p.reap(usize::MAX, 3);
+                p.update(Height(step), &reaped, usize::MAX);
+            }
+            _ => {
+                let mut p = pool.lock().await;
+                let pick = (r >> 8) as usize % p.len().max(1);
+                if let Some(h) = p.by_hash.keys().nth(pick).copied() {
+                    p.remove(&h);
+                }
+            }
+        }
+        let p = pool.lock().await;
+        let scan: BTreeSet<TailKey> = p
+            .by_hash
+            .iter()
+            .filter(|(_, e)| match e.nonce {
+                Some(n) => p.nonces.get(&e.sender).and_then(|q| q.keys().next_back()) == Some(&n),
+                None => true,
+            })
+            .map(|(h, e)| tail_key(*h, e))
+            .collect();
+        assert_eq!(p.tails, scan, "step {step}");
+    }
+    assert!(
+        evictions > 30,
+        "the workload must reach the full-pool path ({evictions} evictions or replacements)"
+    );
+}
