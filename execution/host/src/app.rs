@@ -14,7 +14,7 @@ use cairn_abci::{
     PrepareProposalRequest, PrepareProposalResponse, ProcessProposalRequest, ProposalStatus, QueryRequest,
     QueryResponse, TxResult,
 };
-use cairn_primitives::{Address, Hash, Height, MAX_TX_BYTES, PublicKey, Tx};
+use cairn_primitives::{Address, Error as PrimitivesError, Hash, Height, MAX_TX_BYTES, PublicKey, Tx};
 use lru::LruCache;
 
 use crate::backend::{Backend, Batch, MemBackend, Overlay};
@@ -427,11 +427,15 @@ impl Inner {
     }
 
     fn check_tx(&mut self, bytes: &[u8]) -> CheckTxResponse {
-        self.check_tx_with(bytes, false)
+        self.check_tx_with(bytes, None)
     }
 
-    /// CheckTx; `signature_checked` says the caller already checked this tx's signature (in a batch).
-    fn check_tx_with(&mut self, bytes: &[u8], signature_checked: bool) -> CheckTxResponse {
+    /// CheckTx; `signature` is the verdict on the tx's signature if the caller already checked it (in a batch).
+    fn check_tx_with(
+        &mut self,
+        bytes: &[u8],
+        signature: Option<Result<(), PrimitivesError>>,
+    ) -> CheckTxResponse {
         let reject = |code: u32, log: String| CheckTxResponse { code, log, ..CheckTxResponse::default() };
         if bytes.len() > MAX_TX_BYTES {
             return reject(
@@ -515,10 +519,12 @@ impl Inner {
         }
         // A tx verified before (a recheck after a commit, or a resubmission) is not verified again.
         let hash = Hash::digest(bytes);
-        if !signature_checked
-            && !self.verified.contains(&hash)
-            && let Err(e) = tx.verify()
-        {
+        let verdict = match signature {
+            Some(v) => v,
+            None if self.verified.contains(&hash) => Ok(()),
+            None => tx.verify(),
+        };
+        if let Err(e) = verdict {
             return reject(codes::BAD_SIGNATURE, e.to_string());
         }
         self.verified.put(hash, ());
@@ -698,17 +704,16 @@ impl Inner {
     }
 }
 
-/// For each request: whether it is a tx whose signature holds, all checked in one batch
-/// ([`Tx::verify_all`]; the verdict is the one [`Tx::verify`] gives). A `false` is checked again, alone, by CheckTx,
-/// which then says why it fails.
-fn signatures_hold(reqs: &[CheckTxRequest]) -> Vec<bool> {
+/// For each request that is a tx, the verdict on its signature, all checked in one batch ([`Tx::verify_all`]; the
+/// verdict is the one [`Tx::verify`] gives); `None` for bytes that are not a tx (CheckTx says why).
+fn signature_verdicts(reqs: &[CheckTxRequest]) -> Vec<Option<Result<(), PrimitivesError>>> {
     let txs: Vec<Option<Tx>> = reqs
         .iter()
         .map(|r| (r.tx.len() <= MAX_TX_BYTES).then(|| Tx::from_bytes(&r.tx).ok()).flatten())
         .collect();
     let decoded: Vec<&Tx> = txs.iter().flatten().collect();
     let mut verdicts = Tx::verify_all(&decoded).into_iter();
-    txs.iter().map(|t| t.is_some() && verdicts.next().is_some_and(|v| v.is_ok())).collect()
+    txs.iter().map(|t| t.as_ref().and_then(|_| verdicts.next())).collect()
 }
 
 #[async_trait]
@@ -728,13 +733,13 @@ impl Application for ExecApp {
     /// The signatures of the batch are checked together first (about half the cost of one by one), on the
     /// blocking pool and without the app's lock, which FinalizeBlock and Commit wait on.
     async fn check_txs(&self, reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
-        let (reqs, checked) = tokio::task::spawn_blocking(move || {
-            let checked = signatures_hold(&reqs);
-            (reqs, checked)
+        let (reqs, verdicts) = tokio::task::spawn_blocking(move || {
+            let verdicts = signature_verdicts(&reqs);
+            (reqs, verdicts)
         })
         .await
         .map_err(internal)?;
-        self.blocking(move |i| reqs.iter().zip(checked).map(|(r, ok)| i.check_tx_with(&r.tx, ok)).collect())
+        self.blocking(move |i| reqs.iter().zip(verdicts).map(|(r, v)| i.check_tx_with(&r.tx, v)).collect())
             .await
     }
 
