@@ -304,11 +304,16 @@ impl Mempool {
             }
         }
         if let Some(n) = nonce {
-            let parked = self.future_count(&check.sender);
+            // One walk of the sender's run, before the tx joins it: past its end, the tx waits behind a gap.
+            let end = self.ready_end(&check.sender).or_else(|| self.next_nonce.get(&check.sender).copied());
+            let future = end.is_some_and(|end| n > end);
+            let parked = match (end, self.nonces.get(&check.sender)) {
+                (Some(end), Some(p)) => p.range(end..).count(),
+                _ => 0,
+            };
             self.nonces.entry(check.sender.clone()).or_default().insert(n, hash);
-            let future = self.ready_end(&check.sender).is_some_and(|end| n >= end);
             if future {
-                tracing::debug!(%hash, nonce = n, ready_end = ?self.ready_end(&check.sender),
+                tracing::debug!(%hash, nonce = n, ready_end = ?end,
                     next = ?self.next_nonce.get(&check.sender), parked, "tx parked behind a nonce gap");
             }
             // A replacement takes its predecessor's place: it parks nothing new.
