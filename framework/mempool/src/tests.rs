@@ -412,3 +412,80 @@ async fn the_eviction_index_matches_a_scan_of_the_pool() {
         "the workload must reach the full-pool path ({evictions} evictions or replacements)"
     );
 }
+
+/// `precheck` refuses early, before CheckTx, a tx that cannot beat the cheapest evictable tx of a full pool — and
+/// only such a tx.
+#[tokio::test]
+async fn a_full_pool_refuses_early_only_what_cannot_beat_its_cheapest_tail() {
+    let config = MempoolConfig { max_txs: 3, ..side_queue_config() };
+    let pool = Mutex::new(Mempool::new(config));
+    for s in 0..3 {
+        add_tx(&pool, &TxApp, priced(s, 0, 5 + u128::from(s))).await.expect("room");
+    }
+    let p = pool.lock().await;
+    assert_eq!(p.cheapest_tail().map(|(price, _)| price), Some(5));
+    assert!(matches!(p.precheck(&priced(9, 0, 3)), Err(MempoolError::Full { .. })));
+    assert!(matches!(p.precheck(&priced(9, 0, 5)), Err(MempoolError::Full { .. })));
+    assert!(p.precheck(&priced(9, 0, 6)).is_ok());
+}
+
+/// An app whose `check_txs` answers fewer txs than it was asked fails the whole batch with a clear error, instead
+/// of leaving txs without a result.
+#[tokio::test]
+async fn an_app_that_answers_part_of_a_batch_fails_it() {
+    struct Short;
+    #[async_trait]
+    impl Application for Short {
+        async fn info(&self, r: InfoRequest) -> AppResult<InfoResponse> {
+            TxApp.info(r).await
+        }
+        async fn init_chain(&self, r: InitChainRequest) -> AppResult<InitChainResponse> {
+            TxApp.init_chain(r).await
+        }
+        async fn check_tx(&self, r: CheckTxRequest) -> AppResult<CheckTxResponse> {
+            TxApp.check_tx(r).await
+        }
+        async fn check_txs(&self, mut reqs: Vec<CheckTxRequest>) -> AppResult<Vec<CheckTxResponse>> {
+            reqs.pop();
+            TxApp.check_txs(reqs).await
+        }
+        async fn prepare_proposal(&self, r: PrepareProposalRequest) -> AppResult<PrepareProposalResponse> {
+            TxApp.prepare_proposal(r).await
+        }
+        async fn process_proposal(&self, r: ProcessProposalRequest) -> AppResult<ProposalStatus> {
+            TxApp.process_proposal(r).await
+        }
+        async fn finalize_block(&self, r: FinalizeBlockRequest) -> AppResult<FinalizeBlockResponse> {
+            TxApp.finalize_block(r).await
+        }
+        async fn commit(&self) -> AppResult<CommitResponse> {
+            TxApp.commit().await
+        }
+        async fn query(&self, r: QueryRequest) -> AppResult<QueryResponse> {
+            TxApp.query(r).await
+        }
+    }
+    let pool = Mutex::new(Mempool::new(side_queue_config()));
+    let results = add_txs(&pool, &Short, vec![signed(1, 0), signed(2, 0), signed(3, 0)]).await;
+    assert_eq!(results.len(), 3);
+    for r in &results {
+        assert!(
+            matches!(r, Err(MempoolError::App(AppError::Internal(m))) if m.contains("answered 2 of 3")),
+            "{r:?}"
+        );
+    }
+    assert!(pool.lock().await.is_empty());
+}
+
+/// The dedup memory of committed txs keeps the latest `committed_cache` only.
+#[tokio::test]
+async fn the_committed_memory_is_bounded() {
+    let pool = Mutex::new(Mempool::new(config()));
+    let committed: Vec<Vec<u8>> = (0..12).map(|i| format!("z:{i}").into_bytes()).collect();
+    pool.lock().await.update(Height(1), &committed, 0);
+    let p = pool.lock().await;
+    assert!(p.precheck(&committed[0]).is_ok(), "the oldest two are forgotten");
+    assert!(p.precheck(&committed[1]).is_ok());
+    assert!(matches!(p.precheck(&committed[2]), Err(MempoolError::Duplicate(_))));
+    assert!(matches!(p.precheck(&committed[11]), Err(MempoolError::Duplicate(_))));
+}
