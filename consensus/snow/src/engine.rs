@@ -1,5 +1,5 @@
-//! The engine: wiring of the block tree, the polls, the proposer schedule and catch-up. The fallback lives in
-//! `fallback.rs` as more methods of the same struct.
+//! The engine: wiring of the block tree, the polls and the messages. Proposals, headers and catch-up live in
+//! `blocks.rs`, the fallback in `fallback.rs`, `attest.rs` and `help.rs`, as more methods of the same struct.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -88,7 +88,7 @@ pub struct SnowEngine {
     current: Option<(Height, HeightSet)>,
     pub(crate) started: bool,
     pub(crate) tree: Tree,
-    pub(crate) polls: VecDeque<Poll>,
+    polls: VecDeque<Poll>,
     next_poll: u32,
     pub(crate) pending: BTreeMap<Hash, Header>,
     pub(crate) fetching: BTreeMap<Hash, Time>,
