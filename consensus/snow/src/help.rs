@@ -39,6 +39,16 @@ pub(crate) struct Help {
     pub pending: Vec<(PublicKey, Message)>,
 }
 
+impl Help {
+    /// Whether our record of `height` is kept and holds no `Notarize` of another block than `block` in `view`.
+    fn may_notarize(&self, height: Height, view: u64, block: Hash) -> bool {
+        match self.past.get(&height) {
+            Some(views) => views.get(&view).is_none_or(|b| *b == block),
+            None => false,
+        }
+    }
+}
+
 fn code(kind: VoteKind) -> u8 {
     match kind {
         VoteKind::Notarize => 0,
@@ -73,14 +83,7 @@ impl SnowEngine {
         self.help_send(from, Vote { kind: VoteKind::Finalize, height, view, block });
         let answer = match vote.kind {
             VoteKind::Nullify => Some(Vote { kind: VoteKind::Nullify, height, view, block: Hash::ZERO }),
-            VoteKind::Notarize
-                if vote.block == block
-                    && self
-                        .help
-                        .past
-                        .get(&height)
-                        .is_some_and(|v| v.get(&view).is_none_or(|b| *b == block)) =>
-            {
+            VoteKind::Notarize if vote.block == block && self.help.may_notarize(height, view, block) => {
                 Some(Vote { kind: VoteKind::Notarize, height, view, block })
             }
             _ => None,
