@@ -477,12 +477,11 @@ impl SnowEngine {
                 self.fb_on_propose(now, &from, view, header, signature, lock, out)
             }
             Message::FbVote { vote, signature } => {
-                self.fb_on_vote(now, &from, vote, signature, true, out);
+                self.fb_on_vote(now, &from, vote, signature, out);
                 for (to, m) in std::mem::take(&mut self.help.pending) {
                     out.push(Effect::Send { to, bytes: m.encode() });
                 }
             }
-            Message::FbHelp { vote, signature } => self.fb_on_vote(now, &from, vote, signature, false, out),
             Message::FbCert { header, certificate } => {
                 self.fb_on_cert_message(now, &from, header, certificate, out)
             }
@@ -542,7 +541,7 @@ impl Engine for SnowEngine {
 fn fb_height(message: &Message) -> Option<Height> {
     match message {
         Message::FbPropose { header, .. } => Some(header.height),
-        Message::FbVote { vote, .. } | Message::FbHelp { vote, .. } => Some(vote.height),
+        Message::FbVote { vote, .. } => Some(vote.height),
         Message::FbCert { certificate, .. } => Some(certificate.vote.height),
         Message::FbPull { height } => Some(*height),
         _ => None,

@@ -482,15 +482,12 @@ impl SnowEngine {
         self.fb_consider(now, out);
     }
 
-    /// A fallback vote; `answer`: a peer's own vote (`FbVote`), which we answer with help if we finalized its
-    /// height, as opposed to help (`FbHelp`), never answered.
     pub(crate) fn fb_on_vote(
         &mut self,
         now: Time,
         from: &PublicKey,
         vote: Vote,
         signature: Signature,
-        answer: bool,
         out: &mut Vec<Effect>,
     ) {
         let height = self.fb.height;
@@ -500,9 +497,7 @@ impl SnowEngine {
         }
         if vote.height < height {
             self.dropped.stale += 1;
-            if answer {
-                self.fb_help_straggler(from, vote);
-            }
+            self.fb_help_straggler(from, vote);
             return;
         }
         if vote.height > height || vote.view == 0 || vote.view > self.fb.view + MAX_VIEW_AHEAD {

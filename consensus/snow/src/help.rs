@@ -5,7 +5,7 @@
 //! to change view, a notarization, then `Finalize` votes. `Finalize` help alone could not move the stuck half
 //! (issue 11). So a member that finalized block B at height h answers a straggler's vote in view v of h with:
 //!
-//! - `Finalize(h, v, B)`, to every `Notarize` or `Nullify`;
+//! - `Finalize(h, v, B)`, to every `Notarize` or `Nullify` (not to a `Finalize`: it may itself be help);
 //! - `Nullify(h, v)` to its `Nullify(h, v)`, so the stuck members reach the next view and its leader;
 //! - `Notarize(h, v, B)` to its `Notarize(h, v, B)` — only for B, and only if our own fallback votes of h are
 //!   known (kept from when we left h) and hold no `Notarize` of another block in view v.
@@ -13,15 +13,10 @@
 //! Safety: we never support any block but B at h, the one we finalized, so we behave as a member locked on B
 //! forever; two different `Notarize` from us in one view are excluded by the record of our votes (after a restart,
 //! or for heights no longer kept, no `Notarize` help at all). A `Nullify` next to a `Finalize` in one view is
-//! allowed in this fallback (safety rests on locks, `fallback.rs`).
-//!
-//! Help travels as `FbHelp`, counted like a vote but never answered: two finalized nodes cannot keep helping each
-//! other (they did, ≈ 97 % of all messages at 1,000 nodes, when help was an ordinary vote and only `Finalize` was
-//! left unanswered; a first version of this module remembered every (height, view, kind, peer) it had answered
-//! instead — ≈ 370 KB per node at its cap, which doubled the simulator's memory at 1,000 nodes). Nothing is kept
-//! per peer: a straggler re-sending its `Nullify` every view gets the help again, one reply per vote it sends.
+//! allowed in this fallback (safety rests on locks, `fallback.rs`). Each `Nullify`/`Notarize` answer goes once
+//! per (height, view, kind, peer), so two finalized nodes cannot keep answering each other.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use cairn_consensus::{Vote, VoteKind};
 use cairn_primitives::{Hash, Height, PublicKey, Signature};
@@ -30,14 +25,16 @@ use crate::engine::SnowEngine;
 use crate::fallback::KEPT_CERTIFICATES;
 use crate::wire::Message;
 
-/// Help signatures kept per (height, view, kind), so each help vote is signed once.
-const MAX_SIGNED: usize = 256;
+/// Help signatures kept (each vote is signed once), and (height, view, kind, peer) answers remembered.
+const MAX_SIGNED: usize = 768;
+const MAX_ANSWERED: usize = 4096;
 
 #[derive(Default)]
 pub(crate) struct Help {
     /// Our own `Notarize` votes, per view, of the last `KEPT_CERTIFICATES` heights we left.
     past: BTreeMap<Height, BTreeMap<u64, Hash>>,
     signed: BTreeMap<(Height, u64, u8), Signature>,
+    answered: BTreeSet<(Height, u64, u8, PublicKey)>,
     /// Replies to send at the end of the input.
     pub pending: Vec<(PublicKey, Message)>,
 }
@@ -91,7 +88,12 @@ impl SnowEngine {
             }
             _ => None,
         };
-        if let Some(answer) = answer {
+        if let Some(answer) = answer
+            && self.help.answered.insert((height, view, code(answer.kind), *from))
+        {
+            if self.help.answered.len() > MAX_ANSWERED {
+                self.help.answered.pop_first();
+            }
             self.help_send(from, answer);
         }
     }
@@ -109,6 +111,6 @@ impl SnowEngine {
                 s
             }
         };
-        self.help.pending.push((*to, Message::FbHelp { vote, signature }));
+        self.help.pending.push((*to, Message::FbVote { vote, signature }));
     }
 }

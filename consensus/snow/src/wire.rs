@@ -74,9 +74,6 @@ pub enum Message {
     /// "Send me the fallback certificate of `height`": from a validator outside the height's committee, to a few
     /// members (answered with `FbCert` once they have it).
     FbPull { height: Height },
-    /// A fallback vote given as help by a node that finalized the height (`help.rs`): counted like `FbVote`, but
-    /// never answered, so two nodes that both finalized the height cannot keep helping each other.
-    FbHelp { vote: Vote, signature: Signature },
 }
 
 /// Borsh tags of the two hot messages (their layout is fixed, so they get a hand-written codec).
