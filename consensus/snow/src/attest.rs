@@ -1,6 +1,6 @@
 //! Serving nodes left behind at a height we finalized: the certificate for askers outside the committee
-//! (`fb_on_pull`), `Finalize` help for members still in its fallback (`fb_help_straggler`), and committee
-//! certificates for heights finalized by sampling, assembled on demand.
+//! (`fb_on_pull`) and committee certificates for heights finalized by sampling, assembled on demand. Votes for
+//! members still in its fallback are in `help.rs`.
 //!
 //! A validator outside a height's committee gets that height's block only from the committee's certificate or from
 //! its own sampling. When the committee's members finalized the height *by sampling*, none of them holds a
@@ -190,38 +190,5 @@ impl SnowEngine {
             }
             None => self.dropped.stale += 1,
         }
-    }
-
-    /// A peer still runs the fallback of a height we finalized: we vote `Finalize` for our block in its view.
-    /// Safe because we never vote for anything else at a finalized height; it lets a straggler gather a quorum
-    /// certificate when the rest of the network decided that height by sampling and moved on.
-    ///
-    /// Only a `Notarize` or `Nullify` marks a straggler: a `Finalize` may itself be help from a node that finalized
-    /// the height, and answering it made two finalized nodes help each other forever (issue 11's stall: ≈ 97 % of
-    /// all messages at 500 nodes, growing with every height). A straggler still sends `Nullify` every view.
-    pub(crate) fn fb_help_straggler(&mut self, from: &PublicKey, vote: Vote) {
-        let Some(block) = self.tree.finalized_at(vote.height) else { return };
-        if block == Hash::ZERO
-            || vote.kind == VoteKind::Finalize
-            || vote.view == 0
-            || self.committee_of(vote.height).and_then(|c| c.me).is_none()
-        {
-            return;
-        }
-        let key = (vote.height, vote.view);
-        let signature = match self.helped.get(&key) {
-            Some(s) => *s,
-            None => {
-                let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
-                let Ok(s) = self.cfg.signer.sign_vote(&self.cfg.chain_id, &mine) else { return };
-                if self.helped.len() >= 256 {
-                    self.helped.pop_first();
-                }
-                self.helped.insert(key, s);
-                s
-            }
-        };
-        let mine = Vote { kind: VoteKind::Finalize, height: vote.height, view: vote.view, block };
-        self.pending_help.push((*from, Message::FbVote { vote: mine, signature }));
     }
 }

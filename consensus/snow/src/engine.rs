@@ -1,13 +1,13 @@
-//! The engine: wiring of the block tree, the polls, the proposer schedule and catch-up. The fallback lives in
-//! `fallback.rs` as more methods of the same struct.
+//! The engine: wiring of the block tree, the polls and the messages. Proposals, headers and catch-up live in
+//! `blocks.rs`, the fallback in `fallback.rs`, `attest.rs` and `help.rs`, as more methods of the same struct.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use borsh::{BorshDeserialize, BorshSerialize};
 use cairn_consensus::{
-    Certificate, DropCounters, Effect, Engine, Evidence, Finalized, Input, SignatureVerifier, SignedVote,
-    Signer, Status, Time, TimerId, Vote, VoteKind, WalRecord,
+    Certificate, DropCounters, Effect, Engine, Finalized, Input, SignatureVerifier, Signer, Status, Time,
+    TimerId, Vote, VoteKind, WalRecord,
 };
 use cairn_primitives::{ChainId, Hash, Height, PublicKey, Signature};
 use rand::SeedableRng;
@@ -16,11 +16,12 @@ use rand_chacha::ChaCha8Rng;
 use crate::Error;
 use crate::attest::Attestations;
 use crate::fallback::Fallback;
+use crate::help::Help;
 use crate::params::{Params, Scaled};
 use crate::poll::Poll;
 use crate::sampler::SamplerCache;
 use crate::sets::HeightSet;
-use crate::tree::{MAX_AHEAD, Refused, Tree};
+use crate::tree::{MAX_AHEAD, Tree};
 use crate::wire::{Header, MAX_HEADERS, Message};
 
 pub(crate) const PROPOSE_TIMER: TimerId = TimerId(0);
@@ -28,14 +29,19 @@ pub(crate) const FALLBACK_TIMER: TimerId = TimerId(1);
 pub(crate) const VIEW_TIMER: TimerId = TimerId(2);
 /// Poll timers are `POLL_TIMER_BASE + poll id`.
 const POLL_TIMER_BASE: u64 = 1 << 32;
-/// Ranked proposers per height; after them, any validator may propose.
-pub const PROPOSER_RANKS: usize = 8;
+/// Ranked proposers per height, one window each; after them, any validator may propose, each at its own
+/// jittered time. 8 ranks were too few at 10,000 nodes under `balance`: when all 8 were still stuck at the previous
+/// height, every validator without a block proposed at once (≈ 52 in one second) and the child lists overflowed.
+pub const PROPOSER_RANKS: usize = 32;
 /// Headers waiting for the application's verdict, and fetches outstanding (bounds against spam).
-const MAX_PENDING: usize = 64;
+pub(crate) const MAX_PENDING: usize = 64;
 /// Fallback messages for the next height kept until we get there (a peer may finalize a little before us).
 pub const MAX_FUTURE_MESSAGES: usize = 4096;
 /// A fetch for the same block is not repeated sooner than this.
-const FETCH_RETRY: Time = 500;
+pub(crate) const FETCH_RETRY: Time = 500;
+/// A poll run of this many β without one success marks the height stuck: each such run halves the polls in flight
+/// (down to one), so nodes stuck at a height do not keep flooding the network with queries.
+const STUCK_RUNS_OF_BETA: u64 = 8;
 
 /// How a snow engine is set up. Every validator of a chain uses the same `seed` and `params`.
 #[derive(Clone)]
@@ -84,11 +90,16 @@ pub struct SnowEngine {
     pub(crate) tree: Tree,
     polls: VecDeque<Poll>,
     next_poll: u32,
-    pending: BTreeMap<Hash, Header>,
-    fetching: BTreeMap<Hash, Time>,
-    building: Option<Height>,
+    pub(crate) pending: BTreeMap<Hash, Header>,
+    pub(crate) fetching: BTreeMap<Hash, Time>,
+    /// Blocks peers named that we lack (answers, polled blocks, fallback proposals and certificates): these may
+    /// replace a child of a full child list (`Tree::add_named`). At most `MAX_PENDING`, cleared every height.
+    pub(crate) named: BTreeSet<Hash>,
+    /// Polls applied since the last successful one at this height (the back-off of `top_up`).
+    pub(crate) failed_polls: u64,
+    pub(crate) building: Option<Height>,
     /// First proposal signature seen per (height, proposer): a second, different one is evidence.
-    proposals_seen: BTreeMap<(Height, u32), (Hash, Signature)>,
+    pub(crate) proposals_seen: BTreeMap<(Height, u32), (Hash, Signature)>,
     pub(crate) fb: Fallback,
     pub(crate) stats: Stats,
     pub(crate) dropped: DropCounters,
@@ -96,10 +107,8 @@ pub struct SnowEngine {
     pub(crate) restored: Vec<(Height, WalEntry)>,
     /// Our latest fallback finalizations (at most `KEPT_CERTIFICATES`), for non-members that ask late.
     pub(crate) fallback_certs: BTreeMap<Height, (Header, Certificate)>,
-    /// `Finalize` signatures given to stragglers, per (finalized height, view).
-    pub(crate) helped: BTreeMap<(Height, u64), Signature>,
-    /// Replies to stragglers to send at the end of the input.
-    pub(crate) pending_help: Vec<(PublicKey, Message)>,
+    /// Votes for stragglers in the fallback of heights we finalized (`help.rs`).
+    pub(crate) help: Help,
     /// Fallback messages for the next height, replayed when we reach it.
     pub(crate) future: Vec<(PublicKey, Message)>,
     /// Attestations gathered into certificates for heights finalized by sampling (`attest.rs`).
@@ -123,6 +132,8 @@ impl SnowEngine {
             next_poll: 0,
             pending: BTreeMap::new(),
             fetching: BTreeMap::new(),
+            named: BTreeSet::new(),
+            failed_polls: 0,
             building: None,
             proposals_seen: BTreeMap::new(),
             fb: Fallback::new(Height(1)),
@@ -130,8 +141,7 @@ impl SnowEngine {
             dropped: DropCounters::default(),
             restored: Vec::new(),
             fallback_certs: BTreeMap::new(),
-            helped: BTreeMap::new(),
-            pending_help: Vec::new(),
+            help: Help::default(),
             future: Vec::new(),
             attest: Attestations::default(),
             sample_buf: Vec::new(),
@@ -174,15 +184,6 @@ impl SnowEngine {
         vote.verify(&self.cfg.chain_id, signer, signature, self.cfg.verifier.as_ref())
     }
 
-    /// The ranked proposers of `height` (validator indices), drawn by weight from the chain seed.
-    pub fn proposers(&self, height: Height) -> Vec<u32> {
-        let Some(HeightSet { sampler, .. }) = self.set(height) else { return Vec::new() };
-        let seed = Hash::digest_parts(&[b"cairn/snow/proposer", &self.cfg.seed.0, &height.0.to_le_bytes()]);
-        let mut out = Vec::new();
-        sampler.sample(&mut ChaCha8Rng::from_seed(seed.0), PROPOSER_RANKS, None, &mut out);
-        out
-    }
-
     /// A new height starts: schedule our proposal slot and the fallback deadline.
     fn enter_height(&mut self, now: Time, out: &mut Vec<Effect>) {
         self.refresh_current();
@@ -192,13 +193,11 @@ impl SnowEngine {
         self.fb.entered_at = now;
         self.proposals_seen.retain(|(h, _), _| *h >= height);
         self.fetching.clear();
+        self.named.clear();
+        self.failed_polls = 0;
         self.pending.retain(|_, h| h.height >= height);
-        if let Some(me) = self.my_index(height) {
-            let rank = self.proposers(height).iter().position(|p| *p == me).unwrap_or(PROPOSER_RANKS);
-            out.push(Effect::SetTimer {
-                id: PROPOSE_TIMER,
-                at: now + rank as u64 * self.cfg.params.proposer_window,
-            });
+        if let Some(delay) = self.propose_delay(height) {
+            out.push(Effect::SetTimer { id: PROPOSE_TIMER, at: now + delay });
         }
         out.push(Effect::SetTimer { id: FALLBACK_TIMER, at: now + self.cfg.params.fallback_timeout });
         out.push(Effect::CancelTimer { id: VIEW_TIMER });
@@ -236,6 +235,8 @@ impl SnowEngine {
         let left = self.fb.height;
         let askers =
             if fallback.is_none() { std::mem::take(&mut self.fb.pullers) } else { Default::default() };
+        let notarized = self.fb.notarized();
+        self.help_keep(left, notarized);
         for header in headers {
             let certificate = match &fallback {
                 Some(c) if c.vote.block == header.block => {
@@ -281,9 +282,17 @@ impl SnowEngine {
         Certificate::new(vote, signers)
     }
 
-    /// Keeps `concurrent` polls in flight while anything is processing.
+    /// Polls to keep in flight: `concurrent`, halved for every `STUCK_RUNS_OF_BETA` × β polls in a row without a
+    /// success at this height (at least one).
+    fn in_flight(&self) -> usize {
+        let run = STUCK_RUNS_OF_BETA * u64::from(self.cfg.params.beta);
+        let halvings = (self.failed_polls / run).min(31) as u32;
+        (self.cfg.params.concurrent >> halvings).max(1) as usize
+    }
+
+    /// Keeps `in_flight()` polls in flight while anything is processing.
     pub(crate) fn top_up(&mut self, now: Time, out: &mut Vec<Effect>) {
-        while self.polls.len() < self.cfg.params.concurrent as usize && self.tree.is_processing() {
+        while self.polls.len() < self.in_flight() && self.tree.is_processing() {
             let (height, block) = self.tree.tip();
             let Some(HeightSet { set, sampler, me, scaled }) = self.set(height).cloned() else { return };
             let exclude = me.map(|i| i as usize);
@@ -320,6 +329,9 @@ impl SnowEngine {
             let scaled = self.scaled(poll.height);
             if poll.support >= scaled.alpha_c {
                 self.stats.successful_polls += 1;
+                self.failed_polls = 0;
+            } else {
+                self.failed_polls += 1;
             }
             let done = self.tree.record_poll(&poll.votes(), scaled, self.cfg.params.beta);
             self.finalized(now, done, None, out);
@@ -365,6 +377,7 @@ impl SnowEngine {
         }
         if block != Hash::ZERO && !self.tree.contains(&block) && self.tree.finalized_at(height) != Some(block)
         {
+            self.name(block);
             self.fetch(now, from, block, out);
         }
     }
@@ -385,132 +398,8 @@ impl SnowEngine {
             && !self.tree.contains(&block)
             && !self.pending.contains_key(&block)
         {
+            self.name(block);
             self.fetch(now, from, block, out);
-        }
-    }
-
-    /// Asks `from` for the ancestry of `block` down to our next height (at most once per `FETCH_RETRY`).
-    fn fetch(&mut self, now: Time, from: &PublicKey, block: Hash, out: &mut Vec<Effect>) {
-        if self.fetching.get(&block).is_some_and(|t| now < t + FETCH_RETRY) {
-            return;
-        }
-        if self.fetching.len() >= MAX_PENDING {
-            self.fetching.retain(|_, t| now < *t + FETCH_RETRY);
-            if self.fetching.len() >= MAX_PENDING {
-                return;
-            }
-        }
-        self.fetching.insert(block, now);
-        out.push(Effect::Send { to: *from, bytes: Message::Fetch { from: self.height(), block }.encode() });
-    }
-
-    /// A header from anyone: check its proposer's signature, then ask the application about its payload.
-    pub(crate) fn on_header(
-        &mut self,
-        now: Time,
-        from: &PublicKey,
-        header: Header,
-        out: &mut Vec<Effect>,
-    ) -> bool {
-        if self.tree.contains(&header.block) || self.pending.contains_key(&header.block) {
-            return true;
-        }
-        let Some(HeightSet { set, .. }) = self.set(header.height) else {
-            self.dropped.far_future += 1;
-            return false;
-        };
-        let Some(proposer) = set.validators().get(header.proposer as usize).map(|v| v.public_key) else {
-            self.dropped.invalid_proposal += 1;
-            return false;
-        };
-        let statement = Header::statement(header.height, &header.parent, &header.block);
-        if !self.verify(&statement, &proposer, &header.signature) {
-            self.dropped.bad_signature += 1;
-            return false;
-        }
-        match self.proposals_seen.get(&(header.height, header.proposer)) {
-            Some((s, sig)) if *s != statement.block => {
-                let first =
-                    SignedVote { vote: Vote { block: *s, ..statement }, signer: proposer, signature: *sig };
-                let second = SignedVote { vote: statement, signer: proposer, signature: header.signature };
-                if let Some(e) = Evidence::equivocation(first, second) {
-                    out.push(Effect::Evidence(e));
-                }
-            }
-            Some(_) => {}
-            None => {
-                if header.height <= self.height().next() {
-                    self.proposals_seen
-                        .insert((header.height, header.proposer), (statement.block, header.signature));
-                }
-            }
-        }
-        if header.height <= self.tree.root().0 || header.height.0 > self.tree.root().0.0 + MAX_AHEAD {
-            self.dropped.stale += 1;
-            return false;
-        }
-        let parent_known = header.parent == self.tree.root().1
-            || self.tree.contains(&header.parent)
-            || self.pending.contains_key(&header.parent);
-        if !parent_known {
-            self.fetch(now, from, header.block, out);
-            return false;
-        }
-        if self.pending.len() >= MAX_PENDING {
-            self.dropped.far_future += 1;
-            return false;
-        }
-        self.pending.insert(header.block, header);
-        // Any validator may propose once the first proposer's window has passed: no proposer to require.
-        out.push(Effect::VerifyPayload {
-            height: header.height,
-            parent: header.parent,
-            payload: header.block,
-            proposer: None,
-        });
-        true
-    }
-
-    fn on_verdict(&mut self, now: Time, payload: Hash, valid: bool, out: &mut Vec<Effect>) {
-        let Some(header) = self.pending.remove(&payload) else { return };
-        if !valid {
-            self.dropped.invalid_payload += 1;
-            return;
-        }
-        match self.tree.add(header) {
-            Ok(()) => {
-                self.top_up(now, out);
-                self.fb_on_block(now, out);
-            }
-            Err(Refused::Known) => {}
-            Err(Refused::Orphan | Refused::Invalid) => self.dropped.stale += 1,
-        }
-    }
-
-    fn on_propose_timer(&mut self, out: &mut Vec<Effect>) {
-        if self.tree.candidates().is_empty() && self.building.is_none() {
-            let height = self.height();
-            self.building = Some(height);
-            out.push(Effect::BuildPayload { height, view: 0, parent: self.tree.root().1 });
-        }
-    }
-
-    fn on_payload(&mut self, now: Time, height: Height, payload: Hash, out: &mut Vec<Effect>) {
-        if self.building != Some(height) || height != self.height() {
-            return;
-        }
-        let Some(me) = self.my_index(height) else { return };
-        let parent = self.tree.root().1;
-        let statement = Header::statement(height, &parent, &payload);
-        let Ok(signature) = self.cfg.signer.sign_vote(&self.cfg.chain_id, &statement) else { return };
-        let header = Header { height, parent, block: payload, proposer: me, signature };
-        self.proposals_seen.insert(
-            (height, me),
-            (Header::statement(height, &header.parent, &payload).block, header.signature),
-        );
-        if self.tree.add(header).is_ok() {
-            out.push(Effect::Broadcast { bytes: Message::Propose(header).encode() });
-            self.top_up(now, out);
         }
     }
 
@@ -572,6 +461,12 @@ impl SnowEngine {
                 }
             }
             Message::Headers(headers) => {
+                // The ancestry of a named block is named too: its lowest header is the one that needs a slot.
+                if headers.last().is_some_and(|h| self.named.contains(&h.block)) {
+                    for h in &headers {
+                        self.name(h.block);
+                    }
+                }
                 for h in headers {
                     if !self.on_header(now, &from, h, out) {
                         break;
@@ -583,7 +478,7 @@ impl SnowEngine {
             }
             Message::FbVote { vote, signature } => {
                 self.fb_on_vote(now, &from, vote, signature, out);
-                for (to, m) in std::mem::take(&mut self.pending_help) {
+                for (to, m) in std::mem::take(&mut self.help.pending) {
                     out.push(Effect::Send { to, bytes: m.encode() });
                 }
             }

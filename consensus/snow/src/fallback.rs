@@ -90,6 +90,13 @@ impl Fallback {
     }
 }
 
+impl Fallback {
+    /// Our `Notarize` votes of this height, per view.
+    pub fn notarized(&self) -> BTreeMap<u64, Hash> {
+        self.mine.iter().filter_map(|(v, m)| m.notarize.map(|(b, _)| (*v, b))).collect()
+    }
+}
+
 impl SnowEngine {
     /// Creates the vote book once the height's set is known and re-applies our own WAL records for the height.
     pub(crate) fn fb_restore(&mut self) {
@@ -467,6 +474,7 @@ impl SnowEngine {
         }
         self.fb.proposals.entry(view).or_insert((header, lock));
         self.fb.headers.insert(header.block, header);
+        self.name(header.block);
         self.on_header(now, from, header, out);
         if let Some(index) = set.index_of(from) {
             self.fb_count(now, index as u32, vote, signature, out);
@@ -567,6 +575,7 @@ impl SnowEngine {
             return;
         }
         if let Some(h) = header {
+            self.name(h.block);
             self.on_header(now, from, h, out);
         }
         self.fb_on_certificate(now, c, header, out);

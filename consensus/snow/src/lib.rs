@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 
 mod attest;
+mod blocks;
 mod committee;
 mod engine;
 mod error;
 mod fallback;
+mod help;
 mod params;
 mod poll;
 mod sampler;

@@ -8,7 +8,9 @@ use cairn_primitives::{Hash, Height};
 use crate::params::Scaled;
 use crate::wire::Header;
 
-/// Most blocks proposed on one parent (one per proposer; more are dropped).
+/// Most blocks kept on one parent. A further block is dropped unless peers named it (`Tree::add_named`), which
+/// replaces the least supported child instead: the bound on memory per height stays, and a burst of proposals
+/// cannot lock out the block the network goes on to finalize (issue 11's stall at 10,000 nodes).
 pub const MAX_CHILDREN: usize = 8;
 /// Processing heights kept above the last finalized one.
 pub const MAX_AHEAD: u64 = 64;
@@ -19,6 +21,8 @@ pub const KEPT_FINALIZED: usize = 64;
 struct Node {
     header: Header,
     children: Vec<Hash>,
+    /// Votes this block got in applied polls (transitively, from its descendants too), since it was added.
+    support: u64,
 }
 
 /// Snowflake over the children of one block.
@@ -109,6 +113,18 @@ impl Tree {
 
     /// Adds a (signature-checked) header on top of the root or a processing block.
     pub fn add(&mut self, header: Header) -> Result<(), Refused> {
+        self.insert(header, false)
+    }
+
+    /// Adds a header that peers named (a poll answer, a polled block, a fallback proposal or certificate): if its
+    /// parent's child list is full, the child with the least support that is not the parent's preference (the
+    /// oldest among equals) is dropped with its subtree to make room. The preferred path — and so every block
+    /// this node could finalize next — is never evicted.
+    pub fn add_named(&mut self, header: Header) -> Result<(), Refused> {
+        self.insert(header, true)
+    }
+
+    fn insert(&mut self, header: Header, named: bool) -> Result<(), Refused> {
         if self.blocks.contains_key(&header.block) || self.finalized_at(header.height) == Some(header.block) {
             return Err(Refused::Known);
         }
@@ -119,7 +135,8 @@ impl Tree {
         if parent_height.next() != header.height {
             return Err(Refused::Invalid);
         }
-        if self.children(&header.parent).len() >= MAX_CHILDREN {
+        if self.children(&header.parent).len() >= MAX_CHILDREN && !(named && self.evict_child(&header.parent))
+        {
             return Err(Refused::Invalid);
         }
         if header.parent == self.root.1 {
@@ -133,8 +150,37 @@ impl Tree {
             confidence: 0,
             last_votes: 0,
         });
-        self.blocks.insert(header.block, Node { header, children: Vec::new() });
+        self.blocks.insert(header.block, Node { header, children: Vec::new(), support: 0 });
         Ok(())
+    }
+
+    /// Drops the least supported child of `parent` that is not its preference (oldest first among equals), with
+    /// its subtree. False if there is none.
+    fn evict_child(&mut self, parent: &Hash) -> bool {
+        let preferred = self.instances.get(parent).map(|i| i.preference);
+        let support = |b: &Hash| self.blocks.get(b).map_or(0, |n| n.support);
+        let Some(victim) = self
+            .children(parent)
+            .iter()
+            .filter(|c| Some(**c) != preferred)
+            .min_by_key(|c| support(c))
+            .copied()
+        else {
+            return false;
+        };
+        if *parent == self.root.1 {
+            self.root_children.retain(|c| *c != victim);
+        } else if let Some(p) = self.blocks.get_mut(parent) {
+            p.children.retain(|c| *c != victim);
+        }
+        let mut stack = vec![victim];
+        while let Some(b) = stack.pop() {
+            if let Some(n) = self.blocks.remove(&b) {
+                stack.extend(n.children);
+            }
+            self.instances.remove(&b);
+        }
+        true
     }
 
     /// The preferred chain from the root, in increasing height.
@@ -235,8 +281,9 @@ impl Tree {
         let mut tally: BTreeMap<Hash, u32> = BTreeMap::new();
         for (block, count) in votes {
             let mut cur = *block;
-            while let Some(n) = self.blocks.get(&cur) {
+            while let Some(n) = self.blocks.get_mut(&cur) {
                 *tally.entry(cur).or_default() += count;
+                n.support += u64::from(*count);
                 cur = n.header.parent;
             }
         }
@@ -423,5 +470,46 @@ mod tests {
             t.add(h(1, genesis(), &format!("x{i}"))).unwrap();
         }
         assert_eq!(t.add(h(1, genesis(), "one-too-many")), Err(Refused::Invalid));
+    }
+
+    #[test]
+    fn among_equally_supported_children_the_oldest_is_evicted() {
+        let mut t = Tree::new((Height(0), genesis()));
+        let kids: Vec<Header> = (0..MAX_CHILDREN).map(|i| h(1, genesis(), &format!("x{i}"))).collect();
+        for k in &kids {
+            t.add(*k).unwrap();
+        }
+        t.add_named(h(1, genesis(), "named")).unwrap();
+        assert!(t.contains(&kids[0].block) && !t.contains(&kids[1].block) && t.contains(&kids[2].block));
+    }
+
+    #[test]
+    fn a_named_block_replaces_the_least_supported_child_never_the_preference() {
+        let mut t = Tree::new((Height(0), genesis()));
+        let kids: Vec<Header> = (0..MAX_CHILDREN).map(|i| h(1, genesis(), &format!("x{i}"))).collect();
+        for k in &kids {
+            t.add(*k).unwrap();
+        }
+        let preferred = kids[0].block;
+        // Everyone but the preference and x1 gets a little support (below α_p: the preference does not move), and a
+        // grandchild under x1 is dropped with it.
+        let others: Vec<(Hash, u32)> = kids[2..].iter().map(|k| (k.block, 2)).collect();
+        t.record_poll(&others, A, 20);
+        let under = h(2, kids[1].block, "under-x1");
+        t.add(under).unwrap();
+        assert_eq!(t.instance(&genesis()).unwrap().preference, preferred);
+
+        let named = h(1, genesis(), "named");
+        assert_eq!(t.add(named), Err(Refused::Invalid), "unnamed blocks are still refused");
+        t.add_named(named).unwrap();
+        assert!(t.contains(&named.block) && t.contains(&preferred), "the preference (0 support) is kept");
+        assert!(!t.contains(&kids[1].block) && !t.contains(&under.block), "x1 and its subtree were evicted");
+        assert_eq!(t.candidates().len(), MAX_CHILDREN, "the bound holds");
+        // Next: the newcomer, with no support yet, is now the least supported non-preferred child.
+        let again = h(1, genesis(), "named-2");
+        t.add_named(again).unwrap();
+        assert!(!t.contains(&named.block) && t.contains(&again.block), "support decides, not being named");
+        assert!(t.contains(&preferred));
+        assert_eq!(t.tip(), (Height(1), preferred));
     }
 }
