@@ -71,11 +71,16 @@ const KEY_SLOTS: usize = 1024;
 type KeySlot = Option<([u8; 32], EdwardsPoint)>;
 static KEYS: std::sync::Mutex<Vec<KeySlot>> = std::sync::Mutex::new(Vec::new());
 
-fn decompress_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
-    // Keys that share a slot (by chance or crafted) only cost each other a miss.
-    let slot = (u64::from_le_bytes(bytes[..8].try_into().expect("8 of 32 bytes")) ^ u64::from(bytes[31]))
+/// A key's slot in the memo. Keys that share a slot (by chance or crafted) only cost each other a miss: a hit
+/// needs the same bytes.
+fn slot_of(bytes: &[u8; 32]) -> usize {
+    (u64::from_le_bytes(bytes[..8].try_into().expect("8 of 32 bytes")) ^ u64::from(bytes[31]))
         .wrapping_mul(0x9e37_79b9_7f4a_7c15) as usize
-        % KEY_SLOTS;
+        % KEY_SLOTS
+}
+
+fn decompress_key(bytes: &[u8; 32]) -> Option<EdwardsPoint> {
+    let slot = slot_of(bytes);
     {
         let keys = KEYS.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(Some((k, point))) = keys.get(slot)
@@ -297,6 +302,48 @@ mod tests {
             assert!(verify_one(item).is_err(), "item {i} passed alone");
         }
         assert!(verify_batch(&items(&c, &all)).iter().all(Result::is_err));
+    }
+
+    /// The memo of decompressed keys must never answer for other bytes than its own: if it did, the owner of a key
+    /// that shares a slot with a victim's could sign txs in the victim's name.
+    #[test]
+    fn a_key_sharing_a_memo_slot_cannot_sign_for_another() {
+        let c = chain();
+        let mut seen = std::collections::BTreeMap::new();
+        let (x, y) = (0u64..)
+            .find_map(|i| {
+                let seed = *crate::Hash::digest(&i.to_le_bytes()).as_bytes();
+                let slot = slot_of(&Keypair::from_seed(seed).public().0);
+                seen.insert(slot, seed).map(|other| (other, seed))
+            })
+            .expect("two keys share a slot");
+        let (x_key, y_key) = (Keypair::from_seed(x), Keypair::from_seed(y));
+        let (x_pub, y_pub) = (x_key.public(), y_key.public());
+        let message = b"transfer everything to x".to_vec();
+        // X's key fills the slot.
+        let x_sig = x_key.sign(&c, Purpose::Tx, &message);
+        let signed =
+            |key, signature| Signed { key, chain_id: &c, purpose: Purpose::Tx, message: &message, signature };
+        assert!(verify_one(&signed(&x_pub, &x_sig)).is_ok());
+        // A forgery that would verify against X's point under Y's name: s = r + H(R ‖ Y ‖ M)·x.
+        let r = Scalar::from(11u64);
+        let r_bytes = (ED25519_BASEPOINT_POINT * r).compress().to_bytes();
+        let bytes = signing_bytes(&c, Purpose::Tx, &message);
+        let k =
+            Scalar::from_hash(Sha512::new().chain_update(r_bytes).chain_update(y_pub.0).chain_update(&bytes));
+        let s = r + k * ed25519_dalek::SigningKey::from_bytes(&x).to_scalar();
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&r_bytes);
+        forged[32..].copy_from_slice(s.as_bytes());
+        let forged = Signature(forged);
+        assert!(verify_one(&signed(&x_pub, &x_sig)).is_ok(), "X is in the slot");
+        assert!(verify_one(&signed(&y_pub, &forged)).is_err(), "X signed in Y's name");
+        assert!(verify_batch(&[signed(&x_pub, &x_sig), signed(&y_pub, &forged)])[1].is_err());
+        // Y's own signature still verifies, with Y's key in the slot or X's.
+        let y_sig = y_key.sign(&c, Purpose::Tx, &message);
+        assert!(verify_one(&signed(&y_pub, &y_sig)).is_ok());
+        assert!(verify_one(&signed(&x_pub, &x_sig)).is_ok());
+        assert!(verify_one(&signed(&y_pub, &y_sig)).is_ok());
     }
 
     /// The case the rule exists for: a signature whose `R` carries a torsion component, which the cofactorless
