@@ -8,33 +8,14 @@ use std::sync::Arc;
 
 mod common;
 
+use common::{Net, msg, net};
+
 use cairn_bft::leader;
 use cairn_consensus::{Certificate, Effect, Engine, Input, TimerId, Vote, VoteKind};
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Signature, Validator, ValidatorSet};
+use cairn_primitives::{Hash, Height, PublicKey, Signature};
 use cairn_snow::{Header, Message, Params, SnowEngine};
 
 const FALLBACK_TIMER: TimerId = TimerId(1);
-
-struct Net {
-    keys: Vec<Keypair>,
-    set: Arc<ValidatorSet>,
-    chain: ChainId,
-    seed: Hash,
-}
-
-fn net() -> Net {
-    let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("member-test", i)).collect();
-    keys.sort_by_key(|k| k.public());
-    let set = Arc::new(
-        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
-            .unwrap(),
-    );
-    Net { keys, set, chain: "member-test".parse().unwrap(), seed: Hash::digest(b"seed") }
-}
-
-fn msg(net: &Net, from: usize, m: &Message) -> Input {
-    Input::Message { from: net.keys[from].public(), bytes: m.encode() }
-}
 
 fn propose(e: &mut SnowEngine, net: &Net, header: Header, out: &mut Vec<Effect>) {
     e.handle(10, msg(net, header.proposer as usize, &Message::Propose(header)), out);
@@ -83,7 +64,7 @@ fn vote(kind: VoteKind, view: u64, block: Hash) -> Vote {
 
 #[test]
 fn a_member_that_finalized_nullifies_with_a_straggler_once_and_notarizes_only_its_block() {
-    let net = net();
+    let net = net("member-test");
     let me = 0;
     let mut e = common::started_engine(&net.chain, &net.keys[me], net.seed, Params::default(), &net.set);
     let b = Header::sign(Height(1), Hash::ZERO, Hash::digest(b"b"), 1, &net.chain, &net.keys[1]);
@@ -122,7 +103,7 @@ fn a_member_that_finalized_nullifies_with_a_straggler_once_and_notarizes_only_it
 
 #[test]
 fn help_never_notarizes_against_our_own_vote_in_the_view() {
-    let net = net();
+    let net = net("member-test");
     // A validator that is not the leader of view 1 of height 1, and that leader.
     let lead = leader(&net.set, &net.seed, Height(1), 1);
     let lead = net.keys.iter().position(|k| k.public() == lead).unwrap();
@@ -169,7 +150,7 @@ fn help_never_notarizes_against_our_own_vote_in_the_view() {
 
 #[test]
 fn after_a_restart_a_finalized_height_gets_no_notarize_help() {
-    let net = net();
+    let net = net("member-test");
     let b = Hash::digest(b"b");
     let me = 0;
     // Restarted with height 1 finalized: our votes of its fallback views are no longer known.

@@ -3,34 +3,13 @@
 //! other. Before this was pinned, each help reply looked like a straggler's vote to its receiver, so every pair of
 //! finalized members that ever met in a stale fallback exchanged `Finalize` votes forever (issue 11's stall).
 
-use std::sync::Arc;
-
 mod common;
 
+use common::{Net, msg, net};
+
 use cairn_consensus::{Certificate, Effect, Engine, Input, Vote, VoteKind};
-use cairn_primitives::{ChainId, Hash, Height, Keypair, PublicKey, Validator, ValidatorSet};
+use cairn_primitives::{Hash, Height, PublicKey};
 use cairn_snow::{Header, Message, Params, SnowEngine};
-
-struct Net {
-    keys: Vec<Keypair>,
-    set: Arc<ValidatorSet>,
-    chain: ChainId,
-    seed: Hash,
-}
-
-fn net() -> Net {
-    let mut keys: Vec<Keypair> = (0..4).map(|i| Keypair::derived("help-test", i)).collect();
-    keys.sort_by_key(|k| k.public());
-    let set = Arc::new(
-        ValidatorSet::new(keys.iter().map(|k| Validator { public_key: k.public(), power: 1 }).collect())
-            .unwrap(),
-    );
-    Net { keys, set, chain: "help-test".parse().unwrap(), seed: Hash::digest(b"seed") }
-}
-
-fn msg(net: &Net, from: usize, m: &Message) -> Input {
-    Input::Message { from: net.keys[from].public(), bytes: m.encode() }
-}
 
 /// An engine of validator `me` that finalized `header` at height 1 with a fallback certificate of validators 0–2.
 fn finalized_engine(net: &Net, me: usize, header: &Header) -> SnowEngine {
@@ -62,7 +41,7 @@ fn votes_to(out: &[Effect], to: &PublicKey) -> Vec<(Vote, cairn_primitives::Sign
 
 #[test]
 fn a_straggler_is_helped_but_finalized_nodes_do_not_help_each_other_forever() {
-    let net = net();
+    let net = net("help-test");
     let header = Header::sign(Height(1), Hash::ZERO, Hash::digest(b"b1"), 0, &net.chain, &net.keys[0]);
     let (a, b, straggler) = (1, 2, 3);
     let mut ea = finalized_engine(&net, a, &header);
